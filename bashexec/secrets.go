@@ -1,0 +1,91 @@
+package bashexec
+
+import (
+	"strings"
+	"sync"
+)
+
+// Secrets is a concurrency-safe set of values (tokens, passwords, S3 keys)
+// that Mask replaces with "***".
+//
+// Every non-empty value is masked, however short: a secret must never reach
+// a log, and a one-character "secret" garbling the logs is the visible,
+// fixable symptom of a bad configuration rather than a silent leak.
+type Secrets struct {
+	mu     sync.RWMutex
+	values []string
+}
+
+// NewSecrets returns a registry holding values.
+func NewSecrets(values ...string) *Secrets {
+	s := &Secrets{}
+	s.Add(values...)
+	return s
+}
+
+// Add registers values; empty strings and duplicates are ignored.
+func (s *Secrets) Add(values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range values {
+		if v != "" && !contains(s.values, v) {
+			s.values = append(s.values, v)
+		}
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Mask replaces every occurrence of every registered value with "***". Bytes
+// covered by any occurrence are masked together, so overlapping or adjacent
+// secrets ("abcd" and "cdef" in "abcdef") leave no fragment behind. A nil
+// receiver returns text unchanged.
+func (s *Secrets) Mask(text string) string {
+	if s == nil || text == "" {
+		return text
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+
+	var covered []bool // allocated on the first match only
+	for _, v := range s.values {
+		for from := 0; ; {
+			i := strings.Index(text[from:], v)
+			if i < 0 {
+				break
+			}
+			if covered == nil {
+				covered = make([]bool, len(text))
+			}
+			start := from + i
+			for j := start; j < start+len(v); j++ {
+				covered[j] = true
+			}
+			from = start + 1 // +1, not +len(v): self-overlapping occurrences count too
+		}
+	}
+	if covered == nil {
+		return text
+	}
+
+	var b strings.Builder
+	b.Grow(len(text))
+	for i := 0; i < len(text); i++ {
+		if !covered[i] {
+			b.WriteByte(text[i])
+			continue
+		}
+		b.WriteString("***")
+		for i+1 < len(text) && covered[i+1] {
+			i++
+		}
+	}
+	return b.String()
+}

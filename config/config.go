@@ -1,0 +1,350 @@
+// Package config holds every SWARM_UTILS_* variable (SPEC §2) as one typed struct; each
+// variable is also a command-line flag.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+)
+
+type S3 struct {
+	URL                          string // host[:port], no scheme
+	HTTPS                        bool
+	Bucket, AccessKey, SecretKey string
+	RetentionDays                int
+}
+
+type Registry struct {
+	User, Password, URL string
+}
+
+type Timeouts struct {
+	BackupExec, BackupStop, BackupUpload, BackupStart    time.Duration
+	CleanServiceExec, UpdateService                      time.Duration
+	CleanNodeImage, CleanNodeBuilder, CleanNodeContainer time.Duration
+	Pending, Lock, Extra                                 time.Duration
+}
+
+type Cron struct {
+	Expr                                   string
+	BackupService, CleanService, CleanNode bool
+}
+
+type Config struct {
+	Cron            Cron
+	AdminTokens     []string
+	DockerCLIImage  string // SWARM_UTILS_DOCKER_CLI_IMAGE_NAME
+	BackupImage     string // SWARM_UTILS_BACKUP_IMAGE
+	BackupExecShell string
+	CleanExecShell  string
+	Timeouts        Timeouts
+	S3              S3
+	Registry        Registry
+	ServerPort      int
+	DockerHost      string // passed as DOCKER_HOST to docker CLI calls; empty = docker's default
+	LogFormat       string // auto|text|json
+	LogLevel        string // debug|info|warn|error
+	DryRun          bool   // log mutating docker commands instead of running them
+}
+
+// FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
+// resolves the *_FILE variants. All problems are reported together, each naming its variable.
+func FromCommand(cmd *cli.Command) (Config, error) {
+	r := reader{cmd: cmd}
+	c := Config{
+		Cron: Cron{
+			Expr:          r.str(envCronExpr),
+			BackupService: r.boolean(envCronBackupService),
+			CleanService:  r.boolean(envCronCleanService),
+			CleanNode:     r.boolean(envCronCleanNode),
+		},
+		AdminTokens:     splitList(r.secret(envAdminTokenList)),
+		DockerCLIImage:  r.str(envDockerCLIImage),
+		BackupImage:     r.str(envBackupImage),
+		BackupExecShell: r.str(envBackupExecShell),
+		CleanExecShell:  r.str(envCleanExecShell),
+		Timeouts: Timeouts{
+			BackupExec:         r.millis(envBackupExecTimeout),
+			BackupStop:         r.millis(envBackupStopTimeout),
+			BackupUpload:       r.millis(envBackupUploadTimeout),
+			BackupStart:        r.millis(envBackupStartTimeout),
+			CleanServiceExec:   r.millis(envCleanServiceExecTimeout),
+			UpdateService:      r.millis(envUpdateServiceTimeout),
+			CleanNodeImage:     r.millis(envCleanNodeImageTimeout),
+			CleanNodeBuilder:   r.millis(envCleanNodeBuilderTimeout),
+			CleanNodeContainer: r.millis(envCleanNodeContainerTimeout),
+			Pending:            r.millis(envPendingTimeout),
+			Lock:               r.millis(envLockTimeout),
+			Extra:              r.millis(envExtraTimeout),
+		},
+		S3: S3{
+			URL:           r.str(envS3URL),
+			HTTPS:         r.boolean(envS3HTTPS),
+			Bucket:        r.str(envS3Bucket),
+			AccessKey:     r.secret(envS3AccessKey),
+			SecretKey:     r.secret(envS3SecretKey),
+			RetentionDays: r.integer(envS3RetentionDays),
+		},
+		Registry: Registry{
+			User:     r.secret(envRegistryUser),
+			Password: r.secret(envRegistryPassword),
+			URL:      r.str(envRegistryURL),
+		},
+		ServerPort: r.integer(envServerPort),
+		DockerHost: r.str(envDockerHost),
+		LogFormat:  strings.ToLower(r.str(envLogFormat)),
+		LogLevel:   strings.ToLower(r.str(envLogLevel)),
+		DryRun:     r.boolean(envDryRun),
+	}
+	return c, errors.Join(r.errs...)
+}
+
+type reader struct {
+	cmd  *cli.Command
+	errs []error
+}
+
+func (r *reader) str(env string) string   { return strings.TrimSpace(r.cmd.String(flagName(env))) }
+func (r *reader) boolean(env string) bool { return r.cmd.Bool(flagName(env)) }
+func (r *reader) integer(env string) int  { return r.cmd.Int(flagName(env)) }
+func (r *reader) fail(env, f string, a ...any) {
+	r.errs = append(r.errs, describe(env, fmt.Sprintf(f, a...)))
+}
+
+func describe(env, problem string) error {
+	return fmt.Errorf("%s (--%s): %s", env, flagName(env), problem)
+}
+
+func (r *reader) millis(env string) time.Duration {
+	raw := r.str(env)
+	d, err := ParseMillis(raw)
+	if err != nil {
+		r.fail(env, "%q %v", raw, err)
+	}
+	return d
+}
+
+// secret reads env, or the file named by env_FILE. Values are never put into errors.
+func (r *reader) secret(env string) string {
+	value := r.cmd.String(flagName(env))
+	path := r.cmd.String(flagName(env + fileSuffix))
+	if path == "" {
+		return value
+	}
+	if value != "" {
+		r.fail(env, "both %s and %s%s are set; use one of them", env, env, fileSuffix)
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("read the value of %s: %v", env, err)))
+		return ""
+	}
+	value = strings.TrimRight(string(b), "\r\n")
+	if value == "" {
+		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("file %q is empty", path)))
+	}
+	return value
+}
+
+// ParseMillis reads a non-negative number of milliseconds; "_" is allowed between digits.
+func ParseMillis(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("is empty; want milliseconds such as 600_000")
+	}
+	if s[0] == '-' {
+		return 0, errors.New("is negative; want milliseconds such as 600_000")
+	}
+	isDigit := func(i int) bool { return i >= 0 && i < len(s) && s[i] >= '0' && s[i] <= '9' }
+	var digits strings.Builder
+	for i := range len(s) {
+		switch {
+		case isDigit(i):
+			digits.WriteByte(s[i])
+		case s[i] == '_' && isDigit(i-1) && isDigit(i+1):
+		default:
+			return 0, errors.New(`is not a number of milliseconds (digits, "_" only between two digits, e.g. 600_000)`)
+		}
+	}
+	n, err := strconv.ParseInt(digits.String(), 10, 64)
+	if err != nil || n > math.MaxInt64/int64(time.Millisecond) {
+		return 0, errors.New("is too large")
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Validate checks what every command needs; S3 and registry values are checked where used.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, f string, a ...any) { errs = append(errs, describe(env, fmt.Sprintf(f, a...))) }
+
+	for _, t := range []struct {
+		env string
+		d   time.Duration
+	}{
+		{envBackupExecTimeout, c.Timeouts.BackupExec},
+		{envBackupStopTimeout, c.Timeouts.BackupStop},
+		{envBackupUploadTimeout, c.Timeouts.BackupUpload},
+		{envBackupStartTimeout, c.Timeouts.BackupStart},
+		{envCleanServiceExecTimeout, c.Timeouts.CleanServiceExec},
+		{envUpdateServiceTimeout, c.Timeouts.UpdateService},
+		{envCleanNodeImageTimeout, c.Timeouts.CleanNodeImage},
+		{envCleanNodeBuilderTimeout, c.Timeouts.CleanNodeBuilder},
+		{envCleanNodeContainerTimeout, c.Timeouts.CleanNodeContainer},
+		{envPendingTimeout, c.Timeouts.Pending},
+		{envLockTimeout, c.Timeouts.Lock},
+		{envExtraTimeout, c.Timeouts.Extra},
+	} {
+		if t.d <= 0 {
+			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
+		}
+	}
+	if c.ServerPort < 1 || c.ServerPort > 65535 {
+		bad(envServerPort, "must be a port between 1 and 65535, got %d", c.ServerPort)
+	}
+	if c.S3.RetentionDays < 1 {
+		bad(envS3RetentionDays, "must be at least 1 day, got %d", c.S3.RetentionDays)
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		bad(envLogFormat, "must be auto, text or json, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad(envLogLevel, "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	for _, s := range []struct{ env, v string }{
+		{envCronExpr, c.Cron.Expr},
+		{envDockerCLIImage, c.DockerCLIImage},
+		{envBackupImage, c.BackupImage},
+		{envBackupExecShell, c.BackupExecShell},
+		{envCleanExecShell, c.CleanExecShell},
+	} {
+		if s.v == "" {
+			bad(s.env, "must not be empty")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// s3Label is where a service overrides each S3 value (SPEC §3).
+const s3Label = "swarm-utils.backup.volume-list-upload.s3."
+
+// Validate checks the S3 settings a backup needs, after label overrides were applied. Each
+// problem names the variable and the label that would fix it.
+func (c S3) Validate() error {
+	var errs []error
+	missing := func(env, label string) {
+		errs = append(errs, fmt.Errorf("%s is not set (or set %s%s on the service)", env, s3Label, label))
+	}
+	switch {
+	case c.URL == "":
+		missing(envS3URL, "url")
+	case strings.Contains(c.URL, "://"):
+		errs = append(errs, fmt.Errorf("%s (or label %surl) must be host[:port] without a scheme (use %s for https/http), got %q",
+			envS3URL, s3Label, envS3HTTPS, c.URL))
+	case strings.ContainsAny(c.URL, "/ \t\r\n"):
+		errs = append(errs, fmt.Errorf("%s (or label %surl) must be host[:port] without a path, got %q", envS3URL, s3Label, c.URL))
+	}
+	if c.Bucket == "" {
+		missing(envS3Bucket, "bucket")
+	}
+	if c.AccessKey == "" {
+		missing(envS3AccessKey, "access-key")
+	}
+	if c.SecretKey == "" {
+		missing(envS3SecretKey, "secret-key")
+	}
+	if c.RetentionDays < 1 {
+		errs = append(errs, fmt.Errorf("%s (or label %sretention-days) must be at least 1 day, got %d",
+			envS3RetentionDays, s3Label, c.RetentionDays))
+	}
+	return errors.Join(errs...)
+}
+
+// SecretValues lists the configured secrets, for masking in logs, results and errors.
+func (c Config) SecretValues() []string {
+	var out []string
+	for _, s := range append(append([]string{}, c.AdminTokens...), c.S3.AccessKey, c.S3.SecretKey, c.Registry.Password) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+const mask = "***"
+
+// Masked is the effective configuration keyed by variable name, secrets shown as "***"
+// (empty when unset, so the log still tells whether a secret is configured).
+func (c Config) Masked() map[string]string {
+	hide := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return mask
+	}
+	tokens := make([]string, len(c.AdminTokens))
+	for i := range tokens {
+		tokens[i] = mask
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	b := strconv.FormatBool
+	return map[string]string{
+		envCronBackupService:         b(c.Cron.BackupService),
+		envCronCleanService:          b(c.Cron.CleanService),
+		envCronCleanNode:             b(c.Cron.CleanNode),
+		envCronExpr:                  c.Cron.Expr,
+		envAdminTokenList:            strings.Join(tokens, ","),
+		envDockerCLIImage:            c.DockerCLIImage,
+		envBackupImage:               c.BackupImage,
+		envBackupExecShell:           c.BackupExecShell,
+		envCleanExecShell:            c.CleanExecShell,
+		envBackupExecTimeout:         ms(c.Timeouts.BackupExec),
+		envBackupStopTimeout:         ms(c.Timeouts.BackupStop),
+		envBackupUploadTimeout:       ms(c.Timeouts.BackupUpload),
+		envBackupStartTimeout:        ms(c.Timeouts.BackupStart),
+		envCleanServiceExecTimeout:   ms(c.Timeouts.CleanServiceExec),
+		envUpdateServiceTimeout:      ms(c.Timeouts.UpdateService),
+		envCleanNodeImageTimeout:     ms(c.Timeouts.CleanNodeImage),
+		envCleanNodeBuilderTimeout:   ms(c.Timeouts.CleanNodeBuilder),
+		envCleanNodeContainerTimeout: ms(c.Timeouts.CleanNodeContainer),
+		envPendingTimeout:            ms(c.Timeouts.Pending),
+		envLockTimeout:               ms(c.Timeouts.Lock),
+		envExtraTimeout:              ms(c.Timeouts.Extra),
+		envS3URL:                     c.S3.URL,
+		envS3HTTPS:                   b(c.S3.HTTPS),
+		envS3Bucket:                  c.S3.Bucket,
+		envS3AccessKey:               hide(c.S3.AccessKey),
+		envS3SecretKey:               hide(c.S3.SecretKey),
+		envS3RetentionDays:           strconv.Itoa(c.S3.RetentionDays),
+		envRegistryUser:              c.Registry.User,
+		envRegistryPassword:          hide(c.Registry.Password),
+		envRegistryURL:               c.Registry.URL,
+		envServerPort:                strconv.Itoa(c.ServerPort),
+		envDockerHost:                c.DockerHost,
+		envLogFormat:                 c.LogFormat,
+		envLogLevel:                  c.LogLevel,
+		envDryRun:                    b(c.DryRun),
+	}
+}

@@ -1,0 +1,470 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v3"
+)
+
+// specVariables is the list of SPEC §2, copied by hand so a dropped or renamed variable fails.
+var specVariables = []string{
+	"SWARM_UTILS_IS_CRON_BACKUP_SERVICE", "SWARM_UTILS_IS_CRON_CLEAN_SERVICE", "SWARM_UTILS_IS_CRON_CLEAN_NODE",
+	"SWARM_UTILS_CRON_EXPR", "SWARM_UTILS_ADMIN_TOKEN_LIST", "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME",
+	"SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL", "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL",
+	"SWARM_UTILS_BACKUP_SERVICE_EXEC_TIMEOUT", "SWARM_UTILS_BACKUP_SERVICE_STOP_TIMEOUT",
+	"SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT", "SWARM_UTILS_BACKUP_SERVICE_START_TIMEOUT",
+	"SWARM_UTILS_CLEAN_SERVICE_EXEC_TIMEOUT", "SWARM_UTILS_UPDATE_SERVICE_TIMEOUT",
+	"SWARM_UTILS_CLEAN_NODE_IMAGE_TIMEOUT", "SWARM_UTILS_CLEAN_NODE_BUILDER_TIMEOUT",
+	"SWARM_UTILS_CLEAN_NODE_CONTAINER_TIMEOUT", "SWARM_UTILS_PENDING_SERVICE_TIMEOUT",
+	"SWARM_UTILS_LOCK_TIMEOUT", "SWARM_UTILS_EXTRA_TIMEOUT",
+	"SWARM_UTILS_S3_URL", "SWARM_UTILS_S3_HTTPS", "SWARM_UTILS_S3_BUCKET", "SWARM_UTILS_S3_ACCESS_KEY",
+	"SWARM_UTILS_S3_SECRET_KEY", "SWARM_UTILS_S3_RETENTION_DAYS",
+	"SWARM_UTILS_REGISTRY_USER", "SWARM_UTILS_REGISTRY_PASSWORD", "SWARM_UTILS_REGISTRY_URL",
+	"SWARM_UTILS_SERVER_PORT", "SWARM_UTILS_BACKUP_IMAGE",
+}
+
+// extraVariables are ours beyond SPEC §2 (SPEC §9 ideas, logging, *_FILE for swarm secrets).
+var extraVariables = []string{
+	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
+}
+
+var fileVariables = []string{
+	"SWARM_UTILS_ADMIN_TOKEN_LIST_FILE", "SWARM_UTILS_S3_ACCESS_KEY_FILE", "SWARM_UTILS_S3_SECRET_KEY_FILE",
+	"SWARM_UTILS_REGISTRY_USER_FILE", "SWARM_UTILS_REGISTRY_PASSWORD_FILE",
+}
+
+// specDefaults is SPEC §2's default column, typed.
+var specDefaults = Config{
+	Cron:            Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true},
+	DockerCLIImage:  "docker:25.0.5-cli-alpine3.20",
+	BackupImage:     "offen/docker-volume-backup:v2.48.2",
+	BackupExecShell: "/bin/sh",
+	CleanExecShell:  "/bin/sh",
+	Timeouts: Timeouts{
+		BackupExec: 600 * time.Second, BackupStop: 30 * time.Second,
+		BackupUpload: 600 * time.Second, BackupStart: 300 * time.Second,
+		CleanServiceExec: 60 * time.Second, UpdateService: 60 * time.Second,
+		CleanNodeImage: 60 * time.Second, CleanNodeBuilder: 60 * time.Second, CleanNodeContainer: 60 * time.Second,
+		Pending: 20 * time.Second, Lock: 10 * time.Second, Extra: 10 * time.Second,
+	},
+	S3:         S3{HTTPS: true, RetentionDays: 5},
+	ServerPort: 3000,
+	LogFormat:  "auto",
+	LogLevel:   "info",
+}
+
+// cleanEnv hides any SWARM_UTILS_* of the test machine (an empty variable counts as unset).
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+			t.Setenv(k, "")
+		}
+	}
+}
+
+// parse runs a real cli command with Flags() and returns what FromCommand read.
+func parse(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	cleanEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var cfg Config
+	var fromErr error
+	cmd := &cli.Command{
+		Name:  "test",
+		Flags: Flags(),
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			cfg, fromErr = FromCommand(cmd)
+			return nil
+		},
+	}
+	if err := cmd.Run(context.Background(), append([]string{"test"}, args...)); err != nil {
+		return cfg, err
+	}
+	return cfg, fromErr
+}
+
+func TestDefaultsAreSpec(t *testing.T) {
+	cfg, err := parse(t, nil)
+	if err != nil {
+		t.Fatalf("FromCommand: %v", err)
+	}
+	if !reflect.DeepEqual(cfg, specDefaults) {
+		t.Errorf("defaults differ from SPEC §2:\n got  %+v\n want %+v", cfg, specDefaults)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		check func(Config) any // returns the value under test
+		want  any
+	}{
+		{"duration with underscores", map[string]string{"SWARM_UTILS_LOCK_TIMEOUT": "600_000"}, nil,
+			func(c Config) any { return c.Timeouts.Lock }, 600 * time.Second},
+		{"duration plain", map[string]string{"SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT": "1500"}, nil,
+			func(c Config) any { return c.Timeouts.BackupUpload }, 1500 * time.Millisecond},
+		{"duration grouped oddly", map[string]string{"SWARM_UTILS_EXTRA_TIMEOUT": "1_2_3"}, nil,
+			func(c Config) any { return c.Timeouts.Extra }, 123 * time.Millisecond},
+		{"duration from flag", nil, []string{"--pending-service-timeout", "5_000"},
+			func(c Config) any { return c.Timeouts.Pending }, 5 * time.Second},
+		{"flag beats env", map[string]string{"SWARM_UTILS_LOCK_TIMEOUT": "7"}, []string{"--lock-timeout=9"},
+			func(c Config) any { return c.Timeouts.Lock }, 9 * time.Millisecond},
+		{"bool false", map[string]string{"SWARM_UTILS_IS_CRON_CLEAN_NODE": "false"}, nil,
+			func(c Config) any { return c.Cron.CleanNode }, false},
+		{"bool flag false", nil, []string{"--s3-https=false"},
+			func(c Config) any { return c.S3.HTTPS }, false},
+		{"empty bool keeps default", map[string]string{"SWARM_UTILS_S3_HTTPS": ""}, nil,
+			func(c Config) any { return c.S3.HTTPS }, true},
+		{"empty string keeps default", map[string]string{"SWARM_UTILS_DOCKER_CLI_IMAGE_NAME": ""}, nil,
+			func(c Config) any { return c.DockerCLIImage }, "docker:25.0.5-cli-alpine3.20"},
+		{"dry run", map[string]string{"SWARM_UTILS_DRY_RUN": "true"}, nil,
+			func(c Config) any { return c.DryRun }, true},
+		{"port", map[string]string{"SWARM_UTILS_SERVER_PORT": "8080"}, nil,
+			func(c Config) any { return c.ServerPort }, 8080},
+		{"port is decimal", map[string]string{"SWARM_UTILS_SERVER_PORT": "010"}, nil,
+			func(c Config) any { return c.ServerPort }, 10},
+		{"retention", map[string]string{"SWARM_UTILS_S3_RETENTION_DAYS": "8"}, nil,
+			func(c Config) any { return c.S3.RetentionDays }, 8},
+		{"token list trimmed, empties dropped", map[string]string{"SWARM_UTILS_ADMIN_TOKEN_LIST": " a, b ,,c,"}, nil,
+			func(c Config) any { return c.AdminTokens }, []string{"a", "b", "c"}},
+		{"token list from flag", nil, []string{"--admin-token-list", "x"},
+			func(c Config) any { return c.AdminTokens }, []string{"x"}},
+		{"s3 and registry", map[string]string{
+			"SWARM_UTILS_S3_URL": "minio:9000", "SWARM_UTILS_S3_BUCKET": "b",
+			"SWARM_UTILS_S3_ACCESS_KEY": "ak", "SWARM_UTILS_S3_SECRET_KEY": "sk",
+			"SWARM_UTILS_REGISTRY_USER": "u", "SWARM_UTILS_REGISTRY_PASSWORD": "p", "SWARM_UTILS_REGISTRY_URL": "reg:5000",
+		}, nil, func(c Config) any { return []any{c.S3, c.Registry} },
+			[]any{S3{URL: "minio:9000", HTTPS: true, Bucket: "b", AccessKey: "ak", SecretKey: "sk", RetentionDays: 5},
+				Registry{User: "u", Password: "p", URL: "reg:5000"}}},
+		{"log settings lower-cased", map[string]string{"SWARM_UTILS_LOG_FORMAT": "JSON", "SWARM_UTILS_LOG_LEVEL": "Debug"}, nil,
+			func(c Config) any { return c.LogFormat + "/" + c.LogLevel }, "json/debug"},
+		{"docker host and cron", map[string]string{"SWARM_UTILS_DOCKER_HOST": "tcp://proxy:2375", "SWARM_UTILS_CRON_EXPR": "*/5 * * * * *"}, nil,
+			func(c Config) any { return c.DockerHost + " " + c.Cron.Expr }, "tcp://proxy:2375 */5 * * * * *"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, tt.env, tt.args...)
+			if err != nil {
+				t.Fatalf("FromCommand: %v", err)
+			}
+			if got := tt.check(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name, env, value string
+		args             []string
+	}{
+		{"leading underscore", "SWARM_UTILS_LOCK_TIMEOUT", "_600", nil},
+		{"trailing underscore", "SWARM_UTILS_BACKUP_SERVICE_EXEC_TIMEOUT", "600_", nil},
+		{"double underscore", "SWARM_UTILS_EXTRA_TIMEOUT", "6__0", nil},
+		{"negative", "SWARM_UTILS_PENDING_SERVICE_TIMEOUT", "-5", nil},
+		{"not a number", "SWARM_UTILS_UPDATE_SERVICE_TIMEOUT", "abc", nil},
+		{"unit suffix", "SWARM_UTILS_CLEAN_NODE_IMAGE_TIMEOUT", "10s", nil},
+		{"fraction", "SWARM_UTILS_CLEAN_NODE_BUILDER_TIMEOUT", "1.5", nil},
+		{"overflow", "SWARM_UTILS_CLEAN_NODE_CONTAINER_TIMEOUT", "99999999999999999999", nil},
+		{"too large for a Duration", "SWARM_UTILS_BACKUP_SERVICE_START_TIMEOUT", "9223372036854776", nil},
+		{"empty flag", "SWARM_UTILS_BACKUP_SERVICE_STOP_TIMEOUT", "", []string{"--backup-service-stop-timeout="}},
+		{"bad flag value", "SWARM_UTILS_CLEAN_SERVICE_EXEC_TIMEOUT", "", []string{"--clean-service-exec-timeout", "1__0"}},
+		{"port not a number", "SWARM_UTILS_SERVER_PORT", "abc", nil},
+		{"port hex", "SWARM_UTILS_SERVER_PORT", "0x10", nil},
+		{"port with underscore", "SWARM_UTILS_SERVER_PORT", "3_000", nil},
+		{"bool", "SWARM_UTILS_S3_HTTPS", "yes", nil},
+		{"retention", "SWARM_UTILS_S3_RETENTION_DAYS", "five", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tt.value != "" {
+				env[tt.env] = tt.value
+			}
+			_, err := parse(t, env, tt.args...)
+			if err == nil {
+				t.Fatalf("%s=%q accepted", tt.env, tt.value)
+			}
+			if !strings.Contains(err.Error(), tt.env) && !strings.Contains(err.Error(), flagName(tt.env)) {
+				t.Errorf("error does not name %s: %v", tt.env, err)
+			}
+		})
+	}
+}
+
+func TestParseMillis(t *testing.T) {
+	good := map[string]time.Duration{"0": 0, "1": time.Millisecond, "600_000": 10 * time.Minute, "1_000_000": 1000 * time.Second}
+	for in, want := range good {
+		if got, err := ParseMillis(in); err != nil || got != want {
+			t.Errorf("ParseMillis(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "_", "_1", "1_", "1__0", "-1", "+1", "1e3", "1 000", "０"} {
+		if got, err := ParseMillis(in); err == nil {
+			t.Errorf("ParseMillis(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestFileVariants(t *testing.T) {
+	fields := map[string]func(Config) string{
+		"SWARM_UTILS_ADMIN_TOKEN_LIST":  func(c Config) string { return strings.Join(c.AdminTokens, ",") },
+		"SWARM_UTILS_S3_ACCESS_KEY":     func(c Config) string { return c.S3.AccessKey },
+		"SWARM_UTILS_S3_SECRET_KEY":     func(c Config) string { return c.S3.SecretKey },
+		"SWARM_UTILS_REGISTRY_USER":     func(c Config) string { return c.Registry.User },
+		"SWARM_UTILS_REGISTRY_PASSWORD": func(c Config) string { return c.Registry.Password },
+	}
+	if len(fields) != len(fileVariables) {
+		t.Fatalf("test covers %d variables, fileVariables lists %d", len(fields), len(fileVariables))
+	}
+	for env, field := range fields {
+		t.Run(env, func(t *testing.T) {
+			const secret = "s3cr3t value"
+			path := writeFile(t, secret+"\n")
+
+			cfg, err := parse(t, map[string]string{env + "_FILE": path})
+			if err != nil || field(cfg) != secret {
+				t.Errorf("from %s_FILE: got %q, %v; want %q", env, field(cfg), err, secret)
+			}
+
+			cfg, err = parse(t, nil, "--"+flagName(env)+"-file", path)
+			if err != nil || field(cfg) != secret {
+				t.Errorf("from --%s-file: got %q, %v; want %q", flagName(env), field(cfg), err, secret)
+			}
+
+			_, err = parse(t, map[string]string{env: "inline-value", env + "_FILE": path})
+			if err == nil || !strings.Contains(err.Error(), env+"_FILE") {
+				t.Errorf("both %s and %s_FILE set: got %v, want an error naming both", env, env, err)
+			} else if strings.Contains(err.Error(), "inline-value") || strings.Contains(err.Error(), secret) {
+				t.Errorf("conflict error leaks the value: %v", err)
+			}
+
+			missing := filepath.Join(t.TempDir(), "nope")
+			if _, err = parse(t, map[string]string{env + "_FILE": missing}); err == nil || !strings.Contains(err.Error(), env+"_FILE") {
+				t.Errorf("unreadable file: got %v, want an error naming %s_FILE", err, env)
+			}
+
+			if _, err = parse(t, map[string]string{env + "_FILE": writeFile(t, "\n")}); err == nil || !strings.Contains(err.Error(), "empty") {
+				t.Errorf("empty file: got %v, want an error", err)
+			}
+		})
+	}
+}
+
+func TestFileKeepsInnerNewlinesAndCRLF(t *testing.T) {
+	cfg, err := parse(t, map[string]string{"SWARM_UTILS_ADMIN_TOKEN_LIST_FILE": writeFile(t, "a, b\r\n")})
+	if err != nil || !slices.Equal(cfg.AdminTokens, []string{"a", "b"}) {
+		t.Errorf("got %q, %v", cfg.AdminTokens, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string // variables the error must name; none means valid
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"zero timeout", func(c *Config) { c.Timeouts.Lock = 0 }, []string{"SWARM_UTILS_LOCK_TIMEOUT"}},
+		{"negative timeout", func(c *Config) { c.Timeouts.BackupUpload = -time.Second },
+			[]string{"SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT"}},
+		{"every timeout", func(c *Config) { c.Timeouts = Timeouts{} }, specVariables[8:20]},
+		{"port 0", func(c *Config) { c.ServerPort = 0 }, []string{"SWARM_UTILS_SERVER_PORT"}},
+		{"port too big", func(c *Config) { c.ServerPort = 65536 }, []string{"SWARM_UTILS_SERVER_PORT"}},
+		{"port max", func(c *Config) { c.ServerPort = 65535 }, nil},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, []string{"SWARM_UTILS_LOG_FORMAT"}},
+		{"log level", func(c *Config) { c.LogLevel = "trace" }, []string{"SWARM_UTILS_LOG_LEVEL"}},
+		{"images and cron", func(c *Config) { c.DockerCLIImage, c.BackupImage, c.Cron.Expr = "", "", "" },
+			[]string{"SWARM_UTILS_DOCKER_CLI_IMAGE_NAME", "SWARM_UTILS_BACKUP_IMAGE", "SWARM_UTILS_CRON_EXPR"}},
+		{"shells", func(c *Config) { c.BackupExecShell, c.CleanExecShell = "", "" },
+			[]string{"SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL", "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"}},
+		{"retention", func(c *Config) { c.S3.RetentionDays = 0 }, []string{"SWARM_UTILS_S3_RETENTION_DAYS"}},
+		{"S3 and tokens are not required", func(c *Config) { c.S3.URL, c.AdminTokens = "", nil }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := specDefaults
+			tt.mutate(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Errorf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted, want errors naming %v", tt.want)
+			}
+			for _, env := range tt.want {
+				if !strings.Contains(err.Error(), env) {
+					t.Errorf("error does not name %s: %v", env, err)
+				}
+			}
+		})
+	}
+}
+
+func TestS3Validate(t *testing.T) {
+	valid := S3{URL: "s3.local:7070", HTTPS: true, Bucket: "b", AccessKey: "ak", SecretKey: "sk", RetentionDays: 5}
+	hint := func(env, label string) string {
+		return env + " is not set (or set swarm-utils.backup.volume-list-upload.s3." + label + " on the service)"
+	}
+	tests := []struct {
+		name   string
+		mutate func(*S3)
+		want   []string // exact lines of the joined error; nil means valid
+	}{
+		{"valid", func(*S3) {}, nil},
+		{"http is fine", func(s *S3) { s.HTTPS = false }, nil},
+		{"no url", func(s *S3) { s.URL = "" }, []string{hint("SWARM_UTILS_S3_URL", "url")}},
+		{"no bucket", func(s *S3) { s.Bucket = "" }, []string{hint("SWARM_UTILS_S3_BUCKET", "bucket")}},
+		{"no access key", func(s *S3) { s.AccessKey = "" }, []string{hint("SWARM_UTILS_S3_ACCESS_KEY", "access-key")}},
+		{"no secret key", func(s *S3) { s.SecretKey = "" }, []string{hint("SWARM_UTILS_S3_SECRET_KEY", "secret-key")}},
+		{"nothing", func(s *S3) { *s = S3{RetentionDays: 5} }, []string{
+			hint("SWARM_UTILS_S3_URL", "url"), hint("SWARM_UTILS_S3_BUCKET", "bucket"),
+			hint("SWARM_UTILS_S3_ACCESS_KEY", "access-key"), hint("SWARM_UTILS_S3_SECRET_KEY", "secret-key")}},
+		{"scheme", func(s *S3) { s.URL = "https://s3.local" }, []string{
+			`SWARM_UTILS_S3_URL (or label swarm-utils.backup.volume-list-upload.s3.url) must be host[:port] without a scheme (use SWARM_UTILS_S3_HTTPS for https/http), got "https://s3.local"`}},
+		{"path", func(s *S3) { s.URL = "s3.local/bucket" }, []string{
+			`SWARM_UTILS_S3_URL (or label swarm-utils.backup.volume-list-upload.s3.url) must be host[:port] without a path, got "s3.local/bucket"`}},
+		{"retention", func(s *S3) { s.RetentionDays = 0 }, []string{
+			"SWARM_UTILS_S3_RETENTION_DAYS (or label swarm-utils.backup.volume-list-upload.s3.retention-days) must be at least 1 day, got 0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := valid
+			tt.mutate(&s)
+			err := s.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Errorf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted %+v", s)
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("got\n  %q\nwant\n  %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMaskedHidesSecrets(t *testing.T) {
+	c := specDefaults
+	c.AdminTokens = []string{"admin-token-one", "admin-token-two"}
+	c.S3 = S3{URL: "s3.local", Bucket: "bucket", AccessKey: "AKIA-ACCESS", SecretKey: "very-secret-key", RetentionDays: 5}
+	c.Registry = Registry{User: "ci", Password: "registry-pass", URL: "reg.local"}
+	secrets := []string{"admin-token-one", "admin-token-two", "AKIA-ACCESS", "very-secret-key", "registry-pass"}
+
+	if got := c.SecretValues(); !slices.Equal(got, secrets) {
+		t.Errorf("SecretValues() = %q, want %q", got, secrets)
+	}
+	m := c.Masked()
+	for k, v := range m {
+		for _, s := range secrets {
+			if strings.Contains(v, s) {
+				t.Errorf("Masked()[%s] = %q contains a secret", k, v)
+			}
+		}
+	}
+	want := map[string]string{
+		"SWARM_UTILS_ADMIN_TOKEN_LIST": "***,***", "SWARM_UTILS_S3_ACCESS_KEY": "***",
+		"SWARM_UTILS_S3_SECRET_KEY": "***", "SWARM_UTILS_REGISTRY_PASSWORD": "***",
+		"SWARM_UTILS_REGISTRY_USER": "ci", "SWARM_UTILS_S3_URL": "s3.local", "SWARM_UTILS_LOCK_TIMEOUT": "10000",
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("Masked()[%s] = %q, want %q", k, m[k], v)
+		}
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	all := slices.Sorted(slices.Values(append(slices.Clone(specVariables), extraVariables...)))
+	if !slices.Equal(keys, all) {
+		t.Errorf("Masked() keys\n  %q\nwant every variable\n  %q", keys, all)
+	}
+	if got := (Config{}).Masked()["SWARM_UTILS_S3_SECRET_KEY"]; got != "" {
+		t.Errorf("an unset secret shows %q, want empty", got)
+	}
+}
+
+func TestMarkdownListsEveryVariable(t *testing.T) {
+	md := Markdown()
+	all := slices.Concat(specVariables, extraVariables, fileVariables)
+	for _, env := range all {
+		row := "| " + env + " | `--" + flagName(env) + "` |"
+		if !strings.Contains(md, row) {
+			t.Errorf("Markdown() has no row starting %q", row)
+		}
+	}
+	if rows := strings.Count(md, "\n| SWARM_UTILS_"); rows != len(all) {
+		t.Errorf("Markdown() has %d variable rows, want %d", rows, len(all))
+	}
+	for _, cell := range []string{
+		"| `600_000` |", "| `0 0 3 * * *` |", "| `docker:25.0.5-cli-alpine3.20` |",
+		"| `offen/docker-volume-backup:v2.48.2` |", "| `3000` |", "| `true` |",
+	} {
+		if !strings.Contains(md, cell) {
+			t.Errorf("Markdown() lacks the SPEC default cell %q", cell)
+		}
+	}
+}
+
+func TestFlagNamesAreKebabCaseOfTheVariable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range Flags() {
+		df := f.(cli.DocGenerationFlag)
+		envs := df.GetEnvVars()
+		if len(envs) != 1 {
+			t.Fatalf("flag %s reads %v, want exactly one variable", f.Names()[0], envs)
+		}
+		if want := flagName(envs[0]); f.Names()[0] != want {
+			t.Errorf("flag for %s is --%s, want --%s", envs[0], f.Names()[0], want)
+		}
+		if seen[envs[0]] {
+			t.Errorf("%s has two flags", envs[0])
+		}
+		seen[envs[0]] = true
+	}
+	for _, env := range []string{"SWARM_UTILS_CRON_EXPR", "SWARM_UTILS_BACKUP_SERVICE_EXEC_TIMEOUT", "SWARM_UTILS_S3_URL",
+		"SWARM_UTILS_ADMIN_TOKEN_LIST", "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME", "SWARM_UTILS_ADMIN_TOKEN_LIST_FILE"} {
+		if !seen[env] {
+			t.Errorf("no flag for %s", env)
+		}
+	}
+	if got := flagName("SWARM_UTILS_ADMIN_TOKEN_LIST_FILE"); got != "admin-token-list-file" {
+		t.Errorf("flagName = %q", got)
+	}
+}

@@ -1,0 +1,229 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+)
+
+// envPrefix starts every variable; the flag name is the rest in kebab-case.
+const envPrefix = "SWARM_UTILS_"
+
+// Variable names. The table below is the single source for flags, help and Markdown().
+const (
+	envCronBackupService = "SWARM_UTILS_IS_CRON_BACKUP_SERVICE"
+	envCronCleanService  = "SWARM_UTILS_IS_CRON_CLEAN_SERVICE"
+	envCronCleanNode     = "SWARM_UTILS_IS_CRON_CLEAN_NODE"
+	envCronExpr          = "SWARM_UTILS_CRON_EXPR"
+
+	envAdminTokenList = "SWARM_UTILS_ADMIN_TOKEN_LIST"
+
+	envDockerCLIImage  = "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME"
+	envBackupImage     = "SWARM_UTILS_BACKUP_IMAGE"
+	envBackupExecShell = "SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL"
+	envCleanExecShell  = "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"
+
+	envBackupExecTimeout         = "SWARM_UTILS_BACKUP_SERVICE_EXEC_TIMEOUT"
+	envBackupStopTimeout         = "SWARM_UTILS_BACKUP_SERVICE_STOP_TIMEOUT"
+	envBackupUploadTimeout       = "SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT"
+	envBackupStartTimeout        = "SWARM_UTILS_BACKUP_SERVICE_START_TIMEOUT"
+	envCleanServiceExecTimeout   = "SWARM_UTILS_CLEAN_SERVICE_EXEC_TIMEOUT"
+	envUpdateServiceTimeout      = "SWARM_UTILS_UPDATE_SERVICE_TIMEOUT"
+	envCleanNodeImageTimeout     = "SWARM_UTILS_CLEAN_NODE_IMAGE_TIMEOUT"
+	envCleanNodeBuilderTimeout   = "SWARM_UTILS_CLEAN_NODE_BUILDER_TIMEOUT"
+	envCleanNodeContainerTimeout = "SWARM_UTILS_CLEAN_NODE_CONTAINER_TIMEOUT"
+	envPendingTimeout            = "SWARM_UTILS_PENDING_SERVICE_TIMEOUT"
+	envLockTimeout               = "SWARM_UTILS_LOCK_TIMEOUT"
+	envExtraTimeout              = "SWARM_UTILS_EXTRA_TIMEOUT"
+
+	envS3URL           = "SWARM_UTILS_S3_URL"
+	envS3HTTPS         = "SWARM_UTILS_S3_HTTPS"
+	envS3Bucket        = "SWARM_UTILS_S3_BUCKET"
+	envS3AccessKey     = "SWARM_UTILS_S3_ACCESS_KEY"
+	envS3SecretKey     = "SWARM_UTILS_S3_SECRET_KEY"
+	envS3RetentionDays = "SWARM_UTILS_S3_RETENTION_DAYS"
+
+	envRegistryUser     = "SWARM_UTILS_REGISTRY_USER"
+	envRegistryPassword = "SWARM_UTILS_REGISTRY_PASSWORD"
+	envRegistryURL      = "SWARM_UTILS_REGISTRY_URL"
+
+	envServerPort = "SWARM_UTILS_SERVER_PORT"
+	envDockerHost = "SWARM_UTILS_DOCKER_HOST"
+	envLogFormat  = "SWARM_UTILS_LOG_FORMAT"
+	envLogLevel   = "SWARM_UTILS_LOG_LEVEL"
+	envDryRun     = "SWARM_UTILS_DRY_RUN"
+
+	fileSuffix = "_FILE"
+)
+
+// fileVariants are the variables that may also be read from a file (swarm secrets).
+var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword}
+
+type kind int
+
+const (
+	kindString kind = iota
+	kindBool
+	kindInt
+	kindMillis // a string flag parsed by ParseMillis, so help shows "600_000" as in SPEC §2
+	kindFile
+)
+
+type variable struct {
+	env      string
+	kind     kind
+	def      string // as written in SPEC §2; "" means no default
+	usage    string // a backquoted word becomes the help placeholder
+	category string
+}
+
+const (
+	catCron     = "Cron"
+	catAccess   = "Access"
+	catImages   = "Images and shells"
+	catTimeouts = "Timeouts (milliseconds, 600_000 style accepted)"
+	catS3       = "S3 (backups)"
+	catRegistry = "Private registry (update-service)"
+	catRuntime  = "Server, docker and logging"
+)
+
+func variables() []variable {
+	vars := []variable{
+		{envCronBackupService, kindBool, "true", "cron runs backup-service on all labelled services", catCron},
+		{envCronCleanService, kindBool, "true", "cron runs clean-service on all labelled services", catCron},
+		{envCronCleanNode, kindBool, "true", "cron runs clean-node on all nodes", catCron},
+		{envCronExpr, kindString, "0 0 3 * * *", "cron expression with a seconds field", catCron},
+
+		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target", catAccess},
+
+		{envDockerCLIImage, kindString, "docker:25.0.5-cli-alpine3.20", "image of the helper services", catImages},
+		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},
+		{envCleanExecShell, kindString, "/bin/sh", "shell for the clean.exec label", catImages},
+		{envBackupImage, kindString, "offen/docker-volume-backup:v2.48.2", "image that uploads volumes to S3", catImages},
+
+		{envBackupExecTimeout, kindMillis, "600_000", "for the backup pre-command in one task (`MS`)", catTimeouts},
+		{envBackupStopTimeout, kindMillis, "30_000", "to scale a service to 0 before a backup (`MS`)", catTimeouts},
+		{envBackupUploadTimeout, kindMillis, "600_000", "to upload one node's volumes (`MS`)", catTimeouts},
+		{envBackupStartTimeout, kindMillis, "300_000", "to scale a service back up after a backup (`MS`)", catTimeouts},
+		{envCleanServiceExecTimeout, kindMillis, "60_000", "for the clean command in one task (`MS`)", catTimeouts},
+		{envUpdateServiceTimeout, kindMillis, "60_000", "for one service update (`MS`)", catTimeouts},
+		{envCleanNodeImageTimeout, kindMillis, "60_000", "for the image prune on one node (`MS`)", catTimeouts},
+		{envCleanNodeBuilderTimeout, kindMillis, "60_000", "for the builder prune on one node (`MS`)", catTimeouts},
+		{envCleanNodeContainerTimeout, kindMillis, "60_000", "for the container prune on one node (`MS`)", catTimeouts},
+		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`MS`)", catTimeouts},
+		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`MS`)", catTimeouts},
+		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`MS`)", catTimeouts},
+
+		{envS3URL, kindString, "", "S3 endpoint as `HOST[:PORT]`, no scheme", catS3},
+		{envS3HTTPS, kindBool, "true", "https (true) or http (false) to S3", catS3},
+		{envS3Bucket, kindString, "", "S3 bucket", catS3},
+		{envS3AccessKey, kindString, "", "S3 access key", catS3},
+		{envS3SecretKey, kindString, "", "S3 secret key", catS3},
+		{envS3RetentionDays, kindInt, "5", "backups older than this many `DAYS` are pruned", catS3},
+
+		{envRegistryUser, kindString, "", "default private-registry user", catRegistry},
+		{envRegistryPassword, kindString, "", "default private-registry password", catRegistry},
+		{envRegistryURL, kindString, "", "default private-registry address (HTTPS)", catRegistry},
+
+		{envServerPort, kindInt, "3000", "HTTP `PORT` of the API", catRuntime},
+		{envDockerHost, kindString, "", "DOCKER_HOST for every docker CLI call (e.g. tcp://socket-proxy:2375); empty: docker's default", catRuntime},
+		{envLogFormat, kindString, "auto", "log format: auto (colour on a terminal, plain text otherwise), text (logfmt) or json", catRuntime},
+		{envLogLevel, kindString, "info", "log level: debug, info, warn or error", catRuntime},
+		{envDryRun, kindBool, "false", "log mutating docker commands instead of running them", catRuntime},
+	}
+	// Each *_FILE variant follows its variable, so help and docs show them together.
+	out := make([]variable, 0, len(vars)+len(fileVariants))
+	for _, v := range vars {
+		out = append(out, v)
+		for _, f := range fileVariants {
+			if f == v.env {
+				out = append(out, variable{
+					env:      v.env + fileSuffix,
+					kind:     kindFile,
+					usage:    fmt.Sprintf("read %s from the file at `PATH` (swarm secrets); a trailing newline is dropped; excludes %s", v.env, v.env),
+					category: v.category,
+				})
+			}
+		}
+	}
+	return out
+}
+
+// flagName turns SWARM_UTILS_S3_URL into s3-url.
+func flagName(env string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, envPrefix), "_", "-"))
+}
+
+// Flags returns fresh flags (cli flags hold parse state) for every variable, each read from its
+// environment variable.
+func Flags() []cli.Flag {
+	vars := variables()
+	flags := make([]cli.Flag, 0, len(vars))
+	for _, v := range vars {
+		name, src := flagName(v.env), cli.NewValueSourceChain(nonEmptyEnv(v.env))
+		// DefaultText shows each default as SPEC §2 writes it (600_000, and true for bools,
+		// whose default help would otherwise omit).
+		switch v.kind {
+		case kindBool:
+			flags = append(flags, &cli.BoolFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				Value: v.def == "true", DefaultText: v.def})
+		case kindInt:
+			def, err := strconv.Atoi(v.def)
+			if err != nil {
+				panic(fmt.Sprintf("config: default of %s: %v", v.env, err))
+			}
+			flags = append(flags, &cli.IntFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				Value: def, DefaultText: v.def, Config: cli.IntegerConfig{Base: 10}}) // no octal "010", no hex
+		case kindFile:
+			flags = append(flags, &cli.StringFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				TakesFile: true})
+		default: // kindString, kindMillis (parsed by FromCommand)
+			flags = append(flags, &cli.StringFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				Value: v.def, DefaultText: v.def})
+		}
+	}
+	return flags
+}
+
+// envSource reads one environment variable and treats an empty value as unset. cli.EnvVars
+// would read SWARM_UTILS_S3_HTTPS= as false, silently switching S3 to plain http (a compose
+// file's "${VAR}" of an unset VAR does exactly that).
+type envSource struct{ key string }
+
+func nonEmptyEnv(key string) cli.ValueSource { return envSource{key: key} }
+
+func (e envSource) Lookup() (string, bool) {
+	v, ok := os.LookupEnv(e.key)
+	return v, ok && v != ""
+}
+func (e envSource) IsFromEnv() bool  { return true }
+func (e envSource) Key() string      { return e.key }
+func (e envSource) String() string   { return fmt.Sprintf("environment variable %q", e.key) }
+func (e envSource) GoString() string { return fmt.Sprintf("envSource{%q}", e.key) }
+
+// Markdown renders every variable as a table, generated from Flags() so the docs cannot drift.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("Durations are milliseconds (`600_000`-style underscores between digits are accepted); " +
+		"booleans are `true`/`false`; an empty variable counts as unset. " +
+		"Every variable is also a command-line flag.\n\n")
+	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+	for _, f := range Flags() {
+		df, ok := f.(cli.DocGenerationFlag)
+		if !ok || len(df.GetEnvVars()) == 0 {
+			continue
+		}
+		def := df.GetDefaultText()
+		if def == "" {
+			def = "–"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `--%s` | %s | %s |\n", df.GetEnvVars()[0], f.Names()[0], def,
+			strings.ReplaceAll(df.GetUsage(), "|", `\|`))
+	}
+	return b.String()
+}
