@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/urfave/cli/v3"
 )
@@ -33,11 +35,19 @@ func newApp() *cli.Command {
 	// cfg is filled by Before, which runs before any subcommand's Action.
 	var cfg config.Config
 
-	commandsList := []*cli.Command{
+	var deps *commands.Deps
+	depsFunc := func() *commands.Deps {
+		if deps == nil {
+			secrets := bashexec.NewSecrets(cfg.SecretValues()...)
+			runner := bashexec.New(bashexec.Options{Logger: slog.Default(), Secrets: secrets, DryRun: cfg.DryRun})
+			deps = commands.NewDeps(cfg, runner, secrets, slog.Default())
+		}
+		return deps
+	}
+	commandsList := append(commands.CLICommands(depsFunc),
 		configCommand(&cfg),
 		versionCommand(),
-		// The lead adds here: clean-node, clean-service, backup-service, update-service, serve.
-	}
+	)
 
 	root := &cli.Command{
 		Name:    "swarm-utils",

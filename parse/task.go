@@ -14,7 +14,13 @@ type TaskRow struct {
 	Node         string // hostname; "" while unscheduled
 	DesiredState string // "Running", "Shutdown", "Complete", ... (capitalised, as docker prints it)
 	CurrentState string // "Running 5 seconds ago", "Pending 3 seconds ago", ...
-	Error        string
+	Error        string // Status.Err without the quotes docker wraps it in
+}
+
+// State is CurrentState's first word in lower case, as in Task.State: "running", "failed", ...
+func (r TaskRow) State() string {
+	word, _, _ := strings.Cut(strings.TrimSpace(r.CurrentState), " ")
+	return strings.ToLower(word)
 }
 
 // ServicePs parses `docker service ps --no-trunc --format json`.
@@ -37,10 +43,18 @@ func ServicePs(out string) ([]TaskRow, error) {
 			Node:         o.Get("Node").String(),
 			DesiredState: o.Get("DesiredState").String(),
 			CurrentState: o.Get("CurrentState").String(),
-			Error:        o.Get("Error").String(),
+			Error:        unquoteError(o.Get("Error").String()),
 		})
 	}
 	return rows, nil
+}
+
+// unquoteError undoes docker's `"` + err + `"` (no escaping inside, so not strconv.Unquote).
+func unquoteError(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }
 
 // Task is one task object from `docker inspect TASKID...`.

@@ -4,6 +4,7 @@ package s3lite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -105,7 +106,7 @@ func TestIntegrationPutListGetDelete(t *testing.T) {
 	if err == nil {
 		t.Fatal("ListObjects with a wrong secret succeeded")
 	}
-	if se, ok := err.(*Error); !ok || se.StatusCode != 403 || se.Code == "" {
+	if se := (*Error)(nil); !errors.As(err, &se) || se.StatusCode != 403 || se.Code == "" {
 		t.Errorf("wrong secret gave %v, want an *Error with HTTP 403 and an S3 code", err)
 	}
 	if strings.Contains(err.Error(), "not-the-secret") {

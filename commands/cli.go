@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+)
+
+// DepsFunc builds the dependencies once the configuration is read (in the root's Before).
+type DepsFunc func() *Deps
+
+// CLICommands are the one-shot subcommands; each prints its structured result as JSON and
+// exits non-zero when the operation failed.
+func CLICommands(deps DepsFunc) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:  "clean-node",
+			Usage: "prune containers, images (-a) and build cache on a node, or on every node with --all",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID"},
+				&cli.BoolFlag{Name: "all", Usage: "clean every ready, active node in parallel"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				switch {
+				case cmd.Bool("all") && cmd.String("node") == "":
+					rep := deps().CleanAllNodes(ctx)
+					return printJSON(cmd, rep, rep.OK, "clean-node --all")
+				case !cmd.Bool("all") && cmd.String("node") != "":
+					return printResult(cmd, deps().CleanNode(ctx, cmd.String("node")))
+				}
+				return fmt.Errorf("give exactly one of --node NAME or --all")
+			},
+		},
+		{
+			Name:  "clean-service",
+			Usage: "run the service's swarm-utils.clean.exec command inside every running task",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().CleanService(ctx, cmd.String("service")))
+			},
+		},
+		{
+			Name:  "backup-service",
+			Usage: "back the service's volumes up to S3 (pre-exec, optional stop, upload from every node with a task, start)",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().BackupService(ctx, cmd.String("service")))
+			},
+		},
+		{
+			Name:  "update-service",
+			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				&cli.StringFlag{Name: "image", Usage: "new image reference", Required: true},
+				&cli.BoolFlag{Name: "force", Usage: "update even if the image did not change (docker service update --force)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().UpdateService(ctx, UpdateOptions{
+					Service: cmd.String("service"), Image: cmd.String("image"), Force: cmd.Bool("force"),
+				}))
+			},
+		},
+	}
+}
+
+func printResult(cmd *cli.Command, r Result) error {
+	return printJSON(cmd, r, r.OK, r.Operation+" "+r.Target)
+}
+
+func printJSON(cmd *cli.Command, v any, ok bool, what string) error {
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	if _, err := fmt.Fprintln(cmd.Root().Writer, string(out)); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s failed", what)
+	}
+	return nil
+}

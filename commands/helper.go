@@ -1,0 +1,283 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// Labels every helper service carries. The lock label is the cross-restart lock (SPEC §6).
+const (
+	labelHelper       = "swarm-utils.helper"
+	labelHelperLock   = "swarm-utils.helper.lock"
+	labelHelperAction = "swarm-utils.helper.action"
+	dockerSock        = "/var/run/docker.sock"
+)
+
+// helperSpec is one short-lived job pinned to one node.
+type helperSpec struct {
+	Action   string   // operation, e.g. "clean-node"
+	LockKey  string   // target, e.g. "node:worker-1"
+	Target   string   // target name, for the helper's name
+	Step     string   // step, e.g. "prune"
+	NodeID   string   // pin: node.id constraint
+	NodeName string   // for the helper's name and the logs
+	Image    string   // helper image
+	Args     []string // command; empty = the image's own entrypoint/command
+	Env      []string // KEY=VALUE; secret values are masked in every log line
+	Mounts   []string // extra --mount values
+	Socket   bool     // mount the node's docker.sock
+	Timeout  time.Duration
+}
+
+// helperOutcome is what a helper did.
+type helperOutcome struct {
+	Name  string
+	Task  TaskResult // a one-shot job has exactly one task
+	Logs  string     // raw (unmasked) logs, for parsing; Task.Logs is the masked copy
+	Err   error
+}
+
+// helperName is deterministic so that a helper left behind by a crashed run blocks the next
+// one (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node>]. Docker allows 63 characters;
+// longer names keep a prefix plus a hash of the whole.
+func helperName(action, target, step, node string) string {
+	name := "swarm-utils-" + action + "-" + target + "-" + step
+	if node != "" && node != target {
+		name += "-" + node
+	}
+	clean := []byte(name)
+	for i, c := range clean {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			clean[i] = '-'
+		}
+	}
+	name = string(clean)
+	if len(name) > 63 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:54] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return name
+}
+
+// taskState is the first word of `docker service ps`'s CURRENT STATE, lower-cased.
+func taskState(row parse.TaskRow) string {
+	f := strings.Fields(row.CurrentState)
+	if len(f) == 0 {
+		return "new"
+	}
+	return strings.ToLower(f[0])
+}
+
+func terminalState(s string) bool {
+	switch s {
+	case "complete", "failed", "rejected", "shutdown", "orphaned", "remove":
+		return true
+	}
+	return false
+}
+
+// unscheduled states: the task has no node yet.
+func unscheduledState(s string) bool { return s == "new" || s == "allocated" || s == "pending" }
+
+// runHelper creates the helper, waits for its task to end, collects state, exit code, error and
+// logs, and always removes it — on success, failure, timeout and cancel alike.
+func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcome) {
+	out.Name = helperName(spec.Action, spec.Target, spec.Step, spec.NodeName)
+	out.Task = TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
+	args := []string{"service", "create", "--detach", "--quiet", "--name", out.Name,
+		"--mode", "replicated-job", "--restart-condition", "none", "--log-driver", "json-file",
+		"--constraint", "node.id==" + spec.NodeID,
+		"--label", labelHelper + "=true", "--label", labelHelperLock + "=" + spec.LockKey,
+		"--label", labelHelperAction + "=" + spec.Action,
+		// The helper image's tag is fixed; resolving its digest would cost a registry round
+		// trip per helper. Registry auth still goes along for private helper images.
+		"--no-resolve-image", "--with-registry-auth"}
+	if spec.Socket {
+		args = append(args, "--mount", "type=bind,src="+dockerSock+",dst="+dockerSock)
+	}
+	for _, m := range spec.Mounts {
+		args = append(args, "--mount", m)
+	}
+	for _, e := range spec.Env {
+		args = append(args, "--env", e)
+	}
+	args = append(args, spec.Image)
+	args = append(args, spec.Args...)
+
+	d.Log.Info("helper start", "helper", out.Name, "node", spec.NodeName, "step", spec.Step)
+	id, err := d.docker(ctx, false, readTimeout, args...)
+	id = strings.TrimSpace(id)
+	if err != nil {
+		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, err)
+		// A create that timed out may still have made the service.
+		d.removeHelper(ctx, out.Name)
+		return out
+	}
+	if d.OnHelperCreated != nil {
+		d.OnHelperCreated(spec.Action)
+	}
+	if id == "" { // dry-run
+		out.Task.State = "dry-run"
+		out.Task.ExitCode = 0
+		return out
+	}
+	defer d.removeHelper(ctx, id)
+
+	row, err := d.waitHelper(ctx, id, spec)
+	if row.ID != "" {
+		out.Task.TaskID = row.ID
+		out.Task.State = taskState(row)
+		out.Task.Error = row.Error
+	}
+	if row.ID != "" && terminalState(out.Task.State) {
+		d.collectTask(ctx, id, &out)
+	} else if row.ID != "" {
+		// Timed out or cancelled while running: whatever it logged so far helps.
+		out.Logs, _ = d.helperLogs(ctx, id)
+		out.Task.Logs = d.Secrets.Mask(out.Logs)
+	}
+	if err != nil {
+		out.Err = fmt.Errorf("helper %s on %s: %w", out.Name, spec.NodeName, err)
+		return out
+	}
+	if out.Task.State != "complete" || out.Task.ExitCode != 0 {
+		msg := fmt.Sprintf("helper %s on %s ended %s with exit code %d", out.Name, spec.NodeName, out.Task.State, out.Task.ExitCode)
+		if out.Task.Error != "" {
+			msg += ": " + out.Task.Error
+		}
+		out.Err = errorf(KindDocker, "%s", d.Secrets.Mask(msg))
+	}
+	d.Log.Info("helper end", "helper", out.Name, "node", spec.NodeName, "state", out.Task.State, "exit", out.Task.ExitCode)
+	return out
+}
+
+// waitHelper polls the helper's task until it ends, failing it when it stays unscheduled past
+// the pending timeout or runs past its step timeout.
+func (d *Deps) waitHelper(ctx context.Context, id string, spec helperSpec) (parse.TaskRow, error) {
+	created := time.Now()
+	pending := d.Config.Timeouts.Pending
+	var scheduled time.Time
+	var last parse.TaskRow
+	tick := time.NewTicker(d.PollInterval)
+	defer tick.Stop()
+	for {
+		out, err := d.docker(ctx, true, readTimeout, "service", "ps", "--no-trunc", "--format", "json", id)
+		if err != nil {
+			return last, fmt.Errorf("read helper state: %w", err)
+		}
+		rows, err := parse.ServicePs(out)
+		if err != nil {
+			return last, fmt.Errorf("read helper state: %w", err)
+		}
+		state := "new"
+		if len(rows) > 0 {
+			last = rows[0]
+			state = taskState(last)
+		}
+		now := time.Now()
+		switch {
+		case terminalState(state):
+			return last, nil
+		case unscheduledState(state):
+			if now.Sub(created) > pending {
+				why := last.Error
+				if why == "" {
+					why = "no node took it"
+				}
+				return last, errorf(KindTimeout, "not scheduled on %s within the pending timeout %s: %s", spec.NodeName, pending, why)
+			}
+		default:
+			if scheduled.IsZero() {
+				scheduled = now
+			}
+			if now.Sub(scheduled) > spec.Timeout {
+				return last, errorf(KindTimeout, "still %s after its timeout %s", state, spec.Timeout)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, &Error{Kind: KindOf(ctx.Err()), Err: fmt.Errorf("stopped while %s: %w", state, ctx.Err())}
+		case <-tick.C:
+		}
+	}
+}
+
+// collectTask reads the ended task's exit code and error, and the helper's logs.
+func (d *Deps) collectTask(ctx context.Context, id string, out *helperOutcome) {
+	if js, err := d.docker(ctx, true, readTimeout, "inspect", "--type", "task", "--", out.Task.TaskID); err == nil {
+		if tasks, err := parse.TaskInspect(js); err == nil && len(tasks) > 0 {
+			t := tasks[0]
+			out.Task.ExitCode = t.ExitCode
+			if t.Err != "" {
+				out.Task.Error = t.Err
+			}
+		}
+	} else {
+		out.Task.Error = strings.TrimSpace(out.Task.Error + "; inspect: " + err.Error())
+	}
+	logs, err := d.helperLogs(ctx, id)
+	if err != nil {
+		logs += "\n(logs unavailable: " + err.Error() + ")"
+	}
+	out.Logs = logs
+	out.Task.Logs = d.Secrets.Mask(logs)
+	out.Task.Error = d.Secrets.Mask(out.Task.Error)
+}
+
+// helperLogs returns the helper's stdout followed by its stderr.
+func (d *Deps) helperLogs(ctx context.Context, id string) (string, error) {
+	res, err := d.dockerResult(ctx, bashexec.Command{ReadOnly: true, Timeout: 10 * time.Second,
+		Args: []string{"service", "logs", "--raw", "--no-trunc", id}})
+	logs := res.Stdout
+	if res.Stderr != "" {
+		logs += res.Stderr
+	}
+	return logs, err
+}
+
+// removeHelper removes a helper even when ctx is already cancelled: nothing is left behind.
+func (d *Deps) removeHelper(ctx context.Context, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	defer cancel()
+	if _, err := d.docker(rctx, false, readTimeout, "service", "rm", id); err != nil && !isNoSuch(err) {
+		d.Log.Error("remove helper", "helper", id, "err", err)
+	}
+}
+
+// claimTarget handles helpers left from earlier runs for the same target (a crash, a restart):
+// finished ones are removed; a running one means the target is busy.
+func (d *Deps) claimTarget(ctx context.Context, lockKey string) error {
+	out, err := d.docker(ctx, true, readTimeout, "service", "ls", "--filter", "label="+labelHelperLock+"="+lockKey, "--format", "json")
+	if err != nil {
+		return fmt.Errorf("look for earlier helpers of %s: %w", lockKey, err)
+	}
+	rows, err := parse.ServiceLs(out)
+	if err != nil {
+		return fmt.Errorf("look for earlier helpers of %s: %w", lockKey, err)
+	}
+	for _, svc := range rows {
+		ps, err := d.docker(ctx, true, readTimeout, "service", "ps", "--no-trunc", "--format", "json", svc.ID)
+		if err != nil {
+			return fmt.Errorf("read earlier helper %s: %w", svc.Name, err)
+		}
+		tasks, err := parse.ServicePs(ps)
+		if err != nil {
+			return fmt.Errorf("read earlier helper %s: %w", svc.Name, err)
+		}
+		for _, t := range tasks {
+			if st := taskState(t); !terminalState(st) {
+				return errorf(KindBusy, "%s is busy: helper %s from an earlier run is still %s", lockKey, svc.Name, st)
+			}
+		}
+		d.Log.Warn("removing finished helper left from an earlier run", "helper", svc.Name, "target", lockKey)
+		d.removeHelper(ctx, svc.ID)
+	}
+	return nil
+}
