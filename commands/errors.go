@@ -11,15 +11,15 @@ import (
 type Kind string
 
 const (
-	KindNotFound   Kind = "not_found"   // unknown target, or not enabled for the action
-	KindBusy       Kind = "busy"        // another operation holds the target
-	KindInvalid    Kind = "invalid"     // bad request values (image name, node name, ...)
-	KindImpossible Kind = "impossible"  // the target cannot do it (stop on a global service, ...)
-	KindConfig     Kind = "config"      // missing settings (S3, registry login, ...)
-	KindTimeout    Kind = "timeout"     // past the operation's budget
-	KindDocker     Kind = "docker"      // docker or a step failed
-	KindForbidden  Kind = "forbidden"   // the caller may not do it
-	KindCanceled   Kind = "canceled"    // shut down before it ended
+	KindNotFound   Kind = "not_found"  // unknown target, or not enabled for the action
+	KindBusy       Kind = "busy"       // another operation holds the target
+	KindInvalid    Kind = "invalid"    // bad request values (image name, node name, ...)
+	KindImpossible Kind = "impossible" // the target cannot do it (stop on a global service, ...)
+	KindConfig     Kind = "config"     // missing settings (S3, registry login, ...)
+	KindTimeout    Kind = "timeout"    // past the operation's budget
+	KindDocker     Kind = "docker"     // docker or a step failed
+	KindForbidden  Kind = "forbidden"  // the caller may not do it
+	KindCanceled   Kind = "canceled"   // shut down before it ended
 )
 
 // Error is an operation error with its Kind.

@@ -38,10 +38,10 @@ type helperSpec struct {
 
 // helperOutcome is what a helper did.
 type helperOutcome struct {
-	Name  string
-	Task  TaskResult // a one-shot job has exactly one task
-	Logs  string     // raw (unmasked) logs, for parsing; Task.Logs is the masked copy
-	Err   error
+	Name string
+	Task TaskResult // a one-shot job has exactly one task
+	Logs string     // raw (unmasked) logs, for parsing; Task.Logs is the masked copy
+	Err  error
 }
 
 // helperName is deterministic so that a helper left behind by a crashed run blocks the next
@@ -96,6 +96,9 @@ func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcom
 		"--constraint", "node.id==" + spec.NodeID,
 		"--label", labelHelper + "=true", "--label", labelHelperLock + "=" + spec.LockKey,
 		"--label", labelHelperAction + "=" + spec.Action,
+		// Swarm keeps the exited container of a finished job task on its node even after the
+		// service is removed; the label lets later helpers there remove it (helperHousekeeping).
+		"--container-label", labelHelper + "=true",
 		// The helper image's tag is fixed; resolving its digest would cost a registry round
 		// trip per helper. Registry auth still goes along for private helper images.
 		"--no-resolve-image", "--with-registry-auth"}

@@ -14,8 +14,14 @@ import (
 // arguments and is expanded as single words, never re-parsed by the shell. The marker carries
 // a random nonce so that a command's own output cannot forge a step result.
 
+// helperHousekeeping removes exited containers of earlier helpers on this node (swarm leaves
+// them behind, see runHelper). Only those older than a minute: a helper that just ended may
+// still have its logs read. It runs alongside the script's work; the script waits for it.
+const helperHousekeeping = `docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null 2>&1 &
+`
+
 // pruneScript runs the prune steps named in "$@" ("container:SECS" ...), in order.
-const pruneScript = `exec 2>&1
+const pruneScript = helperHousekeeping + `exec 2>&1
 m=$1; shift
 for step in "$@"; do
   name=${step%%:*}; secs=${step#*:}
@@ -28,24 +34,27 @@ for step in "$@"; do
   esac
   echo "$m end $name $?"
 done
+wait
 echo "$m done"`
 
 // execScript runs SHELL -c CMD in each container given after the first four arguments.
-const execScript = `exec 2>&1
+const execScript = helperHousekeeping + `exec 2>&1
 m=$1; secs=$2; shell=$3; cmd=$4; shift 4
 for c in "$@"; do
   echo "$m begin $c"
   timeout "$secs" docker exec "$c" "$shell" -c "$cmd"
   echo "$m end $c $?"
 done
+wait
 echo "$m done"`
 
 // volumeCheckScript prints each named volume that exists on the node, one per line.
-const volumeCheckScript = `exec 2>&1
+const volumeCheckScript = helperHousekeeping + `exec 2>&1
 m=$1; shift
 for v in "$@"; do
   if docker volume inspect --format '{{.Name}}' "$v" >/dev/null 2>&1; then echo "$m has $v"; fi
 done
+wait
 echo "$m done"`
 
 func newMarker() string {

@@ -7,5 +7,5 @@ type UpdateOptions struct {
 	Force          bool
 }
 
-func (d *Deps) BackupService(ctx context.Context, name string) Result { return Result{} }
+func (d *Deps) BackupService(ctx context.Context, name string) Result     { return Result{} }
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) Result { return Result{} }
