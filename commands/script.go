@@ -108,7 +108,7 @@ func parseMarked(out, marker string) (parts []scriptPart, done bool) {
 		}
 	}
 	if cur != nil {
-		cur.Output = strings.Join(body, "\n")
+		cur.Output = strings.TrimRight(strings.Join(body, "\n"), "\n")
 	}
 	return parts, done
 }
