@@ -3,7 +3,6 @@ package parse
 import (
 	"errors"
 	"fmt"
-	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -152,7 +151,10 @@ func (r *labelReader) millis(label string, def time.Duration) time.Duration {
 	if v == "" {
 		return def
 	}
-	d, err := parseMillis(v)
+	d, err := config.ParseMillis(v)
+	if err == nil && d == 0 {
+		err = errors.New("must be more than 0 milliseconds") // no time at all
+	}
 	if err != nil {
 		r.fail(label, "%q %v", v, err)
 		return def
@@ -183,31 +185,6 @@ func (r *labelReader) list(label string) []string {
 	}
 	return out
 }
-
-// parseMillis reads a positive number of milliseconds with "_" allowed between digits
-// (SPEC §2). config has its own, unexported; labels also reject 0, which would be no time at all.
-func parseMillis(s string) (time.Duration, error) {
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if n > (math.MaxInt64/int64(time.Millisecond)-int64(c-'0'))/10 {
-				return 0, errors.New("is too large")
-			}
-			n = n*10 + int64(c-'0')
-		case c == '_' && i > 0 && i < len(s)-1 && isDigit(s[i-1]) && isDigit(s[i+1]):
-		default:
-			return 0, errors.New(`is not a number of milliseconds (digits, "_" only between two digits, e.g. 600_000)`)
-		}
-	}
-	if n == 0 {
-		return 0, errors.New("must be more than 0 milliseconds")
-	}
-	return time.Duration(n) * time.Millisecond, nil
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // CleanSettingsFromLabels reads a service's clean.* labels. A disabled (or unlabelled) service
 // gives Enabled false and no error: its other clean labels are inert and not checked.

@@ -1,0 +1,122 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// Read helpers for the API and the cron: they only inspect, never change the cluster.
+
+// Service returns the service named exactly name; KindNotFound when there is none, KindInvalid
+// for a name no service can have.
+func (d *Deps) Service(ctx context.Context, name string) (parse.Service, error) {
+	return d.inspectService(ctx, name)
+}
+
+// Services returns every service of the swarm except swarm-utils' own helpers, by name.
+func (d *Deps) Services(ctx context.Context) ([]parse.Service, error) {
+	out, err := d.docker(ctx, true, readTimeout, "service", "ls", "--quiet")
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return d.inspectServices(ctx, strings.Fields(out))
+}
+
+// EnabledServices returns the names of the services whose label (e.g. swarm-utils.clean.enable)
+// is true, read as the label parser reads it (any case, spaces trimmed), sorted. Helpers are
+// never included.
+func (d *Deps) EnabledServices(ctx context.Context, label string) ([]string, error) {
+	// The filter only narrows the inspect to services that carry the label at all; the value
+	// is judged here so that "True" counts exactly as it does for the pipelines.
+	out, err := d.docker(ctx, true, readTimeout, "service", "ls", "--filter", "label="+label, "--format", "json")
+	if err != nil {
+		return nil, fmt.Errorf("list services labelled %s: %w", label, err)
+	}
+	rows, err := parse.ServiceLs(out)
+	if err != nil {
+		return nil, fmt.Errorf("list services labelled %s: %w", label, err)
+	}
+	ids := make([]string, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	svcs, err := d.inspectServices(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range svcs {
+		if v, ok := s.Labels[label]; ok && strings.EqualFold(strings.TrimSpace(v), "true") {
+			names = append(names, s.Name)
+		}
+	}
+	return names, nil
+}
+
+// inspectServices inspects the services with the given IDs, drops helpers and sorts by name.
+// A service removed between the list and the inspect is skipped, not an error.
+func (d *Deps) inspectServices(ctx context.Context, ids []string) ([]parse.Service, error) {
+	if len(ids) == 0 {
+		return []parse.Service{}, nil
+	}
+	out, err := d.docker(ctx, true, readTimeout, append([]string{"service", "inspect", "--"}, ids...)...)
+	if err != nil && !isNoSuch(err) {
+		return nil, fmt.Errorf("inspect services: %w", err)
+	}
+	// With "no such service" docker still prints the services it found.
+	svcs, perr := parse.ServiceInspect(out)
+	if perr != nil {
+		return nil, fmt.Errorf("inspect services: %w", perr)
+	}
+	svcs = slices.DeleteFunc(svcs, func(s parse.Service) bool { return s.Labels[labelHelper] == "true" })
+	slices.SortFunc(svcs, func(a, b parse.Service) int { return strings.Compare(a.Name, b.Name) })
+	return svcs, nil
+}
+
+// Nodes returns every node of the swarm with its labels and state.
+func (d *Deps) Nodes(ctx context.Context) ([]parse.Node, error) {
+	nodes, err := d.listNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if nodes == nil {
+		nodes = []parse.Node{}
+	}
+	slices.SortFunc(nodes, func(a, b parse.Node) int { return strings.Compare(a.Hostname, b.Hostname) })
+	return nodes, nil
+}
+
+// pingTimeout keeps a readiness probe short even when the daemon hangs.
+const pingTimeout = 5 * time.Second
+
+// Ping checks that docker answers and that the node it talks to is an active swarm manager,
+// which every pipeline needs (service and node commands only work on managers).
+func (d *Deps) Ping(ctx context.Context) error {
+	out, err := d.docker(ctx, true, pingTimeout, "info", "--format", "{{json .Swarm}}")
+	if err != nil {
+		return fmt.Errorf("docker info: %w", err)
+	}
+	var swarm struct {
+		LocalNodeState   string
+		ControlAvailable bool
+		Error            string
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &swarm); err != nil {
+		return fmt.Errorf("docker info: read swarm state: %w", err)
+	}
+	switch {
+	case swarm.Error != "":
+		return errorf(KindDocker, "docker info: swarm error: %s", swarm.Error)
+	case swarm.LocalNodeState != "active":
+		return errorf(KindImpossible, "docker's node is not in an active swarm (state %q): run swarm-utils on a swarm manager", swarm.LocalNodeState)
+	case !swarm.ControlAvailable:
+		return errorf(KindImpossible, "docker's node is a swarm worker, not a manager: run swarm-utils on a manager")
+	}
+	return nil
+}
