@@ -14,7 +14,7 @@ type DepsFunc func() *Deps
 // CLICommands are the one-shot subcommands; each prints its structured result as JSON and
 // exits non-zero when the operation failed.
 func CLICommands(deps DepsFunc) []*cli.Command {
-	return []*cli.Command{
+	cmds := []*cli.Command{
 		{
 			Name:  "clean-node",
 			Usage: "prune containers, images (-a) and build cache on a node, or on every node with --all",
@@ -64,18 +64,27 @@ func CLICommands(deps DepsFunc) []*cli.Command {
 			},
 		},
 	}
+	for _, c := range cmds {
+		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "text", Usage: "print a summary for people instead of JSON"})
+	}
+	return cmds
 }
 
 func printResult(cmd *cli.Command, r Result) error {
 	return printJSON(cmd, r, r.OK, r.Operation+" "+r.Target)
 }
 
-func printJSON(cmd *cli.Command, v any, ok bool, what string) error {
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+// printJSON prints the result as JSON, or for people with --text.
+func printJSON(cmd *cli.Command, v interface{ Text() string }, ok bool, what string) error {
+	text := v.Text()
+	if !cmd.Bool("text") {
+		out, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		text = string(out) + "\n"
 	}
-	if _, err := fmt.Fprintln(cmd.Root().Writer, string(out)); err != nil {
+	if _, err := fmt.Fprint(cmd.Root().Writer, text); err != nil {
 		return err
 	}
 	if !ok {

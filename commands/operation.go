@@ -9,8 +9,8 @@ import (
 // (SPEC §6), and returns the filled Result. Waiting for the lock is not part of the budget.
 // prepare (may be nil) runs under the lock before the budget is computed: it reads what the
 // budget depends on, such as the number of tasks.
-func (d *Deps) operation(ctx context.Context, op, target, lockKey string, budget func() time.Duration, fn func(ctx context.Context, r *Result) error, prepare func(ctx context.Context) error) Result {
-	r := Result{Operation: op, Target: target, OK: true, StartedAt: time.Now().UTC(), Steps: []Step{}}
+func (d *Deps) operation(ctx context.Context, op, target, lockKey string, budget func() time.Duration, fn func(ctx context.Context, r *Result) error, prepare func(ctx context.Context) error) (r Result) {
+	r = Result{Operation: op, Target: target, OK: true, StartedAt: time.Now().UTC(), Steps: []Step{}}
 	defer func() {
 		r.Duration = Duration(time.Since(r.StartedAt))
 		level := d.Log.Info

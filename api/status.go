@@ -1,0 +1,105 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/swarm-utils/swarm-utils/commands"
+)
+
+// StatusFor maps an operation's error Kind to the HTTP status of its response.
+//
+// KindConfig is 422, like KindImpossible: the request was well formed and authorised, but the
+// target cannot be acted on until an operator sets what is missing (the Result's error names the
+// variable and the label that would fix it). 500 would page the swarm-utils maintainers for what
+// is a deployment setting, and 400 would blame the CI call, which cannot fix it either.
+func StatusFor(k commands.Kind) int {
+	switch k {
+	case "":
+		return http.StatusOK
+	case commands.KindNotFound:
+		return http.StatusNotFound
+	case commands.KindBusy:
+		return http.StatusConflict
+	case commands.KindInvalid:
+		return http.StatusBadRequest
+	case commands.KindImpossible, commands.KindConfig:
+		return http.StatusUnprocessableEntity
+	case commands.KindTimeout:
+		return http.StatusGatewayTimeout
+	case commands.KindDocker:
+		return http.StatusBadGateway
+	case commands.KindForbidden:
+		return http.StatusForbidden
+	case commands.KindCanceled:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// resultStatus is the status of an operation's response: 200 when it succeeded (or had
+// nothing to do), else its Kind's status; a failure without a Kind is an internal error.
+func resultStatus(r commands.Result) int {
+	if r.OK {
+		return http.StatusOK
+	}
+	if r.ErrorKind == "" {
+		return http.StatusInternalServerError
+	}
+	return StatusFor(r.ErrorKind)
+}
+
+// Kinds of request errors beyond commands.Kind, for the errorKind field of error bodies.
+const (
+	kindUnauthorized = "unauthorized"
+	kindTooLarge     = "too_large"
+	kindInternal     = "internal"
+	kindUnavailable  = "unavailable"
+)
+
+// apiError is a request that failed before (or instead of) an operation: a JSON body a CI log
+// reader understands, and its status.
+type apiError struct {
+	Status int
+	Kind   string
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+func errorf(status int, kind string, format string, args ...any) *apiError {
+	return &apiError{Status: status, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fromErr turns an error of a Targets call (inspect, list) into an apiError by its Kind.
+func fromErr(what string, err error) *apiError {
+	k := commands.KindOf(err)
+	return &apiError{Status: StatusFor(k), Kind: string(k), Msg: what + ": " + err.Error()}
+}
+
+// errorBody is the JSON of every error response that is not an operation's Result. It has the
+// same ok/error/errorKind fields as a Result so that scripts read both alike.
+type errorBody struct {
+	OK        bool   `json:"ok"`
+	Error     string `json:"error"`
+	ErrorKind string `json:"errorKind"`
+	Status    int    `json:"status"`
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.Status, errorBody{OK: false, Error: e.Msg, ErrorKind: e.Kind, Status: e.Status})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"ok":false,"error":"encode response failed","errorKind":"internal","status":500}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
