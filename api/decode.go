@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// MaxBodyBytes bounds every request body; larger ones get 413.
+const MaxBodyBytes = 1 << 20
+
+// Request bodies. Booleans are json.RawMessage so that an error names its field and so that
+// "true"/"false" strings, which shell-built CI bodies often send, are accepted too.
+type serviceRequest struct {
+	Token       string          `json:"token"`
+	ServiceName string          `json:"serviceName"`
+	WaitRes     json.RawMessage `json:"waitRes"`
+}
+
+type updateRequest struct {
+	Token       string          `json:"token"`
+	ServiceName string          `json:"serviceName"`
+	Image       string          `json:"image"`
+	IsForce     json.RawMessage `json:"isForce"`
+	WaitRes     json.RawMessage `json:"waitRes"`
+}
+
+type nodeRequest struct {
+	Token    string          `json:"token"`
+	NodeName string          `json:"nodeName"`
+	WaitRes  json.RawMessage `json:"waitRes"`
+}
+
+// decodeBody reads one JSON object into dst: at most MaxBodyBytes, no unknown fields, nothing
+// after the object.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) *apiError {
+	if r.ContentLength > MaxBodyBytes {
+		return tooLarge()
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err, dst)
+	}
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return errorf(http.StatusBadRequest, "invalid", "the body must be one JSON object; found more data after it")
+	default:
+		if ae := decodeError(err, dst); ae.Status == http.StatusRequestEntityTooLarge {
+			return ae
+		}
+		return errorf(http.StatusBadRequest, "invalid", "the body must be one JSON object; found more data after it")
+	}
+}
+
+func tooLarge() *apiError {
+	return errorf(http.StatusRequestEntityTooLarge, kindTooLarge, "request body is larger than %d bytes (1 MiB)", MaxBodyBytes)
+}
+
+func decodeError(err error, dst any) *apiError {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	bad := func(format string, args ...any) *apiError {
+		return errorf(http.StatusBadRequest, "invalid", format, args...)
+	}
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge()
+	case errors.Is(err, io.EOF):
+		return bad("the request body is empty: send a JSON object with the fields %s", fieldList(dst))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return bad("malformed JSON: the body ends before the object is complete")
+	case errors.As(err, &syntaxErr):
+		return bad("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return bad("the body must be a JSON object with the fields %s, not a JSON %s", fieldList(dst), typeErr.Value)
+		}
+		return bad("field %q must be a JSON %s, not %s", typeErr.Field, jsonType(typeErr.Type), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return bad("unknown field %s: the allowed fields are %s", name, fieldList(dst))
+	}
+	return bad("malformed JSON: %v", err)
+}
+
+// fieldList names dst's JSON fields, for error messages.
+func fieldList(dst any) string {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag != "" && tag != "-" {
+			names = append(names, tag)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice:
+		return "array or value"
+	}
+	return t.String()
+}
+
+// flag reads an optional boolean field: absent or null gives def; true, false, "true" and
+// "false" are accepted.
+func flag(name string, raw json.RawMessage, def bool) (bool, *apiError) {
+	v := bytes.TrimSpace(raw)
+	switch string(v) {
+	case "", "null":
+		return def, nil
+	case "true", `"true"`:
+		return true, nil
+	case "false", `"false"`:
+		return false, nil
+	}
+	shown := string(v)
+	if len(shown) > 40 {
+		shown = shown[:40] + "..."
+	}
+	return false, errorf(http.StatusBadRequest, "invalid", "field %q must be true or false, got %s", name, shown)
+}
+
+// required reports the missing (empty) fields in one 400.
+func required(fields ...[2]string) *apiError {
+	var missing []string
+	for _, f := range fields {
+		if f[1] == "" {
+			missing = append(missing, f[0])
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errorf(http.StatusBadRequest, "invalid", "missing required field(s): %s", strings.Join(missing, ", "))
+}
+
+// validImage rejects image references that cannot be one: docker would read a leading "-" as a
+// flag, and spaces or control characters are never part of a reference. The full grammar is
+// checked by update-service.
+func validImage(image string) *apiError {
+	if strings.HasPrefix(image, "-") || len(image) > 512 || strings.IndexFunc(image, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return errorf(http.StatusBadRequest, "invalid", "field \"image\" is not an image reference: %s", fmt.Sprintf("%.80q", image))
+	}
+	return nil
+}
