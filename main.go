@@ -12,9 +12,11 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/swarm-utils/swarm-utils/api"
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
 )
 
@@ -45,6 +47,8 @@ func newApp() *cli.Command {
 		return deps
 	}
 	commandsList := append(commands.CLICommands(depsFunc),
+		api.ServeCommand(depsFunc),
+		schedule.Command(depsFunc),
 		configCommand(&cfg),
 		versionCommand(),
 	)

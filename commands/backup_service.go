@@ -218,10 +218,10 @@ func nodesOf(tasks []runningTask) []taskNode {
 
 // scaleDown records the replica count on the service and scales it to 0 in one update, then
 // waits until none of its tasks runs any more.
-func (d *Deps) scaleDown(ctx context.Context, name string, replicas uint64, timeout time.Duration) Step {
+func (d *Deps) scaleDown(ctx context.Context, name string, replicas uint64, timeout time.Duration) (st Step) {
 	started := time.Now()
 	n := strconv.FormatUint(replicas, 10)
-	st := Step{Name: "stop", OK: true, Details: map[string]string{"replicas": n}}
+	st = Step{Name: "stop", OK: true, Details: map[string]string{"replicas": n}}
 	defer func() { st.Duration = Duration(time.Since(started)) }()
 	if _, err := d.docker(ctx, false, readTimeout, "service", "update", "--detach",
 		"--label-add", labelRestoreReplicas+"="+n, "--replicas", "0", "--", name); err != nil {
@@ -251,10 +251,10 @@ func (d *Deps) scaleDown(ctx context.Context, name string, replicas uint64, time
 // restoreReplicas scales the service back to replicas, drops the restore label and waits until
 // that many tasks run. It runs on a context of its own (StartTimeout): the operation's may be
 // over already. A failing update is retried until the timeout: the service must not stay at 0.
-func (d *Deps) restoreReplicas(ctx context.Context, name string, replicas uint64, timeout time.Duration) Step {
+func (d *Deps) restoreReplicas(ctx context.Context, name string, replicas uint64, timeout time.Duration) (st Step) {
 	started := time.Now()
 	n := strconv.FormatUint(replicas, 10)
-	st := Step{Name: "start", OK: true, Details: map[string]string{"replicas": n}}
+	st = Step{Name: "start", OK: true, Details: map[string]string{"replicas": n}}
 	defer func() { st.Duration = Duration(time.Since(started)) }()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()

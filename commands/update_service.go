@@ -29,8 +29,9 @@ type UpdateOptions struct {
 const (
 	// loginTimeout bounds `docker login`: one round trip from the daemon to the registry.
 	loginTimeout = 30 * time.Second
-	// verdictTimeout bounds reading the outcome after the update command ended, also when the
-	// operation's context is already done: a timed-out update still reports its state.
+	// verdictTimeout bounds reading the outcome after the update command ended (on top of the
+	// settle window), also when the operation's context is already done: a timed-out update
+	// still reports its state.
 	verdictTimeout = 15 * time.Second
 	// maxImageRefLen: a repository name is at most 255 characters, a tag 128, a digest 71-135,
 	// plus the registry host.
@@ -82,7 +83,7 @@ func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) Result {
 		return b
 	}
 	return d.operation(ctx, opUpdateService, o.Service, serviceLockKey(o.Service), budget, func(ctx context.Context, r *Result) error {
-		return maskErr(d.Secrets, d.updateService(ctx, r, svc, settings, o))
+		return maskSecretsErr(d.Secrets, d.updateService(ctx, r, svc, settings, o))
 	}, func(ctx context.Context) error {
 		// Read again under the lock: the previous image and version are what this update replaces.
 		svc, err = d.inspectService(ctx, o.Service)
@@ -142,13 +143,15 @@ func validImageRef(ref string) error {
 		}
 	}
 	first, last := ref[0], ref[len(ref)-1]
-	if !isAlnum(first) || !isAlnum(last) {
+	if !imageRefAlnum(first) || !imageRefAlnum(last) {
 		return errorf(KindInvalid, "image %q is not valid: it must start and end with a letter or digit", ref)
 	}
 	return nil
 }
 
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func imageRefAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // validRegistry checks the login values that go into argv.
 func validRegistry(reg config.Registry) error {
@@ -221,7 +224,7 @@ func (d *Deps) login(ctx context.Context, env []string, reg config.Registry) (St
 		} else {
 			err = fmt.Errorf("log in to registry %s as %s: %w", reg.URL, reg.User, err)
 		}
-		err = maskErr(d.Secrets, err)
+		err = maskSecretsErr(d.Secrets, err)
 		st.Error = err.Error()
 		return st, err
 	}
@@ -270,14 +273,16 @@ func (d *Deps) update(ctx context.Context, env []string, svc parse.Service, s pa
 		}
 	}
 
-	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verdictTimeout)
+	// The verdict is read also when the operation's context is done (timeout, shutdown): it may
+	// run past the budget by the settle window and the reads, but the result tells the state.
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Config.Timeouts.Pending+verdictTimeout)
 	defer cancel()
 	interrupted := cmdErr != nil && (errors.Is(cmdErr, bashexec.ErrTimeout) || ctx.Err() != nil)
 	after, inspectErr := d.settledService(vctx, svc.Name, !interrupted)
 	err := d.updateVerdict(vctx, &st, svc, after, inspectErr, o.Image, cmdErr, interrupted, ctx.Err())
 	st.Duration = Duration(time.Since(started))
 	if err != nil {
-		err = maskErr(d.Secrets, err)
+		err = maskSecretsErr(d.Secrets, err)
 		st.OK, st.Error = false, err.Error()
 		return st, err
 	}
@@ -333,7 +338,7 @@ func (d *Deps) updateVerdict(ctx context.Context, st *Step, before, after parse.
 	case interrupted && ctxErr != nil:
 		return &Error{Kind: KindOf(ctxErr), Err: fmt.Errorf("update %s to %s stopped while its update state was %s: %w", name, image, state, ctxErr)}
 	case interrupted:
-		return errorf(KindTimeout, "update %s to %s did not finish within %s; its update state is %s%s", name, image, d.Config.Timeouts.UpdateService, state, message(after))
+		return errorf(KindTimeout, "update %s to %s did not finish within %s; its update state is %s%s", name, image, d.Config.Timeouts.UpdateService, state, updateStatusMessage(after))
 	case after.Version == before.Version && cmdErr != nil:
 		// docker refused the update itself (bad reference, no access, ...): nothing changed.
 		return fmt.Errorf("update %s to %s: %w", name, image, cmdErr)
@@ -354,10 +359,10 @@ func (d *Deps) updateVerdict(ctx context.Context, st *Step, before, after parse.
 		}
 		return errorf(KindDocker, "update %s to %s: the service runs %s after the update", name, image, after.Image)
 	case "paused", "rollback_started", "rollback_paused", "rollback_completed":
-		msg := fmt.Sprintf("update %s to %s %s%s", name, image, stateWords(state), message(after))
+		msg := fmt.Sprintf("update %s to %s %s%s", name, image, updateStateWords(state), updateStatusMessage(after))
 		if task, ok := d.failedTask(ctx, after, st); ok {
 			st.Tasks = []TaskResult{task}
-			msg += fmt.Sprintf("; task %s on %s: %s", task.TaskID, orUnknown(task.Node), task.State)
+			msg += fmt.Sprintf("; task %s on %s: %s", task.TaskID, updNodeName(task.Node), task.State)
 			if task.Error != "" {
 				msg += ": " + task.Error
 			}
@@ -368,20 +373,20 @@ func (d *Deps) updateVerdict(ctx context.Context, st *Step, before, after parse.
 		return errorf(KindDocker, "%s", d.Secrets.Mask(msg))
 	default: // "updating" past the settle window, or a state this code does not know
 		if cmdErr != nil {
-			return fmt.Errorf("update %s to %s: update state %s%s: %w", name, image, state, message(after), cmdErr)
+			return fmt.Errorf("update %s to %s: update state %s%s: %w", name, image, state, updateStatusMessage(after), cmdErr)
 		}
-		return errorf(KindTimeout, "update %s to %s: docker returned but the update state is still %s%s", name, image, state, message(after))
+		return errorf(KindTimeout, "update %s to %s: docker returned but the update state is still %s%s", name, image, state, updateStatusMessage(after))
 	}
 }
 
-func message(svc parse.Service) string {
+func updateStatusMessage(svc parse.Service) string {
 	if svc.UpdateStatus == nil || svc.UpdateStatus.Message == "" {
 		return ""
 	}
 	return ": " + svc.UpdateStatus.Message
 }
 
-func stateWords(state string) string {
+func updateStateWords(state string) string {
 	switch state {
 	case "paused":
 		return "failed and is paused"
@@ -395,7 +400,7 @@ func stateWords(state string) string {
 	return state
 }
 
-func orUnknown(s string) string {
+func updNodeName(s string) string {
 	if s == "" {
 		return "an unknown node"
 	}
@@ -444,7 +449,9 @@ var taskInMessage = regexp.MustCompile(`\btask ([a-z0-9]{25})\b`)
 // failedTask finds the task that failed the update: the one docker's message names, else the
 // most recent failed one. Its logs are added when the service's log driver serves them (SPEC §7).
 func (d *Deps) failedTask(ctx context.Context, svc parse.Service, st *Step) (TaskResult, bool) {
-	out, err := d.docker(ctx, true, readTimeout, "service", "ps", "--no-trunc", "--format", "json", "--filter", "desired-state=shutdown", "--", svc.ID)
+	// No desired-state filter: right after the update paused, docker may not yet have set the
+	// failed task's desired state to shutdown.
+	out, err := d.docker(ctx, true, readTimeout, "service", "ps", "--no-trunc", "--format", "json", "--", svc.ID)
 	if err != nil {
 		st.Details["failedTask"] = d.Secrets.Mask("unavailable: " + err.Error())
 		return TaskResult{}, false
@@ -455,7 +462,7 @@ func (d *Deps) failedTask(ctx context.Context, svc parse.Service, st *Step) (Tas
 		return TaskResult{}, false
 	}
 	named := ""
-	if m := taskInMessage.FindStringSubmatch(message(svc)); m != nil {
+	if m := taskInMessage.FindStringSubmatch(updateStatusMessage(svc)); m != nil {
 		named = m[1]
 	}
 	nodeByTask := map[string]string{}
@@ -489,8 +496,9 @@ func (d *Deps) failedTask(ctx context.Context, svc parse.Service, st *Step) (Tas
 	})
 	t := tasks[0]
 	res := TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: d.Secrets.Mask(t.Err)}
-	switch svc.LogDriver {
-	case "json-file", "journald", "": // "" is the daemon's default, usually json-file: try
+	switch {
+	case t.ContainerID == "": // never started (rejected, pull failed): no logs to read
+	case svc.LogDriver == "json-file", svc.LogDriver == "journald", svc.LogDriver == "": // "" is the daemon's default, usually json-file: try
 		logs, err := d.taskLogs(ctx, t.ID)
 		res.Logs = d.Secrets.Mask(logs)
 		if err != nil && svc.LogDriver != "" {
@@ -509,21 +517,21 @@ func (d *Deps) taskLogs(ctx context.Context, taskID string) (string, error) {
 	return strings.TrimSpace(res.Stdout + res.Stderr), err
 }
 
-// maskedError keeps an error's Kind and chain but shows its text with secrets masked.
-type maskedError struct {
+// secretMaskedError keeps an error's Kind and chain but shows its text with secrets masked.
+type secretMaskedError struct {
 	msg string
 	err error
 }
 
-func (e *maskedError) Error() string { return e.msg }
-func (e *maskedError) Unwrap() error { return e.err }
+func (e *secretMaskedError) Error() string { return e.msg }
+func (e *secretMaskedError) Unwrap() error { return e.err }
 
-func maskErr(s *bashexec.Secrets, err error) error {
+func maskSecretsErr(s *bashexec.Secrets, err error) error {
 	if err == nil {
 		return nil
 	}
 	if msg := s.Mask(err.Error()); msg != err.Error() {
-		return &maskedError{msg: msg, err: err}
+		return &secretMaskedError{msg: msg, err: err}
 	}
 	return err
 }

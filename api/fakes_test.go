@@ -1,0 +1,229 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// fakeOps records calls and answers with result (or a per-call function).
+type fakeOps struct {
+	mu     sync.Mutex
+	calls  []string
+	update []commands.UpdateOptions
+	result func(ctx context.Context, op, target string) commands.Result
+}
+
+func (f *fakeOps) do(ctx context.Context, op, target string) commands.Result {
+	f.mu.Lock()
+	f.calls = append(f.calls, op+" "+target)
+	fn := f.result
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, op, target)
+	}
+	return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+}
+
+func (f *fakeOps) CleanNode(ctx context.Context, name string) commands.Result {
+	return f.do(ctx, OpCleanNode, name)
+}
+func (f *fakeOps) CleanService(ctx context.Context, name string) commands.Result {
+	return f.do(ctx, OpCleanService, name)
+}
+func (f *fakeOps) BackupService(ctx context.Context, name string) commands.Result {
+	return f.do(ctx, OpBackupService, name)
+}
+func (f *fakeOps) UpdateService(ctx context.Context, o commands.UpdateOptions) commands.Result {
+	f.mu.Lock()
+	f.update = append(f.update, o)
+	f.mu.Unlock()
+	return f.do(ctx, OpUpdateService, o.Service)
+}
+func (f *fakeOps) CleanAllNodes(ctx context.Context) commands.Report {
+	return commands.Report{Operation: OpCleanNode, OK: true, Results: []commands.Result{f.do(ctx, OpCleanNode, "*")}}
+}
+
+func (f *fakeOps) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// failWith is an operation result that failed with kind.
+func failWith(kind commands.Kind) func(context.Context, string, string) commands.Result {
+	return func(_ context.Context, op, target string) commands.Result {
+		return commands.Result{Operation: op, Target: target, OK: false, Error: string(kind) + " happened", ErrorKind: kind, Steps: []commands.Step{}}
+	}
+}
+
+type fakeTargets struct {
+	services []parse.Service
+	nodes    []parse.Node
+	err      error // every call fails with it
+	pingErr  error
+}
+
+func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, error) {
+	if f.err != nil {
+		return parse.Service{}, f.err
+	}
+	for _, s := range f.services {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return parse.Service{}, &commands.Error{Kind: commands.KindNotFound, Err: errString("service " + name + " not found")}
+}
+func (f *fakeTargets) Services(context.Context) ([]parse.Service, error) { return f.services, f.err }
+func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error)       { return f.nodes, f.err }
+func (f *fakeTargets) Ping(context.Context) error                       { return f.pingErr }
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// Tokens of the fixture. Each is a secret that must never reach the log.
+const (
+	adminToken   = "admin-secret-0123456789"
+	webClean     = "web-clean-token-aaaa"
+	webBackup    = "web-backup-token-bbbb"
+	webUpdate    = "web-update-token-cccc"
+	dbClean      = "db-clean-token-dddd"
+	dbUpdate     = "db-update-token-eeee"
+	workerToken  = "worker1-clean-token-ffff"
+	s3SecretKey  = "s3-secret-key-gggg"
+	registryPass = "registry-pass-hhhh"
+)
+
+func fixtureTargets() *fakeTargets {
+	return &fakeTargets{
+		services: []parse.Service{
+			{ID: "id-web", Name: "shop_web", Image: "registry:5000/shop/web:1.0@sha256:abc", Mode: parse.ModeReplicated, Replicas: 2, Labels: map[string]string{
+				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "rm -rf /tmp/cache", parse.LabelCleanToken: webClean,
+				parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "web-data", parse.LabelBackupToken: webBackup,
+				parse.LabelBackupS3SecretKey: s3SecretKey,
+				parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: webUpdate,
+				parse.LabelUpdateRegistryAuth: "true", parse.LabelUpdateRegistryPassword: registryPass,
+				"com.example.other": "not ours",
+			}},
+			{ID: "id-db", Name: "shop_db", Image: "postgres:16", Mode: parse.ModeGlobal, Labels: map[string]string{
+				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "vacuum", parse.LabelCleanToken: dbClean,
+				parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: dbUpdate,
+				parse.LabelUpdateImageAllow: "registry:5000/shop/db:*",
+			}},
+			{ID: "id-plain", Name: "plain", Image: "nginx", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{}},
+		},
+		nodes: []parse.Node{
+			{ID: "node-id-m", Hostname: "manager", Role: "manager", State: "ready", Availability: "active", Labels: map[string]string{}},
+			{ID: "node-id-w1", Hostname: "worker-1", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
+				parse.LabelNodeCleanToken: workerToken}},
+			{ID: "node-id-w2", Hostname: "worker-2", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
+				parse.LabelNodeCleanEnable: "false"}},
+		},
+	}
+}
+
+func fixtureConfig() config.Config {
+	return config.Config{
+		AdminTokens:     []string{"another-admin", adminToken},
+		CleanExecShell:  "/bin/sh",
+		BackupExecShell: "/bin/sh",
+		S3:              config.S3{URL: "s3.local:7070", Bucket: "b", AccessKey: "s3-access-key-iiii", SecretKey: "cfg-secret", RetentionDays: 5},
+		Registry:        config.Registry{User: "ci", Password: "cfg-registry-pass", URL: "registry:5000"},
+		Timeouts: config.Timeouts{CleanServiceExec: time.Minute, BackupExec: time.Minute, BackupStop: time.Minute, BackupUpload: time.Minute,
+			BackupStart: time.Minute, CleanNodeImage: time.Minute, CleanNodeBuilder: time.Minute, CleanNodeContainer: time.Minute},
+	}
+}
+
+// harness is a Server over fakes with a log that records every line.
+type harness struct {
+	t       *testing.T
+	ops     *fakeOps
+	targets *fakeTargets
+	server  *Server
+	handler http.Handler
+	metrics *Metrics
+	log     *syncBuffer
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, ops: &fakeOps{}, targets: fixtureTargets(), metrics: NewMetrics(), log: &syncBuffer{}}
+	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: fixtureConfig(),
+		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
+	h.handler = h.server.Handler()
+	t.Cleanup(func() {
+		h.server.Abort()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.server.Drain(ctx); err != nil {
+			t.Errorf("operations still running at the end of the test: %v", err)
+		}
+		for _, secret := range []string{adminToken, webClean, webBackup, webUpdate, dbClean, dbUpdate, workerToken, s3SecretKey, registryPass} {
+			if strings.Contains(h.log.String(), secret) {
+				t.Errorf("a token or secret reached the log: %q\n%s", secret, h.log.String())
+			}
+		}
+	})
+	return h
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v\n%s", err, r.Body)
+	}
+	return m
+}
+
+// do sends a request; bearer "" sends no Authorization header.
+func (h *harness) do(method, path, body, bearer string) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,290 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// ServiceView is one service of GET /api/services: its swarm-utils labels (secrets "***") and
+// what they configure, and the actions the caller's token may run on it now.
+type ServiceView struct {
+	Name     string            `json:"name"`
+	ID       string            `json:"id"`
+	Image    string            `json:"image"`
+	Mode     string            `json:"mode"`
+	Replicas *uint64           `json:"replicas,omitempty"`
+	Labels   map[string]string `json:"labels"`
+	Actions  []string          `json:"actions"`
+	Clean    CleanView         `json:"clean"`
+	Backup   BackupView        `json:"backup"`
+	Update   UpdateView        `json:"update"`
+}
+
+type CleanView struct {
+	Enabled       bool   `json:"enabled"`
+	Exec          string `json:"exec,omitempty"`
+	Shell         string `json:"shell,omitempty"`
+	ExecTimeoutMs int64  `json:"execTimeoutMs,omitempty"`
+	TokenSet      bool   `json:"tokenSet"`
+	Error         string `json:"error,omitempty"` // the labels are not usable as they are
+}
+
+type BackupView struct {
+	Enabled         bool     `json:"enabled"`
+	Exec            string   `json:"exec,omitempty"`
+	Shell           string   `json:"shell,omitempty"`
+	Stop            bool     `json:"stop"`
+	Volumes         []string `json:"volumes,omitempty"`
+	S3              *S3View  `json:"s3,omitempty"`
+	ExecTimeoutMs   int64    `json:"execTimeoutMs,omitempty"`
+	StopTimeoutMs   int64    `json:"stopTimeoutMs,omitempty"`
+	UploadTimeoutMs int64    `json:"uploadTimeoutMs,omitempty"`
+	StartTimeoutMs  int64    `json:"startTimeoutMs,omitempty"`
+	TokenSet        bool     `json:"tokenSet"`
+	Error           string   `json:"error,omitempty"`
+}
+
+type S3View struct {
+	URL           string `json:"url"`
+	HTTPS         bool   `json:"https"`
+	Bucket        string `json:"bucket"`
+	RetentionDays int    `json:"retentionDays"`
+	AccessKey     string `json:"accessKey"` // "***" when set
+	SecretKey     string `json:"secretKey"` // "***" when set
+}
+
+type UpdateView struct {
+	Enabled      bool     `json:"enabled"`
+	RegistryAuth bool     `json:"registryAuth"`
+	RegistryURL  string   `json:"registryUrl,omitempty"`
+	RegistryUser string   `json:"registryUser,omitempty"` // "***" when set
+	ImageAllow   []string `json:"imageAllow,omitempty"`
+	ExecPre      string   `json:"execPre,omitempty"`
+	ExecPost     string   `json:"execPost,omitempty"`
+	TokenSet     bool     `json:"tokenSet"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// NodeView is one node of GET /api/nodes.
+type NodeView struct {
+	ID           string            `json:"id"`
+	Hostname     string            `json:"hostname"`
+	Role         string            `json:"role"`
+	State        string            `json:"state"`
+	Availability string            `json:"availability"`
+	Labels       map[string]string `json:"labels"`
+	Actions      []string          `json:"actions"`
+	Clean        NodeCleanView     `json:"clean"`
+}
+
+type NodeCleanView struct {
+	Enabled            bool   `json:"enabled"`
+	Container          bool   `json:"container"`
+	Image              bool   `json:"image"`
+	Builder            bool   `json:"builder"`
+	ContainerTimeoutMs int64  `json:"containerTimeoutMs,omitempty"`
+	ImageTimeoutMs     int64  `json:"imageTimeoutMs,omitempty"`
+	BuilderTimeoutMs   int64  `json:"builderTimeoutMs,omitempty"`
+	TokenSet           bool   `json:"tokenSet"`
+	Error              string `json:"error,omitempty"`
+}
+
+// listToken is the token of a GET listing: only the Authorization header (a query string
+// would end up in proxies' logs).
+func (s *Server) listToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+	token, e := tokenFrom(r, "")
+	if e != nil {
+		writeError(w, e)
+		return "", false
+	}
+	setToken(r, token)
+	return token, true
+}
+
+// handleServices lists every service to an admin token; to another token the services where
+// it is one of the action tokens.
+func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
+	token, ok := s.listToken(w, r)
+	if !ok {
+		return
+	}
+	admin := anyToken(token, s.cfg.AdminTokens)
+	svcs, err := s.targets.Services(r.Context())
+	if err != nil {
+		writeError(w, fromErr("list services", err))
+		return
+	}
+	views := []ServiceView{}
+	for _, svc := range svcs {
+		v, mine := s.serviceView(svc, token, admin)
+		if admin || mine {
+			views = append(views, v)
+		}
+	}
+	if !admin && len(views) == 0 && !s.nodeTokenKnown(r.Context(), token) {
+		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": views})
+}
+
+func (s *Server) nodeTokenKnown(ctx context.Context, token string) bool {
+	nodes, err := s.targets.Nodes(ctx)
+	if err != nil {
+		return false
+	}
+	for _, n := range nodes {
+		if equalToken(token, labelValue(n.Labels, parse.LabelNodeCleanToken)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serviceTokenKnownAny(ctx context.Context, token string) bool {
+	svcs, err := s.targets.Services(ctx)
+	if err != nil {
+		return false
+	}
+	for _, svc := range svcs {
+		if _, mine := s.serviceView(svc, token, false); mine {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceView builds the view and tells whether token is one of the service's action tokens.
+func (s *Server) serviceView(svc parse.Service, token string, admin bool) (ServiceView, bool) {
+	mask := s.masker(svc.Labels)
+	v := ServiceView{Name: svc.Name, ID: svc.ID, Image: svc.Image, Mode: svc.Mode, Labels: ownLabels(svc.Labels, mask), Actions: []string{}}
+	if svc.Mode == parse.ModeReplicated {
+		n := svc.Replicas
+		v.Replicas = &n
+	}
+	mine := false
+	may := func(a serviceAction, enabled bool) {
+		match := equalToken(token, labelValue(svc.Labels, a.tokenLabel))
+		mine = mine || match
+		if enabled && (admin || match) {
+			v.Actions = append(v.Actions, a.op)
+		}
+	}
+
+	v.Clean.TokenSet = labelValue(svc.Labels, parse.LabelCleanToken) != ""
+	if c, err := parse.CleanSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+		v.Clean.Error = mask(err.Error())
+	} else if c.Enabled {
+		v.Clean = CleanView{Enabled: true, Exec: mask(c.Exec), Shell: c.Shell, ExecTimeoutMs: ms(c.ExecTimeout), TokenSet: v.Clean.TokenSet}
+	}
+	may(cleanAction, v.Clean.Enabled)
+
+	v.Backup.TokenSet = labelValue(svc.Labels, parse.LabelBackupToken) != ""
+	if b, err := parse.BackupSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+		v.Backup.Error = mask(err.Error())
+	} else if b.Enabled {
+		v.Backup = BackupView{Enabled: true, Exec: mask(b.Exec), Shell: b.Shell, Stop: b.Stop, Volumes: b.Volumes,
+			S3: &S3View{URL: b.S3.URL, HTTPS: b.S3.HTTPS, Bucket: b.S3.Bucket, RetentionDays: b.S3.RetentionDays,
+				AccessKey: hidden(b.S3.AccessKey), SecretKey: hidden(b.S3.SecretKey)},
+			ExecTimeoutMs: ms(b.ExecTimeout), StopTimeoutMs: ms(b.StopTimeout), UploadTimeoutMs: ms(b.UploadTimeout), StartTimeoutMs: ms(b.StartTimeout),
+			TokenSet: v.Backup.TokenSet}
+	}
+	may(backupAction, v.Backup.Enabled)
+
+	v.Update.TokenSet = labelValue(svc.Labels, parse.LabelUpdateToken) != ""
+	if u, err := parse.UpdateSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+		v.Update.Error = mask(err.Error())
+	} else if u.Enabled {
+		v.Update = UpdateView{Enabled: true, RegistryAuth: u.RegistryAuth, ImageAllow: u.ImageAllow,
+			ExecPre: mask(u.ExecPre), ExecPost: mask(u.ExecPost), TokenSet: v.Update.TokenSet}
+		if u.RegistryAuth {
+			v.Update.RegistryURL, v.Update.RegistryUser = u.Registry.URL, hidden(u.Registry.User)
+		}
+	}
+	may(updateAction, v.Update.Enabled)
+	return v, mine
+}
+
+// handleNodes lists every node to an admin token; to another token the nodes whose
+// swarm-utils.clean.token it is.
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	token, ok := s.listToken(w, r)
+	if !ok {
+		return
+	}
+	admin := anyToken(token, s.cfg.AdminTokens)
+	nodes, err := s.targets.Nodes(r.Context())
+	if err != nil {
+		writeError(w, fromErr("list nodes", err))
+		return
+	}
+	views := []NodeView{}
+	for _, n := range nodes {
+		match := equalToken(token, labelValue(n.Labels, parse.LabelNodeCleanToken))
+		if !admin && !match {
+			continue
+		}
+		mask := s.masker(n.Labels)
+		v := NodeView{ID: n.ID, Hostname: n.Hostname, Role: n.Role, State: n.State, Availability: n.Availability,
+			Labels: ownLabels(n.Labels, mask), Actions: []string{}}
+		v.Clean.TokenSet = labelValue(n.Labels, parse.LabelNodeCleanToken) != ""
+		if c, err := parse.NodeCleanSettingsFromLabels(n.Labels, s.cfg); err != nil {
+			v.Clean.Error = mask(err.Error())
+		} else if c.Enabled {
+			v.Clean = NodeCleanView{Enabled: true, Container: c.Container, Image: c.Image, Builder: c.Builder,
+				ContainerTimeoutMs: ms(c.ContainerTimeout), ImageTimeoutMs: ms(c.ImageTimeout), BuilderTimeoutMs: ms(c.BuilderTimeout),
+				TokenSet: v.Clean.TokenSet}
+			if c.Container || c.Image || c.Builder {
+				v.Actions = append(v.Actions, OpCleanNode)
+			}
+		}
+		views = append(views, v)
+	}
+	if !admin && len(views) == 0 && !s.serviceTokenKnownAny(r.Context(), token) {
+		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": views})
+}
+
+// ownLabels are the swarm-utils.* labels, secret values "***".
+func ownLabels(labels map[string]string, mask func(string) string) map[string]string {
+	own := map[string]string{}
+	for k, v := range labels {
+		if strings.HasPrefix(k, parse.LabelPrefix) {
+			own[k] = v
+		}
+	}
+	own = parse.MaskedLabels(own)
+	for k, v := range own {
+		own[k] = mask(v)
+	}
+	return own
+}
+
+// masker hides the configured secrets and the target's secret label values in free text such
+// as a label's command.
+func (s *Server) masker(labels map[string]string) func(string) string {
+	secrets := bashexec.NewSecrets(s.cfg.SecretValues()...)
+	masked := parse.MaskedLabels(labels)
+	for k, v := range labels {
+		if masked[k] != v {
+			secrets.Add(strings.TrimSpace(v))
+		}
+	}
+	return secrets.Mask
+}
+
+func hidden(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
