@@ -36,29 +36,66 @@ type nodeRequest struct {
 	WaitRes  json.RawMessage `json:"waitRes"`
 }
 
-// decodeBody reads one JSON object into dst: at most MaxBodyBytes, no unknown fields, nothing
-// after the object.
+// decodeBody reads one JSON object into dst: at most MaxBodyBytes, only dst's fields, each
+// spelled exactly and given once, nothing after the object.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) *apiError {
 	if r.ContentLength > MaxBodyBytes {
 		return tooLarge()
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return tooLarge()
+		}
+		return errorf(http.StatusBadRequest, "invalid", "read the request body: %v", err)
+	}
+	if e := checkKeys(data, dst); e != nil {
+		return e
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, dst)
 	}
-	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err == nil:
-		return errorf(http.StatusBadRequest, "invalid", "the body must be one JSON object; found more data after it")
-	default:
-		if ae := decodeError(err, dst); ae.Status == http.StatusRequestEntityTooLarge {
-			return ae
-		}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errorf(http.StatusBadRequest, "invalid", "the body must be one JSON object; found more data after it")
 	}
+	return nil
+}
+
+// checkKeys rejects what encoding/json lets through: keys that match a field only when case is
+// ignored ("servicename") and keys given twice, where the last one silently wins. Other
+// problems are left to the decoder, which describes them better.
+func checkKeys(data []byte, dst any) *apiError {
+	allowed := map[string]bool{}
+	for _, f := range strings.Split(fieldList(dst), ", ") {
+		allowed[f] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !allowed[key]:
+			return errorf(http.StatusBadRequest, "invalid", "unknown field %.64q: the allowed fields are %s (names are case-sensitive)", key, fieldList(dst))
+		case seen[key]:
+			return errorf(http.StatusBadRequest, "invalid", "field %.64q is given more than once", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 func tooLarge() *apiError {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +75,7 @@ type fakeTargets struct {
 	nodes    []parse.Node
 	err      error // every call fails with it
 	pingErr  error
+	listed   atomic.Int32 // Services calls
 }
 
 func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, error) {
@@ -87,9 +89,12 @@ func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, er
 	}
 	return parse.Service{}, &commands.Error{Kind: commands.KindNotFound, Err: errString("service " + name + " not found")}
 }
-func (f *fakeTargets) Services(context.Context) ([]parse.Service, error) { return f.services, f.err }
-func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error)       { return f.nodes, f.err }
-func (f *fakeTargets) Ping(context.Context) error                       { return f.pingErr }
+func (f *fakeTargets) Services(context.Context) ([]parse.Service, error) {
+	f.listed.Add(1)
+	return f.services, f.err
+}
+func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error) { return f.nodes, f.err }
+func (f *fakeTargets) Ping(context.Context) error                  { return f.pingErr }
 
 type errString string
 
@@ -115,7 +120,7 @@ func fixtureTargets() *fakeTargets {
 				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "rm -rf /tmp/cache", parse.LabelCleanToken: webClean,
 				parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "web-data", parse.LabelBackupToken: webBackup,
 				parse.LabelBackupS3SecretKey: s3SecretKey,
-				parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: webUpdate,
+				parse.LabelUpdateEnable:      "true", parse.LabelUpdateToken: webUpdate,
 				parse.LabelUpdateRegistryAuth: "true", parse.LabelUpdateRegistryPassword: registryPass,
 				"com.example.other": "not ours",
 			}},

@@ -147,7 +147,7 @@ func (s *Server) nodeTokenKnown(ctx context.Context, token string) bool {
 }
 
 func (s *Server) serviceTokenKnownAny(ctx context.Context, token string) bool {
-	svcs, err := s.targets.Services(ctx)
+	svcs, err := s.servicesForAuth(ctx)
 	if err != nil {
 		return false
 	}

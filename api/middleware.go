@@ -39,6 +39,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
 		if sw.status == 0 {
 			sw.status = http.StatusOK
+			if r.Context().Err() != nil {
+				sw.status = 499 // the caller hung up before the answer (nginx's "client closed request")
+			}
 		}
 		level := slog.LevelInfo
 		switch {

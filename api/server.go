@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
@@ -59,6 +60,33 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	running sync.WaitGroup
+
+	known knownCache
+}
+
+// knownCache keeps the service list that tells an unknown token (401) from another service's
+// token (403) for a few seconds, so that a stream of bad tokens does not become a stream of
+// `docker service inspect` of every service. The target itself is always read fresh.
+type knownCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	svcs []parse.Service
+}
+
+const knownCacheTTL = 3 * time.Second
+
+func (s *Server) servicesForAuth(ctx context.Context) ([]parse.Service, error) {
+	s.known.mu.Lock()
+	defer s.known.mu.Unlock()
+	if s.known.svcs != nil && time.Since(s.known.at) < knownCacheTTL {
+		return s.known.svcs, nil
+	}
+	svcs, err := s.targets.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.known.svcs, s.known.at = svcs, time.Now()
+	return svcs, nil
 }
 
 // New builds a Server; its operations run until Abort.
@@ -240,7 +268,7 @@ func (s *Server) authorizeService(ctx context.Context, token string, a serviceAc
 
 // serviceTokenKnown tells whether token is some service's token for the action.
 func (s *Server) serviceTokenKnown(ctx context.Context, tokenLabel, token string) (bool, error) {
-	svcs, err := s.targets.Services(ctx)
+	svcs, err := s.servicesForAuth(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -454,7 +454,9 @@ func (d *Deps) backupOnNode(ctx context.Context, service, lockKey string, settin
 	started := time.Now()
 	h := d.runHelper(ctx, helperSpec{
 		Action: opBackupService, LockKey: lockKey, Target: service, Step: "upload", NodeID: node.ID, NodeName: node.Name,
-		Image: d.Config.BackupImage, Env: env, Mounts: mounts, Timeout: settings.UploadTimeout,
+		// offen's image entrypoint is its scheduler (-foreground); `backup` runs one backup and
+		// exits, its documented one-shot mode.
+		Image: d.Config.BackupImage, Entrypoint: "backup", Env: env, Mounts: mounts, Timeout: settings.UploadTimeout,
 	})
 	up = stepFrom("upload", node.Name, started, h)
 	up.Details = map[string]string{"volumes": strings.Join(entries, ",")}

@@ -337,10 +337,13 @@ func TestBackupServiceUploadsFromEveryNodeAndRestores(t *testing.T) {
 		h := ups[n.Name]
 		a := h.Args
 		if a[len(a)-1] != "offen/docker-volume-backup:v2.48.2" {
-			t.Errorf("%s: argv must end with the image (its entrypoint runs the backup), got %q", n.Name, a[len(a)-1])
+			t.Errorf("%s: argv must end with the image (entrypoint `backup`, no command), got %q", n.Name, a[len(a)-1])
 		}
 		if !slices.Contains(a, "node.id=="+n.ID) {
 			t.Errorf("%s: no node.id constraint in %q", n.Name, a)
+		}
+		if i := slices.Index(a, "--entrypoint"); i < 0 || a[i+1] != "backup" {
+			t.Errorf("%s: the uploader must run offen's one-shot entrypoint `backup`, argv %q", n.Name, a)
 		}
 		var env, mounts []string
 		for i := 0; i < len(a)-1; i++ {

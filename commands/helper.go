@@ -22,18 +22,19 @@ const (
 
 // helperSpec is one short-lived job pinned to one node.
 type helperSpec struct {
-	Action   string   // operation, e.g. "clean-node"
-	LockKey  string   // target, e.g. "node:worker-1"
-	Target   string   // target name, for the helper's name
-	Step     string   // step, e.g. "prune"
-	NodeID   string   // pin: node.id constraint
-	NodeName string   // for the helper's name and the logs
-	Image    string   // helper image
-	Args     []string // command; empty = the image's own entrypoint/command
-	Env      []string // KEY=VALUE; secret values are masked in every log line
-	Mounts   []string // extra --mount values
-	Socket   bool     // mount the node's docker.sock
-	Timeout  time.Duration
+	Action     string   // operation, e.g. "clean-node"
+	LockKey    string   // target, e.g. "node:worker-1"
+	Target     string   // target name, for the helper's name
+	Step       string   // step, e.g. "prune"
+	NodeID     string   // pin: node.id constraint
+	NodeName   string   // for the helper's name and the logs
+	Image      string   // helper image
+	Entrypoint string   // overrides the image's entrypoint when set (offen's is a scheduler)
+	Args       []string // command; empty = the image's own command
+	Env        []string // KEY=VALUE; secret values are masked in every log line
+	Mounts     []string // extra --mount values
+	Socket     bool     // mount the node's docker.sock
+	Timeout    time.Duration
 }
 
 // helperOutcome is what a helper did.
@@ -110,6 +111,9 @@ func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcom
 	}
 	for _, e := range spec.Env {
 		args = append(args, "--env", e)
+	}
+	if spec.Entrypoint != "" {
+		args = append(args, "--entrypoint", spec.Entrypoint)
 	}
 	args = append(args, spec.Image)
 	args = append(args, spec.Args...)
