@@ -4,7 +4,8 @@
 # Where one swarm-utils run spent its time, from its JSON debug log (SWARM_UTILS_LOG_LEVEL=debug,
 # SWARM_UTILS_LOG_FORMAT=json: every docker command is logged with its duration). START_NS and
 # END_NS are the run's wall-clock bounds (date +%s%N) as the benchmark measured them.
-# Prints a timeline of the docker commands (start offset, duration, command), then a summary:
+# Prints a timeline of the docker commands (start offset, duration, command) and of the helpers'
+# start and end, then a summary:
 # start-up before the first command, time per command kind (sum, count) and the tail after the
 # last one.
 set -euo pipefail
@@ -16,10 +17,14 @@ jq -r --argjson t0 "$start" --argjson t1 "$end" -s '
   def ms: . / 1000000 | floor;
   def kind: .cmd | split(" ") | (index("docker") // 0) as $i | .[$i + 1:]
             | map(select(startswith("-") | not)) | .[0:2] | join(" ");
-  [ .[] | select(.msg == "exec done") | {e: ns, dur: .duration, cmd: .cmd} | .b = (.e - .dur) ]
-  | sort_by(.b) as $ex
+  def pad: tostring | (" " * (5 - length)) + .;
+  . as $all
+  | [ $all[] | select(.msg == "exec done") | {e: ns, dur: .duration, cmd: .cmd} | .b = (.e - .dur) ] | sort_by(.b) as $ex
+  | [ $all[] | select(.msg == "helper start" or .msg == "helper end")
+      | {b: ns, dur: 0, cmd: "== \(.msg) on \(.node)\(if .state then " (\(.state), exit \(.exit))" else "" end)"} ] as $hl
   | if ($ex | length) == 0 then "    (no docker commands logged: run with SWARM_UTILS_LOG_LEVEL=debug)" else
-    ( $ex[] | "    +\(((.b - $t0) | ms) | tostring | (" " * (5 - length)) + .)ms \((.dur | ms) | tostring | (" " * (5 - length)) + .)ms  \(.cmd | if length > 110 then .[0:107] + "..." else . end)" ),
+    ( ($ex + $hl) | sort_by(.b)[]
+      | "    +\(((.b - $t0) | ms) | pad)ms \(if .dur > 0 then "\((.dur | ms) | pad)ms" else "       " end)  \(.cmd | if length > 110 then .[0:107] + "..." else . end)" ),
     "    -- summary (wall \((($t1 - $t0) | ms))ms):",
     "    start-up before the first docker command: \((($ex[0].b - $t0) | ms))ms",
     ( $ex | group_by(kind) | map({k: (.[0] | kind), n: length, sum: (map(.dur) | add)}) | sort_by(-.sum)[]
