@@ -20,14 +20,16 @@ import (
 const helperHousekeeping = `docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null 2>&1 &
 `
 
-// pruneScript runs the prune steps named in "$@" ("container:SECS" ...), in order.
+// pruneScript runs the prune steps named in "$@" ("container:SECS" ...), in order. Its
+// container prune spares helper containers: a helper on this node that just ended may not have
+// had its logs read yet (helperHousekeeping removes them a minute later).
 const pruneScript = helperHousekeeping + `exec 2>&1
 m=$1; shift
 for step in "$@"; do
   name=${step%%:*}; secs=${step#*:}
   echo "$m begin $name"
   case $name in
-    container) timeout "$secs" docker container prune -f ;;
+    container) timeout "$secs" docker container prune -f --filter label!=swarm-utils.helper=true ;;
     image) timeout "$secs" docker image prune -a -f ;;
     builder) timeout "$secs" docker builder prune -f ;;
     *) echo "unknown step $name"; false ;;
