@@ -496,7 +496,7 @@ func (d *Deps) checkVolumes(ctx context.Context, service, lockKey string, vols [
 	started := time.Now()
 	h := d.runHelper(ctx, helperSpec{
 		Action: opBackupService, LockKey: lockKey, Target: service, Step: "volume-check", NodeID: node.ID, NodeName: node.Name,
-		Image: d.Config.DockerCLIImage, Args: args, Socket: true, Timeout: volumeCheckTimeout,
+		Image: d.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: volumeCheckTimeout,
 	})
 	st := stepFrom("volume-check", node.Name, started, h)
 	if h.Err != nil {

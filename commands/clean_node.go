@@ -119,7 +119,7 @@ func (d *Deps) prune(ctx context.Context, node parse.Node, steps []pruneStep, ti
 	started := time.Now()
 	h := d.runHelper(ctx, helperSpec{
 		Action: opCleanNode, LockKey: nodeLockKey(node.Hostname), Target: node.Hostname, Step: "prune",
-		NodeID: node.ID, NodeName: node.Hostname, Image: d.Config.DockerCLIImage, Args: args, Socket: true, Timeout: timeout,
+		NodeID: node.ID, NodeName: node.Hostname, Image: d.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	parts, _ := parseMarked(h.Logs, marker)
 	byName := map[string]scriptPart{}

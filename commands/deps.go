@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
@@ -26,6 +27,9 @@ type Deps struct {
 	// PollInterval is how often a helper's task state is read; 100 ms keeps a helper's whole
 	// lifecycle near the ~0.6 s floor without loading the manager.
 	PollInterval time.Duration
+	localOnce    sync.Once
+	localNode    string // see localNodeID
+
 	// Hooks for metrics; nil-safe.
 	OnHelperCreated func(action string)
 }

@@ -42,7 +42,7 @@ func (d *Deps) execOnNode(ctx context.Context, action, lockKey, target, stepName
 	started := time.Now()
 	h := d.runHelper(ctx, helperSpec{
 		Action: action, LockKey: lockKey, Target: target, Step: stepName, NodeID: tasks[0].NodeID, NodeName: node,
-		Image: d.Config.DockerCLIImage, Args: args, Socket: true, Timeout: timeout*time.Duration(len(tasks)) + helperSlack,
+		Image: d.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout*time.Duration(len(tasks)) + helperSlack,
 	})
 	st := Step{Name: stepName, Node: node, Helper: h.Name, OK: true, Duration: Duration(time.Since(started))}
 	parts, _ := parseMarked(h.Logs, marker)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +36,10 @@ type helperSpec struct {
 	Mounts     []string // extra --mount values
 	Socket     bool     // mount the node's docker.sock
 	Timeout    time.Duration
+	// Direct: the command only drives the node's docker CLI (Args is a script run by sh), so on
+	// the node swarm-utils itself talks to it runs directly, without a helper (SPEC §1: what the
+	// manager can do itself, it does itself). Saves a helper lifecycle and a container start.
+	Direct bool
 }
 
 // helperOutcome is what a helper did.
@@ -90,6 +95,9 @@ func unscheduledState(s string) bool { return s == "new" || s == "allocated" || 
 // runHelper creates the helper, waits for its task to end, collects state, exit code, error and
 // logs, and always removes it — on success, failure, timeout and cancel alike.
 func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcome) {
+	if spec.Direct && spec.NodeID != "" && spec.NodeID == d.localNodeID(ctx) {
+		return d.runDirect(ctx, spec)
+	}
 	out.Name = helperName(spec.Action, spec.Target, spec.Step, spec.NodeName)
 	out.Task = TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
 	args := []string{"service", "create", "--detach", "--quiet", "--name", out.Name,
@@ -216,8 +224,16 @@ func (d *Deps) waitHelper(ctx context.Context, id string, spec helperSpec) (pars
 	}
 }
 
-// collectTask reads the ended task's exit code and error, and the helper's logs.
+// collectTask reads the ended task's exit code and error, and the helper's logs (both at once:
+// they are independent reads and each costs a docker round trip).
 func (d *Deps) collectTask(ctx context.Context, id string, out *helperOutcome) {
+	var logs string
+	var logsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logs, logsErr = d.helperLogs(ctx, id)
+	}()
 	if js, err := d.docker(ctx, true, readTimeout, "inspect", "--type", "task", "--", out.Task.TaskID); err == nil {
 		if tasks, err := parse.TaskInspect(js); err == nil && len(tasks) > 0 {
 			t := tasks[0]
@@ -229,9 +245,9 @@ func (d *Deps) collectTask(ctx context.Context, id string, out *helperOutcome) {
 	} else {
 		out.Task.Error = strings.TrimSpace(out.Task.Error + "; inspect: " + err.Error())
 	}
-	logs, err := d.helperLogs(ctx, id)
-	if err != nil {
-		logs += "\n(logs unavailable: " + err.Error() + ")"
+	<-done
+	if logsErr != nil {
+		logs += "\n(logs unavailable: " + logsErr.Error() + ")"
 	}
 	out.Logs = logs
 	out.Task.Logs = d.Secrets.Mask(logs)
@@ -287,4 +303,47 @@ func (d *Deps) claimTarget(ctx context.Context, lockKey string) error {
 		d.removeHelper(ctx, svc.ID)
 	}
 	return nil
+}
+
+// localNodeID is the swarm node ID of the daemon swarm-utils talks to, read once; "" when it
+// cannot be read (then every step uses a helper).
+func (d *Deps) localNodeID(ctx context.Context) string {
+	d.localOnce.Do(func() {
+		out, err := d.docker(ctx, true, readTimeout, "info", "--format", "{{.Swarm.NodeID}}")
+		if err != nil {
+			d.Log.Warn("cannot tell which node this is; every step will use a helper", "err", err)
+			return
+		}
+		d.localNode = strings.TrimSpace(out)
+	})
+	return d.localNode
+}
+
+// runDirect runs a Direct step's command here, against the local node's daemon, and reports it
+// like a helper's single task.
+func (d *Deps) runDirect(ctx context.Context, spec helperSpec) (out helperOutcome) {
+	out.Name = "direct"
+	out.Task = TaskResult{Node: spec.NodeName, State: "complete"}
+	var env []string
+	if d.Config.DockerHost != "" {
+		env = []string{"DOCKER_HOST=" + d.Config.DockerHost}
+	}
+	d.Log.Info("direct step start", "node", spec.NodeName, "step", spec.Step)
+	res, err := d.Runner.Run(ctx, bashexec.Command{Args: spec.Args, Env: env, Timeout: spec.Timeout})
+	out.Logs = res.Stdout + res.Stderr
+	out.Task.Logs = d.Secrets.Mask(out.Logs)
+	out.Task.ExitCode = res.ExitCode
+	switch {
+	case res.DryRun:
+		out.Task.State = "dry-run"
+	case err != nil:
+		out.Task.State = "failed"
+		out.Task.Error = err.Error()
+		out.Err = &Error{Kind: KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, err)}
+		if errors.Is(err, bashexec.ErrTimeout) {
+			out.Err = errorf(KindTimeout, "%s on %s: still running after its timeout %s", spec.Step, spec.NodeName, spec.Timeout)
+		}
+	}
+	d.Log.Info("direct step end", "node", spec.NodeName, "step", spec.Step, "state", out.Task.State, "exit", out.Task.ExitCode)
+	return out
 }

@@ -14,49 +14,53 @@ import (
 // arguments and is expanded as single words, never re-parsed by the shell. The marker carries
 // a random nonce so that a command's own output cannot forge a step result.
 
-// helperHousekeeping removes exited containers of earlier helpers on this node (swarm leaves
-// them behind, see runHelper). Only those older than a minute: a helper that just ended may
-// still have its logs read. It runs alongside the script's work; the script waits for it.
-const helperHousekeeping = `docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null 2>&1 &
-`
-
-// pruneScript runs the prune steps named in "$@" ("container:SECS" ...), in order. Its
-// container prune spares helper containers: a helper on this node that just ended may not have
-// had its logs read yet (helperHousekeeping removes them a minute later).
-const pruneScript = helperHousekeeping + `exec 2>&1
+// pruneScript runs the prune steps named in "$@" ("container:SECS" ...), in order.
+//   - The container step spares helper containers: a helper of another operation on this node
+//     that just ended may not have had its logs read yet. It then removes helper containers older
+//     than a minute (swarm keeps the exited container of a finished job on its node even after the
+//     service is removed), so leftovers live at most until the node's next clean.
+//   - Docker runs one prune of a kind per node at a time ("a prune operation is already
+//     running"); a prune that meets another one is retried a few times.
+const pruneScript = `exec 2>&1
 m=$1; shift
+prune() {
+  for try in 1 2 3 4 5; do
+    out=$("$@" 2>&1); rc=$?
+    case $out in *"already running"*) sleep 1 ;; *) break ;; esac
+  done
+  printf '%s\n' "$out"
+  return $rc
+}
 for step in "$@"; do
   name=${step%%:*}; secs=${step#*:}
   echo "$m begin $name"
   case $name in
-    container) timeout "$secs" docker container prune -f --filter label!=swarm-utils.helper=true ;;
-    image) timeout "$secs" docker image prune -a -f ;;
-    builder) timeout "$secs" docker builder prune -f ;;
+    container) prune timeout "$secs" docker container prune -f --filter label!=swarm-utils.helper=true &&
+               prune docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null ;;
+    image) prune timeout "$secs" docker image prune -a -f ;;
+    builder) prune timeout "$secs" docker builder prune -f ;;
     *) echo "unknown step $name"; false ;;
   esac
   echo "$m end $name $?"
 done
-wait
 echo "$m done"`
 
 // execScript runs SHELL -c CMD in each container given after the first four arguments.
-const execScript = helperHousekeeping + `exec 2>&1
+const execScript = `exec 2>&1
 m=$1; secs=$2; shell=$3; cmd=$4; shift 4
 for c in "$@"; do
   echo "$m begin $c"
   timeout "$secs" docker exec "$c" "$shell" -c "$cmd"
   echo "$m end $c $?"
 done
-wait
 echo "$m done"`
 
 // volumeCheckScript prints each named volume that exists on the node, one per line.
-const volumeCheckScript = helperHousekeeping + `exec 2>&1
+const volumeCheckScript = `exec 2>&1
 m=$1; shift
 for v in "$@"; do
   if docker volume inspect --format '{{.Name}}' "$v" >/dev/null 2>&1; then echo "$m has $v"; fi
 done
-wait
 echo "$m done"`
 
 func newMarker() string {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +34,16 @@ type Timeouts struct {
 	Pending, Lock, Extra                                 time.Duration
 }
 
+// OIDC configures CI identity tokens (GitHub Actions, GitLab CI JWTs); no Issuers: off.
+type OIDC struct {
+	Issuers   []string // URLs without a trailing "/", as in the tokens' iss claim
+	Audience  string   // a token's aud must contain it
+	JWKSCache time.Duration
+}
+
+// DefaultOIDCIssuers are GitHub Actions' and gitlab.com's issuers.
+const DefaultOIDCIssuers = "https://token.actions.githubusercontent.com,https://gitlab.com"
+
 type Cron struct {
 	Expr                                   string
 	BackupService, CleanService, CleanNode bool
@@ -40,6 +52,7 @@ type Cron struct {
 type Config struct {
 	Cron            Cron
 	AdminTokens     []string
+	OIDC            OIDC
 	DockerCLIImage  string // SWARM_UTILS_DOCKER_CLI_IMAGE_NAME
 	BackupImage     string // SWARM_UTILS_BACKUP_IMAGE
 	BackupExecShell string
@@ -65,7 +78,12 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			CleanService:  r.boolean(envCronCleanService),
 			CleanNode:     r.boolean(envCronCleanNode),
 		},
-		AdminTokens:     splitList(r.secret(envAdminTokenList)),
+		AdminTokens: splitList(r.secret(envAdminTokenList)),
+		OIDC: OIDC{
+			Issuers:   oidcIssuers(r.str(envOIDCIssuers)),
+			Audience:  r.str(envOIDCAudience),
+			JWKSCache: r.millis(envOIDCJWKSCache),
+		},
 		DockerCLIImage:  r.str(envDockerCLIImage),
 		BackupImage:     r.str(envBackupImage),
 		BackupExecShell: r.str(envBackupExecShell),
@@ -191,6 +209,50 @@ func splitList(s string) []string {
 	return out
 }
 
+// oidcIssuers reads SWARM_UTILS_OIDC_ISSUERS: "none" is no issuer; a trailing "/" is dropped,
+// since issuers write their iss claim without one.
+func oidcIssuers(s string) []string {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return nil
+	}
+	var out []string
+	for _, iss := range splitList(s) {
+		out = append(out, strings.TrimRight(iss, "/"))
+	}
+	return out
+}
+
+// CheckOIDCURL tells why raw may not be an OIDC issuer or key URL: it must be an absolute https
+// URL without query or fragment. Plain http is allowed only for a loopback host (a local test
+// issuer), never across a network, where the keys could be swapped on the way.
+func CheckOIDCURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("%q must be an absolute URL (https://host[/path]) without user, query or fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%q must use https (http is allowed only for loopback addresses)", raw)
+	}
+	return fmt.Errorf("%q must be an https URL", raw)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Validate checks what every command needs; S3 and registry values are checked where used.
 func (c Config) Validate() error {
 	var errs []error
@@ -215,6 +277,19 @@ func (c Config) Validate() error {
 	} {
 		if t.d <= 0 {
 			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
+		}
+	}
+	for _, iss := range c.OIDC.Issuers {
+		if err := CheckOIDCURL(iss); err != nil {
+			bad(envOIDCIssuers, "%v", err)
+		}
+	}
+	if len(c.OIDC.Issuers) > 0 {
+		if c.OIDC.Audience == "" {
+			bad(envOIDCAudience, "must not be empty while %s names issuers", envOIDCIssuers)
+		}
+		if c.OIDC.JWKSCache <= 0 {
+			bad(envOIDCJWKSCache, "must be a positive number of milliseconds, got %d", c.OIDC.JWKSCache.Milliseconds())
 		}
 	}
 	if c.ServerPort < 1 || c.ServerPort > 65535 {
@@ -316,6 +391,9 @@ func (c Config) Masked() map[string]string {
 		envCronCleanNode:             b(c.Cron.CleanNode),
 		envCronExpr:                  c.Cron.Expr,
 		envAdminTokenList:            strings.Join(tokens, ","),
+		envOIDCIssuers:               strings.Join(c.OIDC.Issuers, ","),
+		envOIDCAudience:              c.OIDC.Audience,
+		envOIDCJWKSCache:             ms(c.OIDC.JWKSCache),
 		envDockerCLIImage:            c.DockerCLIImage,
 		envBackupImage:               c.BackupImage,
 		envBackupExecShell:           c.BackupExecShell,

@@ -33,6 +33,7 @@ var specVariables = []string{
 // extraVariables are ours beyond SPEC §2 (SPEC §9 ideas, logging, *_FILE for swarm secrets).
 var extraVariables = []string{
 	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
+	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE",
 }
 
 var fileVariables = []string{
@@ -54,6 +55,8 @@ var specDefaults = Config{
 		CleanNodeImage: 60 * time.Second, CleanNodeBuilder: 60 * time.Second, CleanNodeContainer: 60 * time.Second,
 		Pending: 20 * time.Second, Lock: 10 * time.Second, Extra: 10 * time.Second,
 	},
+	OIDC: OIDC{Issuers: []string{"https://token.actions.githubusercontent.com", "https://gitlab.com"},
+		Audience: "swarm-utils", JWKSCache: 10 * time.Minute},
 	S3:         S3{HTTPS: true, RetentionDays: 5},
 	ServerPort: 3000,
 	LogFormat:  "auto",
@@ -153,6 +156,12 @@ func TestEnvAndFlags(t *testing.T) {
 				Registry{User: "u", Password: "p", URL: "reg:5000"}}},
 		{"log settings lower-cased", map[string]string{"SWARM_UTILS_LOG_FORMAT": "JSON", "SWARM_UTILS_LOG_LEVEL": "Debug"}, nil,
 			func(c Config) any { return c.LogFormat + "/" + c.LogLevel }, "json/debug"},
+		{"oidc issuers trimmed, trailing slash dropped", map[string]string{"SWARM_UTILS_OIDC_ISSUERS": " https://gitlab.example.com/ ,https://token.actions.githubusercontent.com"}, nil,
+			func(c Config) any { return c.OIDC.Issuers }, []string{"https://gitlab.example.com", "https://token.actions.githubusercontent.com"}},
+		{"oidc off", map[string]string{"SWARM_UTILS_OIDC_ISSUERS": "None"}, nil,
+			func(c Config) any { return c.OIDC.Issuers }, []string(nil)},
+		{"oidc audience and cache", nil, []string{"--oidc-audience", "https://swarm.example.com", "--oidc-jwks-cache", "60_000"},
+			func(c Config) any { return c.OIDC.Audience + " " + c.OIDC.JWKSCache.String() }, "https://swarm.example.com 1m0s"},
 		{"docker host and cron", map[string]string{"SWARM_UTILS_DOCKER_HOST": "tcp://proxy:2375", "SWARM_UTILS_CRON_EXPR": "*/5 * * * * *"}, nil,
 			func(c Config) any { return c.DockerHost + " " + c.Cron.Expr }, "tcp://proxy:2375 */5 * * * * *"},
 	}
@@ -190,6 +199,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"port with underscore", "SWARM_UTILS_SERVER_PORT", "3_000", nil},
 		{"bool", "SWARM_UTILS_S3_HTTPS", "yes", nil},
 		{"retention", "SWARM_UTILS_S3_RETENTION_DAYS", "five", nil},
+		{"jwks cache", "SWARM_UTILS_OIDC_JWKS_CACHE", "10m", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,6 +315,15 @@ func TestValidate(t *testing.T) {
 			[]string{"SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL", "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"}},
 		{"retention", func(c *Config) { c.S3.RetentionDays = 0 }, []string{"SWARM_UTILS_S3_RETENTION_DAYS"}},
 		{"S3 and tokens are not required", func(c *Config) { c.S3.URL, c.AdminTokens = "", nil }, nil},
+		{"oidc issuer over plain http", func(c *Config) { c.OIDC.Issuers = []string{"http://gitlab.example.com"} }, []string{"SWARM_UTILS_OIDC_ISSUERS", "https"}},
+		{"oidc issuer over http on loopback", func(c *Config) {
+			c.OIDC.Issuers = []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"}
+		}, nil},
+		{"oidc issuer without scheme", func(c *Config) { c.OIDC.Issuers = []string{"gitlab.com"} }, []string{"SWARM_UTILS_OIDC_ISSUERS"}},
+		{"oidc issuer with a query", func(c *Config) { c.OIDC.Issuers = []string{"https://gitlab.com/?x=1"} }, []string{"SWARM_UTILS_OIDC_ISSUERS"}},
+		{"oidc without audience", func(c *Config) { c.OIDC.Audience = "" }, []string{"SWARM_UTILS_OIDC_AUDIENCE"}},
+		{"oidc zero cache", func(c *Config) { c.OIDC.JWKSCache = 0 }, []string{"SWARM_UTILS_OIDC_JWKS_CACHE"}},
+		{"oidc off needs no audience", func(c *Config) { c.OIDC = OIDC{} }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

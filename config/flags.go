@@ -21,6 +21,10 @@ const (
 
 	envAdminTokenList = "SWARM_UTILS_ADMIN_TOKEN_LIST"
 
+	envOIDCIssuers   = "SWARM_UTILS_OIDC_ISSUERS"
+	envOIDCAudience  = "SWARM_UTILS_OIDC_AUDIENCE"
+	envOIDCJWKSCache = "SWARM_UTILS_OIDC_JWKS_CACHE"
+
 	envDockerCLIImage  = "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME"
 	envBackupImage     = "SWARM_UTILS_BACKUP_IMAGE"
 	envBackupExecShell = "SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL"
@@ -97,7 +101,10 @@ func variables() []variable {
 		{envCronCleanNode, kindBool, "true", "cron runs clean-node on all nodes", catCron},
 		{envCronExpr, kindString, "0 0 3 * * *", "cron expression with a seconds field", catCron},
 
-		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target", catAccess},
+		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target; an entry `sha256:<hex>` is the token's SHA-256", catAccess},
+		{envOIDCIssuers, kindString, DefaultOIDCIssuers, "comma-separated issuer `URLS` whose CI identity tokens (OIDC JWTs) are accepted; https only (http only for loopback addresses); `none` turns OIDC off", catAccess},
+		{envOIDCAudience, kindString, "swarm-utils", "the `AUDIENCE` an OIDC token's aud claim must contain (GitHub: core.getIDToken(AUDIENCE); GitLab: id_tokens aud)", catAccess},
+		{envOIDCJWKSCache, kindMillis, "600_000", "how long an OIDC issuer's signing keys are cached (`MS`); a token signed with an unknown key id refetches them, at most every 30 s", catAccess},
 
 		{envDockerCLIImage, kindString, "docker:25.0.5-cli-alpine3.20", "image of the helper services", catImages},
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},

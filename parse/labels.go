@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -63,6 +64,78 @@ const (
 	LabelNodeCleanContainerTimeout = LabelPrefix + "clean.container.timeout"
 )
 
+// Label tokens (service and node swarm-utils.<action>.token) may be stored as the token's
+// SHA-256 instead of the token, so reading the labels does not reveal it:
+// `sha256:` followed by 64 hex digits, e.g. from `printf %s "$TOKEN" | sha256sum`.
+const TokenHashPrefix = "sha256:"
+
+// TokenHash returns the digest of a label token written as sha256:<hex>; ok is false for a
+// plain token. A value that starts with sha256: but is not 64 hex digits is malformed: it
+// matches no token (it is never compared as a plain token either).
+func TokenHash(value string) (digest [32]byte, hashed, ok bool) {
+	if len(value) < len(TokenHashPrefix) || !strings.EqualFold(value[:len(TokenHashPrefix)], TokenHashPrefix) {
+		return digest, false, false
+	}
+	h := value[len(TokenHashPrefix):]
+	if len(h) != 2*len(digest) {
+		return digest, true, false
+	}
+	if _, err := hex.Decode(digest[:], []byte(h)); err != nil {
+		return [32]byte{}, true, false
+	}
+	return digest, true, true
+}
+
+// OIDC labels: CI identity tokens (GitHub Actions, GitLab CI JWTs) allowed to run an action,
+// per service (and per node for clean). Each is swarm-utils.<action>.oidc.<field>.
+const (
+	OIDCRepositorySuffix   = ".oidc.repository"    // GitHub repository / GitLab project_path; comma list
+	OIDCRefSuffix          = ".oidc.ref"           // optional: GitHub refs/heads/main, GitLab main; comma list
+	OIDCRefProtectedSuffix = ".oidc.ref-protected" // optional: true requires the ref_protected claim
+	OIDCIssuerSuffix       = ".oidc.issuer"        // issuer URL, or github / gitlab
+
+	LabelCleanOIDCRepository  = LabelPrefix + "clean" + OIDCRepositorySuffix
+	LabelBackupOIDCRepository = LabelPrefix + "backup" + OIDCRepositorySuffix
+	LabelUpdateOIDCRepository = LabelPrefix + "update" + OIDCRepositorySuffix
+)
+
+// OIDC issuers that the issuer label may name by a short word.
+var OIDCIssuerAliases = map[string]string{
+	"github": "https://token.actions.githubusercontent.com",
+	"gitlab": "https://gitlab.com",
+}
+
+// OIDCRule is who may run one action on one target by a CI identity token.
+type OIDCRule struct {
+	Repositories []string // none: OIDC is not set up for the action
+	Refs         []string // none: any ref
+	RefProtected bool
+	Issuer       string // "" = unnamed (allowed only while one issuer is configured)
+}
+
+// OIDCRuleFromLabels reads swarm-utils.<action>.oidc.* from a service's or node's labels;
+// action is clean, backup or update.
+func OIDCRuleFromLabels(labels map[string]string, action string) (OIDCRule, error) {
+	base := LabelPrefix + action
+	r := labelReader{labels: labels}
+	rule := OIDCRule{
+		Repositories: r.list(base + OIDCRepositorySuffix),
+		Refs:         r.list(base + OIDCRefSuffix),
+		RefProtected: r.boolean(base+OIDCRefProtectedSuffix, false),
+		Issuer:       strings.TrimRight(r.str(base+OIDCIssuerSuffix), "/"),
+	}
+	if alias, ok := OIDCIssuerAliases[strings.ToLower(rule.Issuer)]; ok {
+		rule.Issuer = alias
+	}
+	if len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "") {
+		r.fail(base+OIDCRepositorySuffix, "is required by the other %s.oidc.* labels", base)
+	}
+	if r.err != nil {
+		return OIDCRule{}, r.err
+	}
+	return rule, nil
+}
+
 // CleanSettings configure clean-service for one service.
 type CleanSettings struct {
 	Enabled     bool
@@ -114,6 +187,16 @@ func (r *labelReader) fail(label, format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("label %s: %s", label, fmt.Sprintf(format, args...))
 	}
+}
+
+// token reads a token label: a plain token, or sha256:<64 hex digits>. The value is never put
+// into an error.
+func (r *labelReader) token(label string) string {
+	v := r.str(label)
+	if _, hashed, ok := TokenHash(v); hashed && !ok {
+		r.fail(label, "a hashed token must be %s followed by the 64 hex digits of the token's SHA-256", TokenHashPrefix)
+	}
+	return v
 }
 
 // str returns the label's value with surrounding spaces removed; "" when absent.
@@ -196,7 +279,7 @@ func CleanSettingsFromLabels(labels map[string]string, cfg config.Config) (Clean
 	}
 	s.Exec = r.command(LabelCleanExec)
 	s.Shell = r.strOr(LabelCleanExecShell, cfg.CleanExecShell)
-	s.Token = r.str(LabelCleanToken)
+	s.Token = r.token(LabelCleanToken)
 	s.ExecTimeout = r.millis(LabelCleanExecTimeout, cfg.Timeouts.CleanServiceExec)
 	if s.Exec == "" {
 		r.fail(LabelCleanExec, "is required when %s=true", LabelCleanEnable)
@@ -222,7 +305,7 @@ func BackupSettingsFromLabels(labels map[string]string, cfg config.Config) (Back
 	s.Shell = r.strOr(LabelBackupExecShell, cfg.BackupExecShell)
 	s.Stop = r.boolean(LabelBackupStop, false)
 	s.Volumes = r.list(LabelBackupVolumes)
-	s.Token = r.str(LabelBackupToken)
+	s.Token = r.token(LabelBackupToken)
 	s.ExecTimeout = r.millis(LabelBackupExecTimeout, cfg.Timeouts.BackupExec)
 	s.StopTimeout = r.millis(LabelBackupStopTimeout, cfg.Timeouts.BackupStop)
 	s.UploadTimeout = r.millis(LabelBackupUploadTimeout, cfg.Timeouts.BackupUpload)
@@ -283,7 +366,7 @@ func UpdateSettingsFromLabels(labels map[string]string, cfg config.Config) (Upda
 		Password: r.strOr(LabelUpdateRegistryPassword, cfg.Registry.Password),
 		URL:      r.strOr(LabelUpdateRegistryURL, cfg.Registry.URL),
 	}
-	s.Token = r.str(LabelUpdateToken)
+	s.Token = r.token(LabelUpdateToken)
 	s.ExecPre = r.command(LabelUpdateExecPre)
 	s.ExecPost = r.command(LabelUpdateExecPost)
 	s.ImageAllow = r.list(LabelUpdateImageAllow)
@@ -341,7 +424,7 @@ func NodeCleanSettingsFromLabels(labels map[string]string, cfg config.Config) (N
 		ImageTimeout:     r.millis(LabelNodeCleanImageTimeout, cfg.Timeouts.CleanNodeImage),
 		BuilderTimeout:   r.millis(LabelNodeCleanBuilderTimeout, cfg.Timeouts.CleanNodeBuilder),
 		ContainerTimeout: r.millis(LabelNodeCleanContainerTimeout, cfg.Timeouts.CleanNodeContainer),
-		Token:            r.str(LabelNodeCleanToken),
+		Token:            r.token(LabelNodeCleanToken),
 	}
 	if r.err != nil {
 		return NodeCleanSettings{}, r.err
