@@ -43,7 +43,7 @@ func ServeCommand(deps commands.DepsFunc) *cli.Command {
 			if addr == "" {
 				addr = fmt.Sprintf(":%d", d.Config.ServerPort)
 			}
-			return Run(ctx, RunOptions{Addr: addr, Server: srv, Cron: c, Grace: cmd.Duration("shutdown-grace"), Log: log})
+			return Run(ctx, RunOptions{Addr: addr, Server: srv, Cron: c, Grace: cmd.Duration("shutdown-grace"), Log: log, Repair: d.Repair})
 		},
 	}
 }

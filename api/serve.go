@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // Cron is the scheduler that serve runs next to the HTTP server (*schedule.Scheduler).
@@ -29,6 +31,10 @@ type RunOptions struct {
 	Grace    time.Duration
 	Log      *slog.Logger
 	OnListen func(net.Addr) // called once the listener is open (tests use port 0)
+	// Repair (nil: none) runs once before the listener and the cron start: it removes helpers
+	// left by an earlier, killed process and starts the services its backups left stopped
+	// (commands.Deps.Repair). A failed repair is logged, not fatal: docker may be briefly away.
+	Repair func(context.Context) commands.Report
 }
 
 // Run serves the API and runs the cron until ctx ends, then shuts down gracefully: no new
@@ -38,6 +44,22 @@ func Run(ctx context.Context, o RunOptions) error {
 	log := o.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if o.Repair != nil {
+		if rep := o.Repair(ctx); !rep.OK {
+			var failed []string
+			for _, r := range rep.Results {
+				if !r.OK {
+					failed = append(failed, r.Target+": "+r.Error)
+				}
+			}
+			log.Error("start-up repair incomplete; serving anyway (each operation still checks its target's helpers)", "failed", failed)
+		}
+		if ctx.Err() != nil {
+			log.Info("shut down during the start-up repair")
+			o.Server.Abort()
+			return nil
+		}
 	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {

@@ -62,6 +62,7 @@ type Server struct {
 	running sync.WaitGroup
 
 	known knownCache
+	oidc  *oidcVerifier // nil: OIDC off
 }
 
 // knownCache keeps the service list that tells an unknown token (401) from another service's
@@ -96,7 +97,7 @@ func New(o Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics,
-		jobs: newJobStore(o.MaxJobs), ctx: ctx, cancel: cancel}
+		jobs: newJobStore(o.MaxJobs), ctx: ctx, cancel: cancel, oidc: newOIDCVerifier(o.Config.OIDC)}
 }
 
 // Context is the operations' lifetime; the cron runs under it too, so one Abort stops both.
@@ -237,6 +238,9 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 // with a known token). Whether the action is enabled is the operation's own check (404).
 func (s *Server) authorizeService(ctx context.Context, token string, a serviceAction, name string) (parse.Service, bool, *apiError) {
 	admin := anyToken(token, s.cfg.AdminTokens)
+	if !admin && looksLikeJWT(token) {
+		return s.authorizeServiceOIDC(ctx, token, a, name)
+	}
 	svc, err := s.targets.Service(ctx, name)
 	found := err == nil
 	if err != nil && commands.KindOf(err) != commands.KindNotFound {
@@ -342,6 +346,9 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 // authorizeNode is authorizeService for clean-node, with the node label swarm-utils.clean.token.
 func (s *Server) authorizeNode(ctx context.Context, token, name string) *apiError {
 	admin := anyToken(token, s.cfg.AdminTokens)
+	if !admin && looksLikeJWT(token) {
+		return s.authorizeNodeOIDC(ctx, token, name)
+	}
 	nodes, err := s.targets.Nodes(ctx)
 	if err != nil {
 		return fromErr("list nodes", err)

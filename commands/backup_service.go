@@ -351,6 +351,11 @@ func (d *Deps) recoverStopped(ctx context.Context, svc parse.Service, timeout ti
 // RecoverStoppedServices starts again every service that a backup left at 0 replicas (it
 // carries labelRestoreReplicas), each under its lock. Call it when swarm-utils starts.
 func (d *Deps) RecoverStoppedServices(ctx context.Context) Report {
+	return d.recoverStoppedServices(ctx, "")
+}
+
+// recoverStoppedServices is RecoverStoppedServices, for the service named only when set.
+func (d *Deps) recoverStoppedServices(ctx context.Context, only string) Report {
 	started := time.Now()
 	rep := Report{Operation: "backup-recover", OK: true, Results: []Result{}}
 	defer func() { rep.Duration = Duration(time.Since(started)) }()
@@ -365,6 +370,9 @@ func (d *Deps) RecoverStoppedServices(ctx context.Context) Report {
 		return rep
 	}
 	for _, row := range rows {
+		if only != "" && row.Name != only {
+			continue
+		}
 		timeout := d.Config.Timeouts.BackupStart
 		var svc parse.Service
 		res := d.operation(ctx, rep.Operation, row.Name, serviceLockKey(row.Name), func() time.Duration { return timeout }, func(ctx context.Context, r *Result) error {

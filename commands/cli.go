@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 )
@@ -61,6 +62,26 @@ func CLICommands(deps DepsFunc) []*cli.Command {
 				return printResult(cmd, deps().UpdateService(ctx, UpdateOptions{
 					Service: cmd.String("service"), Image: cmd.String("image"), Force: cmd.Bool("force"),
 				}))
+			},
+		},
+		{
+			Name: "recover",
+			Usage: "repair what a killed swarm-utils left behind: remove its helper services (stopping running ones) and start " +
+				"the services a backup left at 0 replicas (serve does this at start); run it while no other swarm-utils works on the cluster",
+			Flags: []cli.Flag{
+				// Tests share the swarm with other tests: they repair only their own target.
+				&cli.StringFlag{Name: "only-target", Hidden: true, Usage: "repair only this lock key (service:NAME or node:NAME)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				only := cmd.String("only-target")
+				if only != "" {
+					kind, name, _ := strings.Cut(only, ":")
+					if err := validName(kind, name); err != nil || (kind != "service" && kind != "node") {
+						return fmt.Errorf("--only-target %q: want service:NAME or node:NAME", only)
+					}
+				}
+				rep := deps().RepairWith(ctx, RepairOptions{Only: only})
+				return printJSON(cmd, rep, rep.OK, "recover")
 			},
 		},
 	}

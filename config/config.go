@@ -237,7 +237,7 @@ func CheckOIDCURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%q must use https (http is allowed only for loopback addresses)", raw)
@@ -245,7 +245,8 @@ func CheckOIDCURL(raw string) error {
 	return fmt.Errorf("%q must be an https URL", raw)
 }
 
-func isLoopback(host string) bool {
+// IsLoopbackHost tells whether host (no port) is localhost or a loopback IP address.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -18,12 +18,12 @@ import (
 
 // Bed is the running test swarm, as `scripts/cluster env` describes it.
 type Bed struct {
-	ManagerHost, Worker1Host, Worker2Host string // DOCKER_HOST values
-	Registry, RegistryUser, RegistryPassword string
-	S3URL, S3Bucket, S3AccessKey, S3SecretKey   string
-	S3Dir                                       string // versitygw's posix root; bucket = S3Dir/S3Bucket
-	HelperImage, WorkloadImage, WorkloadImage2  string
-	CrashImage, UploaderImage                   string
+	ManagerHost, Worker1Host, Worker2Host      string // DOCKER_HOST values
+	Registry, RegistryUser, RegistryPassword   string
+	S3URL, S3Bucket, S3AccessKey, S3SecretKey  string
+	S3Dir                                      string // versitygw's posix root; bucket = S3Dir/S3Bucket
+	HelperImage, WorkloadImage, WorkloadImage2 string
+	CrashImage, UploaderImage                  string
 }
 
 // Get returns the bed, or skips the test when the environment does not describe one.
@@ -130,7 +130,7 @@ func (b Bed) Config() config.Config {
 			Pending: 5 * time.Second, Lock: 2 * time.Second, Extra: 10 * time.Second,
 		},
 		ServerPort: 3000, LogFormat: "text", LogLevel: "debug", AdminTokens: []string{"admin-token-for-tests"},
-		Cron: config.Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true},
+		Cron:       config.Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true},
 		DockerHost: b.ManagerHost,
 	}
 	return c
