@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,10 +82,24 @@ func busy(spans []dockerSpan) time.Duration {
 	return total
 }
 
-// timingRunner records every docker call in the span list of its context.
-type timingRunner struct{ inner bashexec.Runner }
+// timingRunner records every docker call in the span list of its context, and how many ran at
+// once at most.
+type timingRunner struct {
+	inner          bashexec.Runner
+	mu             sync.Mutex
+	inFlight, peak int
+}
 
-func (r timingRunner) Run(ctx context.Context, c bashexec.Command) (bashexec.Result, error) {
+func (r *timingRunner) Run(ctx context.Context, c bashexec.Command) (bashexec.Result, error) {
+	r.mu.Lock()
+	r.inFlight++
+	r.peak = max(r.peak, r.inFlight)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
 	start := time.Now()
 	res, err := r.inner.Run(ctx, c)
 	if s, ok := ctx.Value(spansKey{}).(*dockerSpans); ok {
@@ -98,6 +113,7 @@ func (r timingRunner) Run(ctx context.Context, c bashexec.Command) (bashexec.Res
 
 // opRecord is one operation as the server ran it.
 type opRecord struct {
+	start, end             time.Time
 	wall, docker, lockWait time.Duration
 }
 
@@ -119,7 +135,7 @@ func (o *timedOps) track(ctx context.Context, op, target string, fn func(context
 	r := fn(context.WithValue(ctx, spansKey{}, spans))
 	end := time.Now()
 	list := spans.sorted()
-	rec := opRecord{wall: end.Sub(start), docker: busy(list)}
+	rec := opRecord{start: start, end: end, wall: end.Sub(start), docker: busy(list)}
 	// Waiting for the target's lock is neither docker's time nor the server's work: it is the
 	// gap before the lookup of earlier helpers (lock taken), or, when the lock was never taken
 	// (busy), the time after the last call.
@@ -160,7 +176,10 @@ func (o *timedOps) UpdateService(ctx context.Context, u commands.UpdateOptions) 
 }
 
 // reqRecord is one request as the server handled it.
-type reqRecord struct{ wall, docker time.Duration }
+type reqRecord struct {
+	start, end   time.Time
+	wall, docker time.Duration
+}
 
 // loadCall is one of the 200 calls and what came back.
 type loadCall struct {
@@ -238,7 +257,8 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 	logRec := &testbed.Recorder{}
 	log := slog.New(slog.NewTextHandler(logRec, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
-	deps := commands.NewDeps(cfg, timingRunner{bashexec.New(bashexec.Options{Logger: log, Secrets: secrets})}, secrets, log)
+	runner := &timingRunner{inner: bashexec.New(bashexec.Options{Logger: log, Secrets: secrets})}
+	deps := commands.NewDeps(cfg, runner, secrets, log)
 	ops := &timedOps{Deps: deps, records: map[string]opRecord{}}
 	metrics := NewMetrics()
 	srv := New(Options{Ops: Instrumented{Ops: ops, Metrics: metrics}, Targets: deps, Config: cfg, Log: log, Metrics: metrics})
@@ -249,7 +269,7 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 		spans := &dockerSpans{}
 		start := time.Now()
 		handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), spansKey{}, spans)))
-		rec := reqRecord{wall: time.Since(start), docker: busy(spans.sorted())}
+		rec := reqRecord{start: start, end: time.Now(), wall: time.Since(start), docker: busy(spans.sorted())}
 		if job := w.Header().Get("X-Job-Id"); job != "" {
 			reqMu.Lock()
 			reqs[job] = rec
@@ -290,8 +310,11 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 	for _, s := range svcs[3:7] {
 		add(8, "/api/update/service", s.name, map[string]any{"serviceName": s.name, "image": tb.WorkloadImage, "isForce": false})
 	}
+	// Service 6 gets only updates, as 0 and 1 only backups and the nodes only clean-node, so
+	// that each action has a target where the first call wins; 2-5 mix actions.
+	cleaned := []loadSvc{svcs[2], svcs[3], svcs[4], svcs[5], svcs[7], svcs[8], svcs[9]}
 	for i := 0; len(calls) < 200; i++ {
-		s := svcs[2+i%8]
+		s := cleaned[i%len(cleaned)]
 		add(1, "/api/clean/service", s.name, map[string]any{"serviceName": s.name})
 	}
 	rand.Shuffle(len(calls), func(i, j int) { calls[i], calls[j] = calls[j], calls[i] })
@@ -322,9 +345,11 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 			_ = json.Unmarshal(b, &c.result)
 		})
 	}
+	cpuBefore := processCPU()
 	close(start)
 	wg.Wait()
 	total := time.Since(t0)
+	cpu := processCPU() - cpuBefore
 	drainCtx, drainCancel := context.WithTimeout(guard, time.Minute)
 	defer drainCancel()
 	if err := srv.Drain(drainCtx); err != nil {
@@ -412,6 +437,9 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 	// The server's time without docker: the request's wall time minus the docker time of its
 	// authorisation and of its operation, minus the wait for the target's lock.
 	var e2e, own, ownOK, lockWaits []time.Duration
+	byOp := map[string][]time.Duration{}
+	var slowest []string
+	var slowestBy []time.Duration
 	ops.mu.Lock()
 	defer ops.mu.Unlock()
 	if ops.dups > 0 {
@@ -436,7 +464,24 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 		lockWaits = append(lockWaits, op.lockWait)
 		if c.status == http.StatusOK {
 			ownOK = append(ownOK, d)
+			byOp[c.result.Operation] = append(byOp[c.result.Operation], d)
 		}
+		slowest = append(slowest, fmt.Sprintf("%s %s %d: non-docker %s; request %s (docker %s), operation %s (docker %s, lock wait %s); before the operation %s, after it %s",
+			c.result.Operation, c.target, c.status, msOf(d), msOf(rq.wall), msOf(rq.docker), msOf(op.wall), msOf(op.docker), msOf(op.lockWait),
+			msOf(op.start.Sub(rq.start)), msOf(rq.end.Sub(op.end))))
+		slowestBy = append(slowestBy, d)
+	}
+	idx := make([]int, len(slowest))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return slowestBy[idx[a]] > slowestBy[idx[b]] })
+	for _, i := range idx[:min(3, len(idx))] {
+		t.Logf("slowest: %s", slowest[i])
+	}
+	var perOp string
+	for _, op := range []string{OpCleanService, OpCleanNode, OpUpdateService, OpBackupService} {
+		perOp += fmt.Sprintf("  %s p50 %s max %s", op, msOf(percentile(byOp[op], .5)), msOf(percentile(byOp[op], 1)))
 	}
 	report := fmt.Sprintf(`swarm-utils API load: %d concurrent calls (%d services, %d nodes), lock timeout %s, %s in all
 answers: %v
@@ -444,13 +489,27 @@ end-to-end latency (client)           p50 %s  p99 %s
 non-docker server time, all answers   p50 %s  p99 %s
 non-docker server time, 200 answers   p50 %s  p99 %s
 lock wait (excluded above)            p50 %s  p99 %s
+200 answers by operation:%s
+CPU of this process (client and server, docker CLI children excluded): %s, %s per call
+docker CLI processes at once: up to %d on %d CPUs. The non-docker tail is this process waiting
+for a CPU behind them (and the 100 ms sleeps between task polls), not the server's own work.
 `, len(calls), len(svcs), len(nodes), cfg.Timeouts.Lock, total.Round(time.Millisecond), statuses,
 		msOf(percentile(e2e, .5)), msOf(percentile(e2e, .99)), msOf(percentile(own, .5)), msOf(percentile(own, .99)),
-		msOf(percentile(ownOK, .5)), msOf(percentile(ownOK, .99)), msOf(percentile(lockWaits, .5)), msOf(percentile(lockWaits, .99)))
+		msOf(percentile(ownOK, .5)), msOf(percentile(ownOK, .99)), msOf(percentile(lockWaits, .5)), msOf(percentile(lockWaits, .99)), perOp,
+		cpu.Round(time.Millisecond), msOf(cpu/time.Duration(len(calls))), runner.peak, runtime.NumCPU())
 	t.Log("\n" + report)
 	if err := os.WriteFile("/tmp/load-result.txt", []byte(report), 0o644); err != nil {
 		t.Errorf("write /tmp/load-result.txt: %v", err)
 	}
+}
+
+// processCPU is the user and system CPU time this process used so far (not its children).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sweepLoadVolumes removes it-load-* volumes earlier runs had to leave: the uploader's exited

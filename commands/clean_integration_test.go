@@ -228,6 +228,10 @@ func TestHelperPastItsTimeoutIsFailedAndRemoved(t *testing.T) {
 	if exists(tb, "manager", "service", "inspect", h.Name) {
 		t.Errorf("helper %s left behind", h.Name)
 	}
+	// docker 20.10 keeps a removed job's task running; the engine stops it.
+	if out := tb.DockerOn(t, nodes[0].Hostname, "ps", "-q", "--filter", "name="+h.Name); strings.TrimSpace(out) != "" {
+		t.Errorf("helper %s's container still runs on %s after its timeout", h.Name, nodes[0].Hostname)
+	}
 }
 
 // A helper left running by an earlier run (a crash) makes the target busy; a finished one is

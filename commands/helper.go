@@ -143,6 +143,21 @@ func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcom
 		out.Task.ExitCode = 0
 		return out
 	}
+	// Registered before the removal, so it runs after it: docker 20.10 leaves a removed job's
+	// running task running (moby/moby#44312), so a helper stopped mid-run (timeout, cancel) has
+	// its container removed on its node as well.
+	var orphan *parse.TaskRow
+	defer func() {
+		if orphan == nil {
+			return
+		}
+		sctx := context.WithoutCancel(ctx)
+		h := staleHelper{ID: id, Name: out.Name, LockKey: spec.LockKey, Action: spec.Action, Step: spec.Step,
+			Node: spec.NodeName, NodeID: spec.NodeID, TaskID: orphan.ID, State: taskState(*orphan)}
+		if err := d.stopOrphanTask(sctx, h, *orphan); err != nil {
+			d.Log.Error("stop the task of a removed helper", "helper", out.Name, "err", err)
+		}
+	}()
 	defer d.removeHelper(ctx, id)
 
 	row, err := d.waitHelper(ctx, id, spec)
@@ -155,8 +170,11 @@ func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcom
 		d.collectTask(ctx, id, &out)
 	} else if row.ID != "" {
 		// Timed out or cancelled while running: whatever it logged so far helps.
-		out.Logs, _ = d.helperLogs(ctx, id)
+		out.Logs, _ = d.helperLogs(context.WithoutCancel(ctx), id)
 		out.Task.Logs = d.Secrets.Mask(out.Logs)
+		if !unscheduledState(out.Task.State) {
+			orphan = &row
+		}
 	}
 	if err != nil {
 		out.Err = fmt.Errorf("helper %s on %s: %w", out.Name, spec.NodeName, err)

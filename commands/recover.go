@@ -331,8 +331,8 @@ func (d *Deps) stopOrphanTask(ctx context.Context, h staleHelper, row parse.Task
 	}
 }
 
-// removeTaskContainer removes (kills) the container of a task on its node, from a helper
-// there: only that node's docker daemon can.
+// removeTaskContainer removes (kills) the container of a task on its node: directly when that
+// is the node swarm-utils talks to, else from a helper there (only the node's daemon can).
 func (d *Deps) removeTaskContainer(ctx context.Context, h staleHelper, t parse.Task, nodeName string) error {
 	if !containerIDRe.MatchString(t.ContainerID) {
 		return fmt.Errorf("unexpected container ID %q", t.ContainerID)
@@ -347,7 +347,7 @@ func (d *Deps) removeTaskContainer(ctx context.Context, h staleHelper, t parse.T
 	lockKey := h.LockKey
 	out := d.runHelper(ctx, helperSpec{
 		Action: opRecover, LockKey: lockKey, Target: target, Step: "stop", NodeID: t.NodeID, NodeName: nodeName,
-		Image: d.Config.DockerCLIImage, Args: []string{"docker", "rm", "--force", t.ContainerID}, Socket: true,
+		Image: d.Config.DockerCLIImage, Args: []string{"docker", "rm", "--force", t.ContainerID}, Socket: true, Direct: true,
 		Timeout: helperStopWait,
 	})
 	return out.Err

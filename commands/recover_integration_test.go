@@ -244,7 +244,8 @@ func TestIntegrationRecoverAfterKillMidClean(t *testing.T) {
 	tb := testbed.Get(t)
 	bin := recBinary(t)
 	name := "it-rec-" + bkRand(t)
-	tb.Service(t, name, "--replicas", "1",
+	// On a worker: a task on the manager is cleaned directly, without a helper to leave behind.
+	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
 		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=sleep 30",
 		tb.WorkloadImage)
 

@@ -198,6 +198,16 @@ func (c *recCluster) handle(cmd bashexec.Command) (bashexec.Result, error) {
 		}
 		c.helpers[id] = &recHelper{ID: id, Name: name, State: "complete", NodeID: nodeID, Container: strings.Repeat("c", 64)}
 		return out(id + "\n")
+	case len(a) >= 3 && a[0] == "info" && a[2] == "{{.Swarm.NodeID}}":
+		return out("nm\n") // swarm-utils runs on the manager, node ID nm
+	case len(a) == 3 && a[0] == "rm" && a[1] == "--force": // run directly on the manager
+		c.stoppers = append(c.stoppers, strings.Join(a, " "))
+		for _, h := range c.helpers {
+			if h.Container == last && h.NodeID == "nm" && h.State == "running" {
+				h.State = "failed"
+			}
+		}
+		return out(last + "\n")
 	case len(a) >= 2 && a[0] == "service" && a[1] == "logs":
 		return out(last + "\n")
 	case len(a) >= 2 && a[0] == "service" && a[1] == "update":
@@ -539,5 +549,19 @@ func TestRepairKnowsAnUploaderWithAShortenedName(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "a running uploader is interrupted") {
 		t.Errorf("log:\n%s", logs)
+	}
+}
+
+func TestRepairStopsATaskOnTheManagerDirectly(t *testing.T) {
+	c := newRecCluster(t)
+	c.addHelper(recHelper{ID: "hid1", Name: helperName(opCleanService, "shop_web", "exec", "manager"), LockKey: "service:shop_web",
+		Action: opCleanService, Node: "manager", NodeID: "nm", State: "running", Container: recCtr})
+	d, _ := c.deps()
+	rep := d.Repair(context.Background())
+	if !rep.OK || rep.Results[0].Steps[0].Details["stopped"] != "true" {
+		t.Fatalf("report %+v", rep)
+	}
+	if m := c.mutating(); !slices.Equal(m, []string{"service rm hid1", "rm --force " + recCtr}) {
+		t.Errorf("mutating calls %q, want the helper removed and its container removed directly (no helper)", m)
 	}
 }

@@ -420,7 +420,7 @@ func sweepVolumes(tb testbed.Bed, node, prefix string) {
 // removed helper's container holds it for a while: an it-bk-* volume left here is swept by the
 // backup tests' next run).
 func removeVolume(t *testing.T, tb testbed.Bed, node, vol string) {
-	if !waitUntil(15*time.Second, func() bool {
+	if !waitUntil(3*time.Second, func() bool {
 		_, err := tb.TryDockerOn(node, "volume", "rm", "-f", vol)
 		return err == nil
 	}) {
