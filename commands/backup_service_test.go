@@ -55,6 +55,7 @@ type bkHelper struct {
 	State                string
 	Exit                 int
 	Logs                 string
+	Removed              bool
 }
 
 const bkService = "shop_db"
@@ -129,6 +130,9 @@ func (c *bkCluster) handle(cmd bashexec.Command) (bashexec.Result, error) {
 		for _, id := range a[4:] {
 			if hid, ok := strings.CutPrefix(id, "t-"); ok {
 				h := c.helpers[hid]
+				if h.Removed { // swarm reaps a removed job's task
+					return bashexec.Result{}, fmt.Errorf("Error: No such object: %s", id)
+				}
 				objs = append(objs, fmt.Sprintf(`{"ID":%q,"ServiceID":%q,"NodeID":"x","Slot":1,"DesiredState":"shutdown","Status":{"State":%q,"Err":"","ContainerStatus":{"ContainerID":"c","ExitCode":%d}}}`, id, hid, h.State, h.Exit))
 				continue
 			}
@@ -142,6 +146,9 @@ func (c *bkCluster) handle(cmd bashexec.Command) (bashexec.Result, error) {
 	case len(a) >= 2 && a[0] == "service" && a[1] == "logs":
 		return out(c.helpers[last].Logs)
 	case len(a) >= 2 && a[0] == "service" && a[1] == "rm":
+		if h, ok := c.helpers[last]; ok {
+			h.Removed = true
+		}
 		return out("")
 	case len(a) >= 2 && a[0] == "service" && a[1] == "update":
 		for i := 2; i < len(a)-1; i++ {

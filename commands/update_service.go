@@ -33,9 +33,6 @@ const (
 	// settle window), also when the operation's context is already done: a timed-out update
 	// still reports its state.
 	verdictTimeout = 15 * time.Second
-	// maxImageRefLen: a repository name is at most 255 characters, a tag 128, a digest 71-135,
-	// plus the registry host.
-	maxImageRefLen = 512
 	// failedTaskLogLines is how much of a failed task's log goes into the result.
 	failedTaskLogLines = 20
 	// maxFailedTasks bounds the task history inspected to find the task that failed the update.
@@ -126,31 +123,13 @@ func missingRegistry(labels map[string]string, cfg config.Config) []string {
 	return missing
 }
 
-// validImageRef rejects image references docker could read as a flag or that no reference can
-// be, before they reach the command line.
+// validImageRef rejects what docker's reference grammar rejects, before it reaches the
+// command line: a bad image is the caller's mistake (400), not a docker failure.
 func validImageRef(ref string) error {
-	switch {
-	case ref == "":
-		return errorf(KindInvalid, "image is empty")
-	case len(ref) > maxImageRefLen:
-		return errorf(KindInvalid, "image reference is %d characters long, more than %d", len(ref), maxImageRefLen)
-	case strings.HasPrefix(ref, "-"):
-		return errorf(KindInvalid, "image %q is not valid: it starts with '-'", ref)
-	}
-	for _, r := range ref {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._/:@-", r)) {
-			return errorf(KindInvalid, "image %q is not valid: only letters, digits and . _ / : @ - are allowed", ref)
-		}
-	}
-	first, last := ref[0], ref[len(ref)-1]
-	if !imageRefAlnum(first) || !imageRefAlnum(last) {
-		return errorf(KindInvalid, "image %q is not valid: it must start and end with a letter or digit", ref)
+	if _, err := parse.ParseImageRef(ref); err != nil {
+		return &Error{Kind: KindInvalid, Err: err}
 	}
 	return nil
-}
-
-func imageRefAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // validRegistry checks the login values that go into argv.
