@@ -37,7 +37,7 @@ func ParseImageRef(ref string) (ImageRef, error) {
 	}
 	m := imageRefRe.FindStringSubmatch(ref)
 	if m == nil {
-		return ImageRef{}, fmt.Errorf("image %q is not a valid reference (want [registry[:port]/]lower-case/path[:tag][@sha256:digest])", ref)
+		return ImageRef{}, fmt.Errorf("image %q is not valid: not a docker image reference (want [registry[:port]/]lower-case/path[:tag][@sha256:digest])", ref)
 	}
 	if len(m[1]) > maxImageNameLen {
 		return ImageRef{}, fmt.Errorf("image name is %d characters long, more than docker's %d", len(m[1]), maxImageNameLen)

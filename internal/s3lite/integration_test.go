@@ -22,6 +22,10 @@ func s3FromEnv(t *testing.T) (*Client, string) {
 	if raw == "" || ak == "" || sk == "" || bucket == "" {
 		t.Skip("SU_S3_URL, SU_S3_ACCESS_KEY, SU_S3_SECRET_KEY and SU_S3_BUCKET are not all set")
 	}
+	// The bed gives host:port, like SWARM_UTILS_S3_URL; a scheme is accepted too.
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		t.Fatalf("SU_S3_URL %q is not a URL like http://host:port", raw)

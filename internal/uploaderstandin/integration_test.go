@@ -32,6 +32,10 @@ type realS3 struct {
 func s3ForTest(t *testing.T) realS3 {
 	t.Helper()
 	if raw := os.Getenv("SU_S3_URL"); raw != "" {
+		// The bed gives host:port, like SWARM_UTILS_S3_URL; a scheme is accepted too.
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" || u.Scheme != "http" {
 			t.Fatalf("SU_S3_URL %q: want http://host:port", raw)
