@@ -307,8 +307,13 @@ func (s *Server) checkImage(svc parse.Service, image string) *apiError {
 		current, parse.LabelUpdateImageAllow, svc.Name)
 }
 
-// imageRepository is an image reference without its tag and digest.
+// imageRepository is an image reference's repository, normalised as docker does ("nginx" is
+// "docker.io/library/nginx"). A reference docker would refuse keeps its text without tag and
+// digest; the operation rejects it later anyway.
 func imageRepository(ref string) string {
+	if r, err := parse.ParseImageRef(ref); err == nil {
+		return r.Repository()
+	}
 	ref, _, _ = strings.Cut(ref, "@")
 	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
 		ref = ref[:i]

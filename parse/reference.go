@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // ImageRef is an image reference split as docker splits it: [domain[:port]/]path[:tag][@digest].
@@ -43,4 +44,17 @@ func ParseImageRef(ref string) (ImageRef, error) {
 		return ImageRef{}, fmt.Errorf("image name is %d characters long, more than docker's %d", len(m[1]), maxImageNameLen)
 	}
 	return ImageRef{Name: m[1], Tag: m[2], Digest: m[3]}, nil
+}
+
+// Repository is the reference's name as docker normalises it: "busybox" and
+// "docker.io/library/busybox" are the same repository.
+func (r ImageRef) Repository() string {
+	first, rest, ok := strings.Cut(r.Name, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost" || first != strings.ToLower(first)) {
+		return r.Name // has a registry
+	}
+	if !ok {
+		return "docker.io/library/" + r.Name
+	}
+	return "docker.io/" + first + "/" + rest
 }
