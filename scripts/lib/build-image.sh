@@ -34,21 +34,14 @@ BUSYBOX=${BUSYBOX:-$(command -v busybox || true)}
 DOCKER_CLI=${DOCKER_CLI:-/usr/local/bin/docker}
 VERSION=${VERSION:-$(git -C "$REPO" describe --tags --always --dirty 2>/dev/null || echo dev)}
 
-static() { # the image has no libc: every binary must be static
-  if command -v file >/dev/null; then
-    file -L "$1" | grep -q 'statically linked'
-  else
-    ! ldd "$1" >/dev/null 2>&1
-  fi
-}
-[[ -n $BUSYBOX && -x $BUSYBOX ]] || die "busybox not found (install busybox-static or set BUSYBOX)"
-static "$BUSYBOX" || die "$BUSYBOX is not statically linked (install busybox-static)"
+# shellcheck source=scripts/lib/rootfs.sh
+source "$REPO/scripts/lib/rootfs.sh"
+static() { require_static "$1" 2>/dev/null; }
 [[ -x $DOCKER_CLI ]] || die "docker CLI not found at $DOCKER_CLI (set DOCKER_CLI)"
 static "$DOCKER_CLI" || die "$DOCKER_CLI is not statically linked"
 
 rm -rf "$ROOTFS"
-mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp}
-chmod 1777 "$ROOTFS/tmp"
+mkdir -p "$ROOTFS/usr/local/bin" "$ROOTFS/etc"
 
 log "building /usr/local/bin/swarm-utils ($VERSION)"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" \
@@ -64,18 +57,9 @@ else
 fi
 rm -f "$OUTDIR/docker.stripped"
 
-install -m 0755 "$BUSYBOX" "$ROOTFS/bin/busybox"
-# Links absolute to /bin/busybox inside the image (`busybox --install -s` would use the host's path).
-count=0
-while IFS= read -r applet; do
-  [[ -n $applet && $applet != bin/busybox && $applet == */* ]] || continue # linuxrc: not a tool
-  target=$ROOTFS/$applet
-  [[ -e $target || -L $target ]] && continue # never shadow docker or swarm-utils
-  mkdir -p "$(dirname "$target")"
-  ln -s /bin/busybox "$target"
-  count=$((count + 1))
-done < <("$BUSYBOX" --list-full)
-[[ -L $ROOTFS/bin/sh ]] || ln -s /bin/busybox "$ROOTFS/bin/sh"
+# After docker and swarm-utils: busybox never shadows them.
+busybox_rootfs "$ROOTFS" "$BUSYBOX" || die "no static busybox"
+count=$BUSYBOX_APPLETS
 
 # As `adduser -D -u 10001 -H swarm-utils` does on alpine: user and group 10001, no home.
 printf 'root:x:0:0:root:/root:/bin/sh\nswarm-utils:x:10001:10001::/tmp:/sbin/nologin\n' >"$ROOTFS/etc/passwd"

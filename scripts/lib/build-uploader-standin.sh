@@ -23,38 +23,17 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 [[ $OUTDIR != / ]] || die "refusing to build into /"
 ROOTFS=$OUTDIR/rootfs
 
-BUSYBOX=${BUSYBOX:-$(command -v busybox || true)}
-[[ -n $BUSYBOX && -x $BUSYBOX ]] || die "busybox not found (install busybox-static or set BUSYBOX)"
-# A dynamic busybox would need a libc the image does not have.
-if command -v file >/dev/null; then
-  file -L "$BUSYBOX" | grep -q 'statically linked' || die "$BUSYBOX is not statically linked"
-elif ldd "$BUSYBOX" >/dev/null 2>&1; then
-  die "$BUSYBOX is not statically linked"
-fi
+# shellcheck source=scripts/lib/rootfs.sh
+source "$REPO/scripts/lib/rootfs.sh"
 
 rm -rf "$ROOTFS"
-mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,backup}
-chmod 1777 "$ROOTFS/tmp"
+mkdir -p "$ROOTFS/usr/bin" "$ROOTFS/backup"
 
 log "building /usr/bin/backup"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
   -o "$ROOTFS/usr/bin/backup" ./testdata/uploader-standin)
 
-install -m 0755 "$BUSYBOX" "$ROOTFS/bin/busybox"
-# `busybox --install -s DIR` would link to the host's busybox path, so the
-# links are made here, absolute to /bin/busybox inside the image.
-count=0
-while IFS= read -r applet; do
-  [[ -n $applet && $applet != bin/busybox && $applet == */* ]] || continue # linuxrc: not a tool
-  target=$ROOTFS/$applet
-  [[ -e $target || -L $target ]] && continue # never shadow /usr/bin/backup
-  mkdir -p "$(dirname "$target")"
-  ln -s /bin/busybox "$target"
-  count=$((count + 1))
-done < <("$BUSYBOX" --list-full)
-[[ -L $ROOTFS/bin/sh ]] || ln -s /bin/busybox "$ROOTFS/bin/sh"
-
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$ROOTFS/etc/passwd"
-printf 'root:x:0:\n' >"$ROOTFS/etc/group"
+busybox_rootfs "$ROOTFS" "${BUSYBOX:-}" || die "no static busybox"
+count=$BUSYBOX_APPLETS
 
 log "rootfs ready at $ROOTFS ($count busybox applets)"
