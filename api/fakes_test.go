@@ -1,9 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,11 +161,11 @@ type harness struct {
 	server  *Server
 	handler http.Handler
 	metrics *Metrics
-	log     *syncBuffer
+	log     *testbed.Recorder
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, ops: &fakeOps{}, targets: fixtureTargets(), metrics: NewMetrics(), log: &syncBuffer{}}
+	h := &harness{t: t, ops: &fakeOps{}, targets: fixtureTargets(), metrics: NewMetrics(), log: &testbed.Recorder{}}
 	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: fixtureConfig(),
 		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
 	h.handler = h.server.Handler()
@@ -214,21 +214,4 @@ func (h *harness) do(method, path, body, bearer string) response {
 	rec := httptest.NewRecorder()
 	h.handler.ServeHTTP(rec, req)
 	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,10 +1,10 @@
 package schedule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"log/slog"
 	"slices"
 	"strings"
@@ -101,9 +101,9 @@ func allOn(expr string) config.Cron {
 	return config.Cron{Expr: expr, CleanNode: true, CleanService: true, BackupService: true}
 }
 
-func newTestScheduler(t *testing.T, cfg config.Cron, r *recorder) (*Scheduler, *syncBuffer) {
+func newTestScheduler(t *testing.T, cfg config.Cron, r *recorder) (*Scheduler, *testbed.Recorder) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testbed.Recorder{}
 	s, err := New(cfg, r, r, slog.New(slog.NewTextHandler(buf, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -275,21 +275,4 @@ func TestCronEverySecondOrderAndNoOverlap(t *testing.T) {
 	if !strings.Contains(log.String(), "skip") {
 		t.Errorf("no tick was skipped although runs take longer than a second:\n%s", log.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
