@@ -3,6 +3,7 @@ module github.com/swarm-utils/swarm-utils
 go 1.26.8
 
 require (
+	github.com/distribution/reference v0.6.0
 	github.com/go-cmd/cmd v1.4.4
 	github.com/lmittmann/tint v1.2.1
 	github.com/netresearch/go-cron v0.15.0
@@ -15,6 +16,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

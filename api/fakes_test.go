@@ -116,7 +116,7 @@ const (
 func fixtureTargets() *fakeTargets {
 	return &fakeTargets{
 		services: []parse.Service{
-			{ID: "id-web", Name: "shop_web", Image: "registry:5000/shop/web:1.0@sha256:abc", Mode: parse.ModeReplicated, Replicas: 2, Labels: map[string]string{
+			{ID: "id-web", Name: "shop_web", Image: "registry:5000/shop/web:1.0@sha256:" + strings.Repeat("ab", 32), Mode: parse.ModeReplicated, Replicas: 2, Labels: map[string]string{
 				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "rm -rf /tmp/cache", parse.LabelCleanToken: webClean,
 				parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "web-data", parse.LabelBackupToken: webBackup,
 				parse.LabelBackupS3SecretKey: s3SecretKey,

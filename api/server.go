@@ -308,18 +308,8 @@ func (s *Server) checkImage(svc parse.Service, image string) *apiError {
 }
 
 // imageRepository is an image reference's repository, normalised as docker does ("nginx" is
-// "docker.io/library/nginx"). A reference docker would refuse keeps its text without tag and
-// digest; the operation rejects it later anyway.
-func imageRepository(ref string) string {
-	if r, err := parse.ParseImageRef(ref); err == nil {
-		return r.Repository()
-	}
-	ref, _, _ = strings.Cut(ref, "@")
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	return ref
-}
+// "docker.io/library/nginx"); "" for a reference docker would refuse, which matches no service.
+func imageRepository(ref string) string { return parse.ImageRepository(ref) }
 
 func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 	var req nodeRequest

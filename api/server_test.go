@@ -248,7 +248,8 @@ func TestImageRepository(t *testing.T) {
 		"registry:5000/a/b@" + digest:       "registry:5000/a/b",
 		"registry.example.com/team/app:1.2": "registry.example.com/team/app",
 		"localhost/app:1":                   "localhost/app",
-		"not:a:reference@sha256:abc":        "not:a",
+		"docker.io/nginx:1":                 "docker.io/library/nginx", // the hand-written code said docker.io/nginx
+		"not:a:reference@sha256:abc":        "",                        // docker refuses it: matches no service
 	} {
 		if got := imageRepository(ref); got != want {
 			t.Errorf("imageRepository(%q) = %q, want %q", ref, got, want)

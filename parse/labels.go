@@ -394,18 +394,23 @@ func UpdateSettingsFromLabels(labels map[string]string, cfg config.Config) (Upda
 
 // ImageAllowed tells whether image matches one of the update.image-allow globs (path.Match:
 // "*" does not cross "/", so "registry:5000/team/*" allows "registry:5000/team/app:1.2" but not
-// "registry:5000/team/x/app"); a lone "*" allows any image. With no globs every image is allowed; callers that must close
-// SPEC §4 weakness (1) for non-admin tokens check len(ImageAllow) themselves.
+// "registry:5000/team/x/app"); a lone "*" allows any image. The image matches as written or as
+// docker normalises it, so "nginx:*" allows "docker.io/library/nginx:1" and the other way round.
+// With no globs every image is allowed; callers that must close SPEC §4 weakness (1) for
+// non-admin tokens check len(ImageAllow) themselves.
 func (s UpdateSettings) ImageAllowed(image string) bool {
 	if len(s.ImageAllow) == 0 {
 		return true
 	}
+	names := spellings(image)
 	for _, glob := range s.ImageAllow {
 		if glob == "*" { // allows any image, '/' included
 			return true
 		}
-		if ok, _ := path.Match(glob, image); ok {
-			return true
+		for _, name := range names {
+			if ok, _ := path.Match(glob, name); ok {
+				return true
+			}
 		}
 	}
 	return false
