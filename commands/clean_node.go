@@ -98,7 +98,7 @@ func (d *Deps) cleanNode(ctx context.Context, node parse.Node, all bool) Result 
 	run += helperSlack
 	budget := func() time.Duration { return run + d.Config.Timeouts.Pending }
 	return d.operation(ctx, opCleanNode, node.Hostname, nodeLockKey(node.Hostname), budget, func(ctx context.Context, r *Result) error {
-		r.Steps = d.prune(ctx, node, steps, run)
+		r.Steps = d.prune(ctx, node, steps, run, d.keepsRemovedJobTasks(ctx, node.EngineVersion))
 		return nil
 	}, nil)
 }
@@ -107,15 +107,27 @@ func (d *Deps) cleanNode(ctx context.Context, node parse.Node, all bool) Result 
 // timeouts of the commands it runs.
 const helperSlack = 5 * time.Second
 
+// pruneArgs are pruneScript's step arguments.
+func pruneArgs(steps []pruneStep, reapHelpers bool) []string {
+	args := make([]string, 0, len(steps))
+	for _, s := range steps {
+		a := s.Name + ":" + seconds(s.Timeout)
+		if s.Name == "container" && reapHelpers {
+			a += ":reap"
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
 var reclaimedRe = regexp.MustCompile(`Total reclaimed space:\s*(\S+)`)
 
-// prune runs the prune steps in one helper on the node and reports each step.
-func (d *Deps) prune(ctx context.Context, node parse.Node, steps []pruneStep, timeout time.Duration) []Step {
+// prune runs the prune steps in one helper on the node and reports each step. reapHelpers: the
+// node's engine keeps exited helper containers (pruneScript's ":reap").
+func (d *Deps) prune(ctx context.Context, node parse.Node, steps []pruneStep, timeout time.Duration, reapHelpers bool) []Step {
 	marker := newMarker()
 	args := []string{"sh", "-c", pruneScript, "sh", marker}
-	for _, s := range steps {
-		args = append(args, s.Name+":"+seconds(s.Timeout))
-	}
+	args = append(args, pruneArgs(steps, reapHelpers)...)
 	started := time.Now()
 	h := d.runHelper(ctx, helperSpec{
 		Action: opCleanNode, LockKey: nodeLockKey(node.Hostname), Target: node.Hostname, Step: "prune",

@@ -28,7 +28,8 @@ type Deps struct {
 	// lifecycle near the ~0.6 s floor without loading the manager.
 	PollInterval time.Duration
 	localOnce    sync.Once
-	localNode    string // see localNodeID
+	localNode    string     // see localNodeID
+	engine       engineInfo // see keepsRemovedJobTasks
 
 	// Hooks for metrics; nil-safe.
 	OnHelperCreated func(action string)

@@ -143,9 +143,9 @@ func (d *Deps) runHelper(ctx context.Context, spec helperSpec) (out helperOutcom
 		out.Task.ExitCode = 0
 		return out
 	}
-	// Registered before the removal, so it runs after it: docker 20.10 leaves a removed job's
-	// running task running (moby/moby#44312), so a helper stopped mid-run (timeout, cancel) has
-	// its container removed on its node as well.
+	// Registered before the removal, so it runs after it: a helper stopped mid-run (timeout,
+	// cancel) is waited for until its task stopped, and its container removed on its node where
+	// the engine leaves a removed job's task running (docker before 24, moby/moby#44312).
 	var orphan *parse.TaskRow
 	defer func() {
 		if orphan == nil {

@@ -18,6 +18,9 @@ const (
 	// helperStopWait bounds the wait for a removed helper's task to stop: its container gets
 	// SIGTERM and, after the default 10 s grace, SIGKILL.
 	helperStopWait = 30 * time.Second
+	// orphanStopGrace is how long a current engine gets to stop a removed helper's task on its
+	// own (10 s grace plus slack) before swarm-utils removes the container itself.
+	orphanStopGrace = 15 * time.Second
 	// repairParallel bounds how many targets are repaired at once.
 	repairParallel = 8
 )
@@ -42,7 +45,8 @@ type RepairOptions struct {
 //
 //  1. every helper service (label swarm-utils.helper=true) belongs to a dead process: it is
 //     removed, finished or still running (nobody would ever collect it). A running one is
-//     stopped too (docker 20.10 leaves a removed job's task running, moby/moby#44312), so an
+//     waited for until it stopped (and stopped by swarm-utils where the engine leaves a removed
+//     job's task running: docker before 24, moby/moby#44312), so an
 //     uploader still mounting a service's volumes is interrupted before step 2;
 //  2. every service a backup left at 0 replicas (label swarm-utils.backup.restore-replicas) is
 //     scaled back to the recorded count and the label removed (RecoverStoppedServices).
@@ -287,9 +291,11 @@ func interruptedWhat(h staleHelper) string {
 	return "its work is interrupted"
 }
 
-// stopOrphanTask waits until the task of a removed helper is no longer running. Docker 20.10
-// leaves a removed job's task running (moby/moby#44312, fixed in 24): once the task has a
-// container, a helper on its node removes that container.
+// stopOrphanTask waits until the task of a removed helper is no longer running. A current
+// engine stops it on its own (SIGTERM, then SIGKILL after the 10 s grace). Docker before 24
+// leaves a removed job's task running (moby/moby#44312): on such a node, once the task has a
+// container, a helper there removes that container. Should a current engine still run it after
+// orphanStopGrace, the container is removed all the same.
 func (d *Deps) stopOrphanTask(ctx context.Context, h staleHelper, row parse.TaskRow) error {
 	wctx, cancel := context.WithTimeout(ctx, helperStopWait)
 	defer cancel()
@@ -297,6 +303,7 @@ func (d *Deps) stopOrphanTask(ctx context.Context, h staleHelper, row parse.Task
 	defer tick.Stop()
 	started := time.Now()
 	stopSent := false
+	legacy := -1 // does the task's node need the workaround? -1: not asked yet
 	last := taskState(row)
 	for {
 		out, err := d.docker(wctx, true, readTimeout, "inspect", "--type", "task", "--", row.ID)
@@ -311,11 +318,25 @@ func (d *Deps) stopOrphanTask(ctx context.Context, h staleHelper, row parse.Task
 					return nil
 				}
 				if !stopSent && t.ContainerID != "" && t.NodeID != "" {
-					stopSent = true
-					if serr := d.removeTaskContainer(wctx, h, t, row.Node); serr != nil {
-						d.Log.Warn("stop helper's container", "helper", h.Name, "node", row.Node, "err", serr)
+					if legacy < 0 {
+						legacy = 0
+						if d.nodeKeepsRemovedJobTasks(wctx, t.NodeID) {
+							legacy = 1
+						}
 					}
-					continue // read its state at once
+					late := time.Since(started) > orphanStopGrace
+					if legacy == 1 || late {
+						stopSent = true
+						why := "the node's engine leaves a removed job's task running (moby/moby#44312)"
+						if legacy == 0 {
+							why = "the engine has not stopped it after " + orphanStopGrace.String()
+						}
+						d.Log.Info("removing the container of a removed helper's task", "helper", h.Name, "node", row.Node, "task", row.ID, "why", why)
+						if serr := d.removeTaskContainer(wctx, h, t, row.Node); serr != nil {
+							d.Log.Warn("stop helper's container", "helper", h.Name, "node", row.Node, "err", serr)
+						}
+						continue // read its state at once
+					}
 				}
 			}
 		}

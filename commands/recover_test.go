@@ -44,6 +44,17 @@ type recCluster struct {
 	services map[string]*recService
 	stoppers []string // argv (after "docker") of every helper Repair created
 	failLs   bool     // every `service ls` fails (docker away)
+	// engine is every node's EngineVersion; "" = docker 20.10, which leaves a removed job's
+	// task running (moby/moby#44312). A current engine stops it when its service is removed.
+	engine string
+}
+
+func (c *recCluster) current() bool {
+	if c.engine == "" {
+		return false
+	}
+	major, ok := parse.EngineMajor(c.engine)
+	return !ok || major >= 24 // a dev build ("library-import") here is a current one
 }
 
 func newRecCluster(t *testing.T) *recCluster {
@@ -182,8 +193,12 @@ func (c *recCluster) handle(cmd bashexec.Command) (bashexec.Result, error) {
 			return noSuch("service", last)
 		}
 		// Like docker 20.10 (moby/moby#44312): the service goes, a running task stays. The
-		// task object stays too, so that its state can still be read.
+		// task object stays too, so that its state can still be read. A current engine stops
+		// the task.
 		h.Name = ""
+		if c.current() && h.State == "running" {
+			h.State = "shutdown"
+		}
 		return out(last + "\n")
 	case len(a) >= 2 && a[0] == "service" && a[1] == "create":
 		c.stoppers = append(c.stoppers, strings.Join(a, " "))
@@ -198,6 +213,17 @@ func (c *recCluster) handle(cmd bashexec.Command) (bashexec.Result, error) {
 		}
 		c.helpers[id] = &recHelper{ID: id, Name: name, State: "complete", NodeID: nodeID, Container: strings.Repeat("c", 64)}
 		return out(id + "\n")
+	case len(a) == 4 && a[0] == "node" && a[1] == "inspect":
+		engine := c.engine
+		if engine == "" {
+			engine = "20.10.24+dfsg1"
+		}
+		return out(fmt.Sprintf(`[{"ID":%q,"Spec":{"Role":"worker","Availability":"active"},"Description":{"Hostname":"h-%s","Engine":{"EngineVersion":%q}},"Status":{"State":"ready"}}]`, last, last, engine))
+	case len(a) == 3 && a[0] == "version" && a[2] == "{{.Server.APIVersion}}":
+		if c.current() {
+			return out("1.56\n")
+		}
+		return out("1.41\n")
 	case len(a) >= 3 && a[0] == "info" && a[2] == "{{.Swarm.NodeID}}":
 		return out("nm\n") // swarm-utils runs on the manager, node ID nm
 	case len(a) == 3 && a[0] == "rm" && a[1] == "--force": // run directly on the manager
@@ -563,5 +589,38 @@ func TestRepairStopsATaskOnTheManagerDirectly(t *testing.T) {
 	}
 	if m := c.mutating(); !slices.Equal(m, []string{"service rm hid1", "rm --force " + recCtr}) {
 		t.Errorf("mutating calls %q, want the helper removed and its container removed directly (no helper)", m)
+	}
+}
+
+// The 20.10 workaround is engine-aware: a current engine stops a removed helper's task on its
+// own, so Repair removes the helper and waits, without a container removal of its own; a node
+// still on 20.10 gets its container removed.
+func TestRepairStopsOrphanTasksOnlyWhereTheEngineLeavesThem(t *testing.T) {
+	for _, c := range []struct {
+		engine string
+		want   []string
+	}{
+		{"29.1.3", []string{"service rm hid1"}},
+		{"library-import", []string{"service rm hid1"}}, // a dev build: the API version (1.56) decides
+		{"20.10.24+dfsg1", []string{"service rm hid1", "rm --force " + recCtr}},
+		{"23.0.6", []string{"service rm hid1", "rm --force " + recCtr}},
+	} {
+		t.Run(c.engine, func(t *testing.T) {
+			rc := newRecCluster(t)
+			rc.engine = c.engine
+			rc.addHelper(recHelper{ID: "hid1", Name: helperName(opCleanService, "shop_web", "exec", "manager"), LockKey: "service:shop_web",
+				Action: opCleanService, Node: "manager", NodeID: "nm", State: "running", Container: recCtr})
+			d, logs := rc.deps()
+			rep := d.Repair(context.Background())
+			if !rep.OK || rep.Results[0].Steps[0].Details["stopped"] != "true" {
+				t.Fatalf("report %+v", rep)
+			}
+			if m := rc.mutating(); !slices.Equal(m, c.want) {
+				t.Errorf("engine %s: mutating calls %q, want %q", c.engine, m, c.want)
+			}
+			if legacy := len(c.want) > 1; legacy != strings.Contains(logs.String(), "moby/moby#44312") {
+				t.Errorf("engine %s: the log says the workaround ran=%v, want %v:\n%s", c.engine, !legacy, legacy, logs)
+			}
+		})
 	}
 }
