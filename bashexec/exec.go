@@ -301,8 +301,8 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Du
 	case st.Exit != 0:
 		return res, queued, &ExitError{Line: line, ExitCode: st.Exit, Stderr: e.errStderr(res.Stderr)}
 	case c.KeepTail <= 0 && res.StdoutCut > 0:
-		return res, queued, fmt.Errorf("%s: stdout of %s is over the limit of %s: %w",
-			line, byteSize(stdout.total), byteSize(int64(keepOut)), ErrOutputTooLarge)
+		return res, queued, fmt.Errorf("%s: stdout is over its limit of %d bytes (%s printed): %w",
+			line, keepOut, byteSize(stdout.total), ErrOutputTooLarge)
 	}
 	return res, queued, nil
 }
