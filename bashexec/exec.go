@@ -32,7 +32,7 @@ type Command struct {
 
 	// MaxOutput bounds stdout kept whole; 0 (or less) means DefaultMaxOutput (16 MiB).
 	// Beyond it the process still runs to its end, the excess is discarded,
-	// Result.Stdout holds the head and Run returns an error wrapping
+	// Result.Stdout holds only its first 64 KiB and Run returns an error wrapping
 	// ErrOutputTooLarge (unless a stop, start or exit error comes first). For JSON
 	// reads (inspect, ls, ps --format json): a document is whole or an error.
 	// Ignored when KeepTail is set.

@@ -20,6 +20,9 @@ const (
 	TaskOutputTail = 64 << 10
 )
 
+// overLimitHead is the start of stdout kept in the Result when it exceeded its limit.
+const overLimitHead = 64 << 10
+
 // ErrOutputTooLarge is wrapped by the error Run returns when stdout exceeded
 // Command.MaxOutput: a JSON read gets an error, never a silently cut document.
 var ErrOutputTooLarge = errors.New("output too large")
@@ -82,10 +85,15 @@ func (c *capture) Write(p []byte) (int, error) {
 }
 
 // grow appends p, doubling the capacity as append would but never past size,
-// so a stream never costs more than size bytes of buffer.
+// so a stream never costs more than size bytes of buffer. Past half of size
+// it goes to size at once: a 16 MiB buffer then a 16 MiB+4 one would waste one.
 func (c *capture) grow(buf, p []byte) []byte {
 	if need := len(buf) + len(p); need > cap(buf) {
-		nb := make([]byte, len(buf), min(max(2*cap(buf), need, 4<<10), c.size()))
+		newCap := max(2*cap(buf), need, 4<<10)
+		if newCap > c.size()/2 {
+			newCap = c.size()
+		}
+		nb := make([]byte, len(buf), newCap)
 		copy(nb, buf)
 		buf = nb
 	}
@@ -110,11 +118,13 @@ func (c *capture) result(s *Secrets) (out string, cut int64) {
 		return bytesString(w), 0
 	}
 	if !c.tail {
-		at := s.cutBefore(w, c.keep)
+		// Over the limit is an error: only the start is worth keeping, to show
+		// what it was, and the big buffer is let go at once.
+		at := s.cutBefore(w, min(c.keep, overLimitHead))
 		for i := 0; i < utf8.UTFMax-1 && at > 0 && !utf8.RuneStart(w[at]); i++ {
 			at--
 		}
-		return bytesString(w[:at]), c.total - int64(at)
+		return string(w[:at]), c.total - int64(at)
 	}
 	at := s.cutAfter(w, len(w)-c.keep)
 	for i := 0; i < utf8.UTFMax-1 && at < len(w) && !utf8.RuneStart(w[at]); i++ {

@@ -24,6 +24,8 @@ func TestCapture(t *testing.T) {
 		{name: "head over the limit", keep: 10, in: "0123456789abcdefghijklmno", want: "0123456789", wantCut: 15},
 		{name: "head cut before a secret across it", keep: 6, secrets: []string{"SECRET"}, in: "....SECRET....", want: "....", wantCut: 10},
 		{name: "head cut before a rune", keep: 3, in: "aaü", want: "aa", wantCut: 2},
+		{name: "head over a big limit keeps only the start", keep: 1 << 20, in: strings.Repeat("y", 1<<20+1),
+			want: strings.Repeat("y", overLimitHead), wantCut: 1<<20 + 1 - overLimitHead},
 		{name: "tail under the limit", tail: true, keep: 10, in: "hello", want: "hello"},
 		{name: "tail at the limit", tail: true, keep: 5, in: "hello", want: "hello"},
 		{name: "tail over the limit", tail: true, keep: 10, in: "0123456789abcdefghijklmno",
@@ -113,19 +115,20 @@ func TestOutputLimits(t *testing.T) {
 		{
 			name:   "JSON read over its limit is an error, not a cut document",
 			script: printScript(mib-len(end)+1, 1), maxOutput: mib,
-			wantStdout: strings.Repeat("x", mib-len(end)+1) + "THE-END", wantStdoutCut: 1,
+			// Only the start stays in the Result, to show what it was.
+			wantStdout: strings.Repeat("x", overLimitHead), wantStdoutCut: mib + 1 - overLimitHead,
 			wantErr: ErrOutputTooLarge, wantErrText: "stdout is over its limit of 1048576 bytes (1.0 MB printed): output too large",
 		},
 		{
 			name:          "default limit holds for every command",
 			script:        printScript(40_000_000, 1),
-			wantStdoutLen: DefaultMaxOutput, wantStdoutCut: 40_000_000 + int64(len(end)) - DefaultMaxOutput,
+			wantStdoutLen: overLimitHead, wantStdoutCut: 40_000_000 + int64(len(end)) - overLimitHead,
 			wantErr: ErrOutputTooLarge, wantErrText: "stdout is over its limit of 16777216 bytes (40.0 MB printed)",
 		},
 		{
 			name:   "a failed exit wins over too much output",
 			script: printScript(2*mib, 1) + "; echo failed >&2; exit 3", maxOutput: mib,
-			wantStdoutLen: mib, wantStdoutCut: 2*mib + int64(len(end)) - mib, wantStderr: "failed\n",
+			wantStdoutLen: overLimitHead, wantStdoutCut: 2*mib + int64(len(end)) - overLimitHead, wantStderr: "failed\n",
 			wantErrText: "exit code 3: failed",
 		},
 	}
