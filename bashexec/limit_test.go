@@ -148,3 +148,20 @@ func TestDefaultMaxProcs(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunTakesNoSlot: a command only logged starts no process, so it never waits for a slot.
+func TestDryRunTakesNoSlot(t *testing.T) {
+	e, _ := newTestExec(Options{MaxProcs: 1, DryRun: true, KillGrace: 100 * time.Millisecond})
+	holdCtx, release := context.WithCancel(context.Background())
+	var holder sync.WaitGroup
+	holder.Go(func() { _, _ = e.Run(holdCtx, Command{Args: []string{"sleep", "30"}, ReadOnly: true}) })
+	defer holder.Wait()
+	defer release()
+	waitFor(t, "the slot taken", func() bool { n, _ := e.Running(); return n == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := e.Run(ctx, Command{Args: []string{"docker", "service", "rm", "x"}}); err != nil || !res.DryRun {
+		t.Errorf("dry-run with no free slot: %+v, %v; want DryRun and no error", res, err)
+	}
+}

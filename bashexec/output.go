@@ -135,10 +135,14 @@ func (c *capture) result(s *Secrets) (out string, cut int64) {
 }
 
 // bytesString avoids copying a buffer of up to DefaultMaxOutput: nothing
-// writes to it once the process's output is complete.
+// writes to it once the process's output is complete. A buffer mostly unused
+// is copied instead, so that a kept Result does not pin the spare capacity.
 func bytesString(b []byte) string {
 	if len(b) == 0 {
 		return ""
+	}
+	if cap(b)-len(b) > len(b)/8 {
+		return string(b)
 	}
 	return unsafe.String(&b[0], len(b))
 }
