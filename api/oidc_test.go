@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"log/slog"
 	"slices"
 	"strings"
@@ -33,26 +34,26 @@ func newOIDCHarness(t *testing.T, issuers ...string) (*harness, *offsetClock) {
 	h.targets.services = append(h.targets.services,
 		parse.Service{ID: "id-app-web", Name: "app_web", Image: "registry:5000/org/app:1", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
 			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true",
-			parse.LabelCleanOIDCRepository: "org/app", "swarm-utils.clean.oidc.ref": "refs/heads/main",
-			parse.LabelUpdateEnable: "true", parse.LabelUpdateOIDCRepository: "org/app",
+			authz.LabelCleanOIDCRepository: "org/app", "swarm-utils.clean.oidc.ref": "refs/heads/main",
+			parse.LabelUpdateEnable: "true", authz.LabelUpdateOIDCRepository: "org/app",
 			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "data",
 		}},
 		parse.Service{ID: "id-app-db", Name: "app_db", Image: "postgres:16", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
-			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanOIDCRepository: "org/db",
+			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "org/db",
 		}},
 		parse.Service{ID: "id-gl-api", Name: "gl_api", Image: "registry:5000/group/api:1", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
-			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanOIDCRepository: "group/api",
+			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "group/api",
 			"swarm-utils.clean.oidc.ref": "main", "swarm-utils.clean.oidc.ref-protected": "true",
 		}},
 	)
-	h.targets.nodes[1].Labels[parse.LabelCleanOIDCRepository] = "org/infra"
+	h.targets.nodes[1].Labels[authz.LabelCleanOIDCRepository] = "org/infra"
 
 	cfg := fixtureConfig()
 	cfg.OIDC = config.OIDC{Issuers: issuers, Audience: "swarm-utils", JWKSCache: 10 * time.Minute}
-	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: cfg,
-		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
+	log := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: cfg, Log: log, Metrics: h.metrics})
 	clock := &offsetClock{}
-	h.server.oidc.now = clock.now
+	h.server.auth = authz.New(authz.Options{Config: cfg, Targets: h.targets, Log: log, Now: clock.now})
 	h.handler = h.server.Handler()
 	return h, clock
 }
@@ -302,7 +303,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 
 	iss.publish(k1, k2)
-	clock.advance(oidcRefetchEvery)
+	clock.advance(authz.OIDCRefetchEvery)
 	if res := call(k2.sign(t, claims, nil)); res.Status != 200 {
 		t.Fatalf("k2 after the rotation: %d %s", res.Status, res.Body)
 	}
@@ -401,8 +402,8 @@ func TestLooksLikeJWT(t *testing.T) {
 		"eyJ0eXAiOiJKV1QifQ.e30.x":    false, // no alg: a plain token that happens to have dots
 		"eyJhbGciOiJSUzI1NiJ9.e30.x.": false,
 	} {
-		if got := looksLikeJWT(token); got != want {
-			t.Errorf("looksLikeJWT(%.40q) = %v", token, got)
+		if got := authz.LooksLikeJWT(token); got != want {
+			t.Errorf("authz.LooksLikeJWT(%.40q) = %v", token, got)
 		}
 	}
 }
@@ -421,10 +422,10 @@ func TestHashedLabelTokens(t *testing.T) {
 	}
 	h := newHarness(t)
 	h.targets.services = append(h.targets.services, parse.Service{ID: "id-hashed", Name: "hashed_svc", Image: "nginx", Mode: parse.ModeReplicated, Replicas: 1,
-		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanToken: digest(hashedClean),
-			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "v", parse.LabelBackupToken: "sha256:" + strings.Repeat("0", 64),
-			parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: "sha256:short"}})
-	h.targets.nodes[2].Labels = map[string]string{parse.LabelNodeCleanToken: strings.ToUpper(digest(hashedNode))}
+		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanToken: digest(hashedClean),
+			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "v", authz.LabelBackupToken: "sha256:" + strings.Repeat("0", 64),
+			parse.LabelUpdateEnable: "true", authz.LabelUpdateToken: "sha256:short"}})
+	h.targets.nodes[2].Labels = map[string]string{authz.LabelNodeCleanToken: strings.ToUpper(digest(hashedNode))}
 	cfg := fixtureConfig()
 	cfg.AdminTokens = append(cfg.AdminTokens, digest(hashedAdmin))
 	h.server = New(Options{Ops: h.ops, Targets: h.targets, Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil))})
@@ -461,7 +462,7 @@ func TestHashedLabelTokens(t *testing.T) {
 	}
 	view := svcs[0].(map[string]any)
 	if view["name"] != "hashed_svc" || fmt.Sprint(view["actions"]) != "[clean-service]" ||
-		view["labels"].(map[string]any)[parse.LabelCleanToken] != "***" || strings.Contains(string(res.Body), digest(hashedClean)[7:]) {
+		view["labels"].(map[string]any)[authz.LabelCleanToken] != "***" || strings.Contains(string(res.Body), digest(hashedClean)[7:]) {
 		t.Errorf("listing: %s", res.Body)
 	}
 	if res = h.do("GET", "/api/nodes", "", hashedNode); res.Status != 200 || !strings.Contains(string(res.Body), `"hostname": "worker-2"`) {
