@@ -33,10 +33,12 @@ type fetcher struct {
 }
 
 type fetched struct {
-	mu   sync.Mutex // held while fetching: concurrent requests wait for one fetch
-	at   time.Time
-	body []byte
-	err  error
+	mu       sync.Mutex // held while fetching: concurrent requests wait for one fetch
+	at       time.Time
+	status   int    // 200, or a redirect the client follows (at most 3)
+	location string // of a redirect
+	body     []byte // of a 200: JSON
+	err      error
 }
 
 // fetchError is a failed request to an issuer; its text names the URL, never a token.
@@ -72,38 +74,52 @@ func (f *fetcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer e.mu.Unlock()
 	if e.at.IsZero() || f.now().Sub(e.at) >= f.every {
 		e.at = f.now()
-		e.body, e.err = f.get(req)
+		e.err = f.get(req, e)
 	}
 	if e.err != nil {
 		return nil, e.err
 	}
-	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(e.body)),
-		ContentLength: int64(len(e.body)), Request: req}, nil
+	res := &http.Response{StatusCode: e.status, Status: fmt.Sprintf("%d %s", e.status, http.StatusText(e.status)),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(e.body)),
+		ContentLength: int64(len(e.body)), Request: req}
+	if e.location != "" {
+		res.Header.Set("Location", e.location)
+	} else {
+		res.Header.Set("Content-Type", "application/json")
+	}
+	return res, nil
 }
 
-func (f *fetcher) get(req *http.Request) ([]byte, error) {
+// get sends req and keeps its answer in e: a JSON body of a 200, or a redirect's location.
+func (f *fetcher) get(req *http.Request, e *fetched) error {
 	shown := req.URL.Redacted()
+	e.status, e.location, e.body = 0, "", nil
 	req = req.Clone(req.Context())
 	req.Header.Set("Accept", "application/json")
 	res, err := f.base.RoundTrip(req)
 	if err != nil {
-		return nil, &fetchError{fmt.Sprintf("GET %s: %v", shown, err)}
+		return &fetchError{fmt.Sprintf("GET %s: %v", shown, err)}
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, &fetchError{fmt.Sprintf("GET %s: %s", shown, res.Status)}
+	switch res.StatusCode {
+	case http.StatusOK:
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		e.status, e.location = res.StatusCode, res.Header.Get("Location")
+		return nil
+	default:
+		return &fetchError{fmt.Sprintf("GET %s: %s", shown, res.Status)}
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxOIDCDocBytes+1))
 	switch {
 	case err != nil:
-		return nil, &fetchError{fmt.Sprintf("GET %s: %v", shown, err)}
+		return &fetchError{fmt.Sprintf("GET %s: %v", shown, err)}
 	case len(body) > maxOIDCDocBytes:
-		return nil, &fetchError{fmt.Sprintf("GET %s: larger than %d bytes", shown, maxOIDCDocBytes)}
+		return &fetchError{fmt.Sprintf("GET %s: larger than %d bytes", shown, maxOIDCDocBytes)}
 	case !json.Valid(body):
-		return nil, &fetchError{fmt.Sprintf("GET %s: not JSON", shown)}
+		return &fetchError{fmt.Sprintf("GET %s: not JSON", shown)}
 	}
-	return body, nil
+	e.status, e.body = http.StatusOK, body
+	return nil
 }
 
 // publishedKey tells whether the key set last fetched from jwksURL has the key kid (a token

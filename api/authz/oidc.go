@@ -48,12 +48,17 @@ type verifier struct {
 // issuer is one issuer's go-oidc verifier, built from its discovery document on first use and
 // again after the cache TTL.
 type issuer struct {
-	url     string
-	mu      sync.Mutex // held while discovering: concurrent requests wait for one discovery
+	url   string
+	mu    sync.Mutex // held while discovering: concurrent requests wait for one discovery
+	keys  *issuerKeys
+	built time.Time
+}
+
+// issuerKeys is what one discovery found: go-oidc's verifier and where its keys are.
+type issuerKeys struct {
 	v       *oidc.IDTokenVerifier
 	jwksURL string
-	derr    error // why discovery failed when the keys come from the fallback location
-	built   time.Time
+	derr    error // why discovery failed, when the keys come from the fallback location
 }
 
 // newVerifier is nil when no issuer is configured (OIDC off).
@@ -203,15 +208,15 @@ func (v *verifier) verify(ctx context.Context, token string) (*claims, *Error) {
 	if iss == nil {
 		return nil, rejected("issuer (iss) %.120q is not one of SWARM_UTILS_OIDC_ISSUERS (%s)", c.Issuer, strings.Join(v.names, ", "))
 	}
-	idv, jwksURL, err := iss.verifier(ctx, v)
+	keys, err := iss.verifier(ctx, v)
 	if err != nil {
 		return nil, cannotVerify(err)
 	}
 
 	sig := &signatureOutcome{}
-	_, err = idv.Verify(context.WithValue(ctx, signatureKey{}, sig), token)
+	_, err = keys.v.Verify(context.WithValue(ctx, signatureKey{}, sig), token)
 	if sig.err != nil {
-		return nil, v.signatureRefused(iss, jwksURL, h, sig.err)
+		return nil, v.signatureRefused(iss, keys, h, sig.err)
 	}
 	if err != nil {
 		// go-oidc refused the claims; the same checks below say why in swarm-utils' words.
@@ -262,11 +267,11 @@ func (v *verifier) checkClaims(c *claims) *Error {
 // verifier returns the issuer's go-oidc verifier and the URL of its keys. The discovery
 // document names the keys; without one they are at <issuer>/.well-known/jwks (GitHub's
 // location). It is built again after the TTL, and after the keys could not be fetched.
-func (i *issuer) verifier(ctx context.Context, v *verifier) (*oidc.IDTokenVerifier, string, error) {
+func (i *issuer) verifier(ctx context.Context, v *verifier) (*issuerKeys, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.v != nil && v.now().Sub(i.built) < v.ttl {
-		return i.v, i.jwksURL, nil
+	if i.keys != nil && v.now().Sub(i.built) < v.ttl {
+		return i.keys, nil
 	}
 	// A caller that hangs up must not fail the discovery the next callers wait for.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oidcFetchTimeout)
@@ -276,7 +281,7 @@ func (i *issuer) verifier(ctx context.Context, v *verifier) (*oidc.IDTokenVerifi
 	var mismatch *oidc.IssuerMismatchError
 	switch {
 	case errors.As(err, &mismatch):
-		return nil, "", fmt.Errorf("fetch the signing keys of issuer %s: its discovery document names issuer %.120q", i.url, mismatch.Discovered)
+		return nil, fmt.Errorf("fetch the signing keys of issuer %s: its discovery document names issuer %.120q", i.url, mismatch.Discovered)
 	case err != nil:
 		derr = err
 	default:
@@ -292,26 +297,28 @@ func (i *issuer) verifier(ctx context.Context, v *verifier) (*oidc.IDTokenVerifi
 		jwksURL = i.url + "/.well-known/jwks"
 	}
 	if u, err := url.Parse(jwksURL); err != nil || !u.IsAbs() {
-		return nil, "", fmt.Errorf("fetch the signing keys of issuer %s: jwks_uri %.200q is not an absolute URL", i.url, jwksURL)
+		return nil, fmt.Errorf("fetch the signing keys of issuer %s: jwks_uri %.200q is not an absolute URL", i.url, jwksURL)
 	} else if err := secureURL(u); err != nil {
-		return nil, "", fmt.Errorf("fetch the signing keys of issuer %s: jwks_uri: %w", i.url, err)
+		return nil, fmt.Errorf("fetch the signing keys of issuer %s: jwks_uri: %w", i.url, err)
 	}
-	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), jwksURL)
-	i.v = oidc.NewVerifier(i.url, recordingKeySet{keys}, &oidc.Config{
+	remote := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), jwksURL)
+	i.keys = &issuerKeys{jwksURL: jwksURL, derr: derr, v: oidc.NewVerifier(i.url, recordingKeySet{remote}, &oidc.Config{
 		ClientID:             v.audience,
 		SupportedSigningAlgs: signingAlgs,
 		// go-oidc allows no skew on exp; swarm-utils allows oidcLeeway.
 		Now: func() time.Time { return v.now().Add(-oidcLeeway) },
-	})
-	i.jwksURL, i.derr, i.built = jwksURL, derr, v.now()
-	return i.v, jwksURL, nil
+	})}
+	i.built = v.now()
+	return i.keys, nil
 }
 
-// forget drops the verifier, so the next token discovers the issuer again (at most every
+// forget drops keys, so the next token discovers the issuer again (at most every
 // OIDCRefetchEvery, as the fetcher allows).
-func (i *issuer) forget() {
+func (i *issuer) forget(keys *issuerKeys) {
 	i.mu.Lock()
-	i.v = nil
+	if i.keys == keys {
+		i.keys = nil
+	}
 	i.mu.Unlock()
 }
 
@@ -334,12 +341,12 @@ func (k recordingKeySet) VerifySignature(ctx context.Context, jwt string) ([]byt
 
 // signatureRefused words a failed signature check: the keys could not be fetched (502), or
 // the issuer's published keys, as last fetched, do not verify the token (401).
-func (v *verifier) signatureRefused(iss *issuer, jwksURL string, h header, err error) *Error {
+func (v *verifier) signatureRefused(iss *issuer, keys *issuerKeys, h header, err error) *Error {
 	var fe *fetchError
 	switch {
 	case errors.As(err, &fe), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		strings.HasPrefix(err.Error(), "fetching keys"): // go-oidc's words for keys it could not get
-		iss.forget()
+		iss.forget(keys)
 		why := "its keys are not a JSON Web Key Set"
 		switch {
 		case fe != nil:
@@ -347,12 +354,12 @@ func (v *verifier) signatureRefused(iss *issuer, jwksURL string, h header, err e
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			why = "the request ended before the keys came"
 		}
-		if iss.derr != nil {
-			why = fmt.Sprintf("discovery: %v; fallback: %s", iss.derr, why)
+		if keys.derr != nil {
+			why = fmt.Sprintf("discovery: %s; fallback: %s", describe(keys.derr), why)
 		}
 		return cannotVerify(fmt.Errorf("fetch the signing keys of issuer %s: %s", iss.url, why))
 	}
-	kty, published := v.fetch.publishedKey(jwksURL, h.Kid)
+	kty, published := v.fetch.publishedKey(keys.jwksURL, h.Kid)
 	keyAlg := map[string]string{"RSA": oidc.RS256, "EC": oidc.ES256}[kty]
 	switch {
 	case !published || keyAlg == "":
@@ -361,6 +368,15 @@ func (v *verifier) signatureRefused(iss *issuer, jwksURL string, h header, err e
 		return rejected("signed with %s, but issuer %s's key %.80q is an %s key", h.Alg, iss.url, h.Kid, keyAlg)
 	}
 	return rejected("bad signature: it does not verify with issuer %s's key %.80q", iss.url, h.Kid)
+}
+
+// describe is a failed request's words without the client's repetition of the URL.
+func describe(err error) string {
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe.Error()
+	}
+	return err.Error()
 }
 
 // secureURL allows https, and http only to a loopback host (a local test issuer).
