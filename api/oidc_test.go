@@ -338,6 +338,13 @@ func TestOIDCDiscovery(t *testing.T) {
 			status: 502, msg: "must use https"},
 		{name: "issuer down: 502, retried only after a pause", setup: func(i *testIssuer) { i.failing = true },
 			status: 502, msg: "cannot verify the OIDC token now: fetch the signing keys of issuer", fetches: 1},
+		{name: "discovery behind redirects", setup: func(i *testIssuer) { i.redirects, i.noFallback = 2, true }, status: 200, fetches: 1},
+		{name: "too many redirects", setup: func(i *testIssuer) { i.redirects, i.noFallback = 3, true },
+			status: 502, msg: "more than 3 redirects", fetches: 1},
+		{name: "keys that are not JSON: 502", setup: func(i *testIssuer) { i.jwksBody = "<html>keys</html>" },
+			status: 502, msg: "/oauth/keys: not JSON", fetches: 1},
+		{name: "keys without a usable key: 401", setup: func(i *testIssuer) { i.jwksBody = `{"keys":[]}` },
+			status: 401, msg: `signed with key id \"k1\", which issuer`, fetches: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

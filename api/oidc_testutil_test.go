@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,9 @@ type testIssuer struct {
 	noDiscovery  bool      // discovery answers 404: the /.well-known/jwks fallback is used
 	failing      bool      // every request answers 500
 	jwksOverride string    // the discovery's jwks_uri, when set
+	redirects    int       // the discovery document is reached through this many redirects
+	noFallback   bool      // <issuer>/.well-known/jwks answers 404
+	jwksBody     string    // the JWKS answer, when set
 }
 
 type testKey struct {
@@ -71,10 +75,27 @@ func newTestIssuer(t *testing.T, published ...testKey) *testIssuer {
 	t.Helper()
 	iss := &testIssuer{published: published}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss.discoveries.Add(1)
+	// /redirect/{n} is n redirects away from the discovery document.
+	mux.HandleFunc("GET /redirect/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.PathValue("n"))
+		next := "/oidc/openid-configuration"
+		if n > 1 {
+			next = "/redirect/" + strconv.Itoa(n-1)
+		}
+		http.Redirect(w, r, next, http.StatusFound)
+	})
+	discovery := func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
 		defer iss.mu.Unlock()
+		if r.URL.Path != "/oidc/openid-configuration" && iss.redirects > 0 {
+			next := "/oidc/openid-configuration"
+			if iss.redirects > 1 {
+				next = "/redirect/" + strconv.Itoa(iss.redirects-1)
+			}
+			http.Redirect(w, r, next, http.StatusFound)
+			return
+		}
+		iss.discoveries.Add(1)
 		if iss.failing {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
@@ -88,13 +109,23 @@ func newTestIssuer(t *testing.T, published ...testKey) *testIssuer {
 			jwks = iss.jwksOverride
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.url, "jwks_uri": jwks, "id_token_signing_alg_values_supported": []string{"RS256"}})
-	})
-	serveKeys := func(w http.ResponseWriter, _ *http.Request) {
+	}
+	mux.HandleFunc("GET /.well-known/openid-configuration", discovery)
+	mux.HandleFunc("GET /oidc/openid-configuration", discovery)
+	serveKeys := func(w http.ResponseWriter, r *http.Request) {
 		iss.jwksFetches.Add(1)
 		iss.mu.Lock()
 		defer iss.mu.Unlock()
+		if iss.noFallback && r.URL.Path == "/.well-known/jwks" {
+			http.NotFound(w, r)
+			return
+		}
 		if iss.failing {
 			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		if iss.jwksBody != "" {
+			_, _ = w.Write([]byte(iss.jwksBody))
 			return
 		}
 		keys := []map[string]string{{"kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"}} // ignored
