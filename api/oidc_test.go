@@ -343,6 +343,8 @@ func TestOIDCDiscovery(t *testing.T) {
 			status: 502, msg: "more than 3 redirects", fetches: 1},
 		{name: "keys that are not JSON: 502", setup: func(i *testIssuer) { i.jwksBody = "<html>keys</html>" },
 			status: 502, msg: "/oauth/keys: not JSON", fetches: 1},
+		{name: "JSON that is no key set: 502", setup: func(i *testIssuer) { i.jwksBody = `{"keys":5}` },
+			status: 502, msg: "its keys are not a JSON Web Key Set", fetches: 1},
 		{name: "keys without a usable key: 401", setup: func(i *testIssuer) { i.jwksBody = `{"keys":[]}` },
 			status: 401, msg: `signed with key id \"k1\", which issuer`, fetches: 1},
 	}

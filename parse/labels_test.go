@@ -249,21 +249,21 @@ func TestSettingsFromCapturedLabels(t *testing.T) {
 
 func TestMaskedLabels(t *testing.T) {
 	in := map[string]string{
-		"swarm-utils.clean.token":             "t1",
+		"swarm-utils.clean.token":   "t1",
 		LabelUpdateRegistryPassword: "p1",
 		LabelBackupS3SecretKey:      "sk",
 		LabelBackupS3AccessKey:      "ak",
-		"swarm-utils.backup.token":            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "t2",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",
 	}
 	want := map[string]string{
-		"swarm-utils.clean.token":             "***",
+		"swarm-utils.clean.token":   "***",
 		LabelUpdateRegistryPassword: "***",
 		LabelBackupS3SecretKey:      "***",
 		LabelBackupS3AccessKey:      "***",
-		"swarm-utils.backup.token":            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "***",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",

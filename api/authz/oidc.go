@@ -345,7 +345,9 @@ func (v *verifier) signatureRefused(iss *issuer, keys *issuerKeys, h header, err
 	var fe *fetchError
 	switch {
 	case errors.As(err, &fe), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		strings.HasPrefix(err.Error(), "fetching keys"): // go-oidc's words for keys it could not get
+		// go-oidc's words for keys it could not get: here only a JSON body that is no key set,
+		// as the fetcher types every other failure.
+		strings.HasPrefix(err.Error(), "fetching keys"):
 		iss.forget(keys)
 		why := "its keys are not a JSON Web Key Set"
 		switch {
