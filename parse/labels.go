@@ -123,18 +123,27 @@ func (r *labelReader) strOr(label, def string) string {
 
 // boolean reads true/false (any case); an absent label gives def; anything else is an error.
 func (r *labelReader) boolean(label string, def bool) bool {
-	v, ok := r.labels[label]
+	v, err := BoolLabel(r.labels, label, def)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return v
+}
+
+// BoolLabel reads true/false (any case); an absent label gives def; anything else is an error
+// naming the label.
+func BoolLabel(labels map[string]string, label string, def bool) (bool, error) {
+	v, ok := labels[label]
 	if !ok {
-		return def
+		return def, nil
 	}
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true":
-		return true
+		return true, nil
 	case "false":
-		return false
+		return false, nil
 	}
-	r.fail(label, "%q is not true or false", v)
-	return def
+	return def, fmt.Errorf("label %s: %q is not true or false", label, v)
 }
 
 // millis reads a positive number of milliseconds ("600_000" allowed); absent or blank gives def.
@@ -163,11 +172,14 @@ func (r *labelReader) command(label string) string {
 	return v
 }
 
-// list reads a comma-separated list: items trimmed, empties and duplicates dropped.
-func (r *labelReader) list(label string) []string {
+// list reads a comma-separated list: see ListLabel.
+func (r *labelReader) list(label string) []string { return ListLabel(r.labels, label) }
+
+// ListLabel reads a comma-separated list: items trimmed, empties and duplicates dropped.
+func ListLabel(labels map[string]string, label string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for item := range strings.SplitSeq(r.labels[label], ",") {
+	for item := range strings.SplitSeq(labels[label], ",") {
 		item = strings.TrimSpace(item)
 		if item == "" || seen[item] {
 			continue

@@ -42,21 +42,21 @@ type OIDCRule struct {
 // action is clean, backup or update.
 func OIDCRuleFromLabels(labels map[string]string, action string) (OIDCRule, error) {
 	base := parse.LabelPrefix + action
-	r := labelReader{labels: labels}
+	protected, err := parse.BoolLabel(labels, base+OIDCRefProtectedSuffix, false)
 	rule := OIDCRule{
-		Repositories: r.list(base + OIDCRepositorySuffix),
-		Refs:         r.list(base + OIDCRefSuffix),
-		RefProtected: r.boolean(base + OIDCRefProtectedSuffix),
+		Repositories: parse.ListLabel(labels, base+OIDCRepositorySuffix),
+		Refs:         parse.ListLabel(labels, base+OIDCRefSuffix),
+		RefProtected: protected,
 		Issuer:       strings.TrimRight(labelValue(labels, base+OIDCIssuerSuffix), "/"),
 	}
 	if alias, ok := OIDCIssuerAliases[strings.ToLower(rule.Issuer)]; ok {
 		rule.Issuer = alias
 	}
-	if len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "") {
-		r.fail(base+OIDCRepositorySuffix, "is required by the other %s.oidc.* labels", base)
+	if err == nil && len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "") {
+		err = fmt.Errorf("label %s%s: is required by the other %s.oidc.* labels", base, OIDCRepositorySuffix, base)
 	}
-	if r.err != nil {
-		return OIDCRule{}, r.err
+	if err != nil {
+		return OIDCRule{}, err
 	}
 	return rule, nil
 }
@@ -69,15 +69,11 @@ type ImageAllow []string
 // ImageAllowFromLabels reads update.image-allow: items trimmed, empties and duplicates
 // dropped, each a valid glob.
 func ImageAllowFromLabels(labels map[string]string) (ImageAllow, error) {
-	r := labelReader{labels: labels}
-	globs := r.list(LabelUpdateImageAllow)
+	globs := parse.ListLabel(labels, LabelUpdateImageAllow)
 	for _, glob := range globs {
 		if _, err := path.Match(glob, ""); err != nil {
-			r.fail(LabelUpdateImageAllow, "%q is not a valid glob: %v", glob, err)
+			return nil, fmt.Errorf("label %s: %q is not a valid glob: %v", LabelUpdateImageAllow, glob, err)
 		}
-	}
-	if r.err != nil {
-		return nil, r.err
 	}
 	return ImageAllow(globs), nil
 }
@@ -97,48 +93,4 @@ func (a ImageAllow) Allowed(image string) bool {
 		}
 	}
 	return false
-}
-
-// labelReader reads the authorisation labels and remembers the first problem, in the words of
-// parse's settings errors.
-type labelReader struct {
-	labels map[string]string
-	err    error
-}
-
-func (r *labelReader) fail(label, format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("label %s: %s", label, fmt.Sprintf(format, args...))
-	}
-}
-
-// boolean reads true/false (any case); absent is false; anything else is an error.
-func (r *labelReader) boolean(label string) bool {
-	v, ok := r.labels[label]
-	if !ok {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	r.fail(label, "%q is not true or false", v)
-	return false
-}
-
-// list reads a comma-separated list: items trimmed, empties and duplicates dropped.
-func (r *labelReader) list(label string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for item := range strings.SplitSeq(r.labels[label], ",") {
-		item = strings.TrimSpace(item)
-		if item == "" || seen[item] {
-			continue
-		}
-		seen[item] = true
-		out = append(out, item)
-	}
-	return out
 }
