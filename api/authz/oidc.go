@@ -364,6 +364,8 @@ func (v *verifier) signatureRefused(iss *issuer, keys *issuerKeys, h header, err
 	kty, published := v.fetch.publishedKey(keys.jwksURL, h.Kid)
 	keyAlg := map[string]string{"RSA": oidc.RS256, "EC": oidc.ES256}[kty]
 	switch {
+	case h.Kid == "" && !published:
+		return rejected("bad signature: it names no key id (kid) and verifies with none of issuer %s's keys", iss.url)
 	case !published || keyAlg == "":
 		return rejected("signed with key id %.80q, which issuer %s does not publish", h.Kid, iss.url)
 	case keyAlg != h.Alg:

@@ -1,4 +1,7 @@
-package api
+// Package oidctest is a local OIDC issuer for tests: a discovery document and a JWKS on
+// 127.0.0.1, keys that sign CI identity tokens shaped like GitHub's and GitLab's, and counters
+// of what was fetched.
+package oidctest
 
 import (
 	"crypto"
@@ -19,27 +22,30 @@ import (
 	"time"
 )
 
-// testIssuer is a local OIDC issuer on 127.0.0.1: a discovery document, a JWKS that tests may
+// Issuer is a local OIDC issuer on 127.0.0.1: a discovery document, a JWKS that tests may
 // rotate, and counters of what swarm-utils fetched. Its keys sign the tests' tokens.
-type testIssuer struct {
-	srv          *httptest.Server
-	url          string
-	discoveries  atomic.Int32
-	jwksFetches  atomic.Int32
-	mu           sync.Mutex
-	published    []testKey // in the JWKS
-	noDiscovery  bool      // discovery answers 404: the /.well-known/jwks fallback is used
-	failing      bool      // every request answers 500
-	jwksOverride string    // the discovery's jwks_uri, when set
-	redirects    int       // the discovery document is reached through this many redirects
-	noFallback   bool      // <issuer>/.well-known/jwks answers 404
-	jwksBody     string    // the JWKS answer, when set
+type Issuer struct {
+	URL         string
+	Discoveries atomic.Int32 // requests for the discovery document
+	JWKSFetches atomic.Int32 // requests for the keys
+
+	mu        sync.Mutex
+	published []Key // in the JWKS
+
+	// Set changes these under the issuer's lock.
+	NoDiscovery  bool   // discovery answers 404: the /.well-known/jwks fallback is used
+	Failing      bool   // every request answers 500
+	JWKSOverride string // the discovery's jwks_uri, when set
+	Redirects    int    // the discovery document is reached through this many redirects
+	NoFallback   bool   // <issuer>/.well-known/jwks answers 404
+	JWKSBody     string // the JWKS answer, when set
 }
 
-type testKey struct {
-	kid string
-	rsa *rsa.PrivateKey
-	ec  *ecdsa.PrivateKey
+// Key signs tokens: RSA (RS256) or P-256 (ES256).
+type Key struct {
+	Kid string
+	RSA *rsa.PrivateKey
+	EC  *ecdsa.PrivateKey
 }
 
 var (
@@ -50,8 +56,9 @@ var (
 	generatedKeysFailure error
 )
 
-// testKeys are generated once per test binary: RSA key generation takes a while.
-func testKeys(t *testing.T) (k1, k2, stranger testKey, ec testKey) {
+// Keys are generated once per test binary (RSA key generation takes a while): k1 and k2 are
+// RSA keys "k1" and "k2", stranger another RSA key that calls itself "k1", ec a P-256 key "e1".
+func Keys(t *testing.T) (k1, k2, stranger, ec Key) {
 	t.Helper()
 	keyOnce.Do(func() {
 		var errs [4]error
@@ -68,12 +75,13 @@ func testKeys(t *testing.T) (k1, k2, stranger testKey, ec testKey) {
 	if generatedKeysFailure != nil {
 		t.Fatal(generatedKeysFailure)
 	}
-	return testKey{kid: "k1", rsa: rsaKey1}, testKey{kid: "k2", rsa: rsaKey2}, testKey{kid: "k1", rsa: rsaStranger}, testKey{kid: "e1", ec: ecKey1}
+	return Key{Kid: "k1", RSA: rsaKey1}, Key{Kid: "k2", RSA: rsaKey2}, Key{Kid: "k1", RSA: rsaStranger}, Key{Kid: "e1", EC: ecKey1}
 }
 
-func newTestIssuer(t *testing.T, published ...testKey) *testIssuer {
+// NewIssuer serves an issuer publishing keys until the test ends.
+func NewIssuer(t *testing.T, published ...Key) *Issuer {
 	t.Helper()
-	iss := &testIssuer{published: published}
+	iss := &Issuer{published: published}
 	mux := http.NewServeMux()
 	// /redirect/{n} is n redirects away from the discovery document.
 	mux.HandleFunc("GET /redirect/{n}", func(w http.ResponseWriter, r *http.Request) {
@@ -87,68 +95,70 @@ func newTestIssuer(t *testing.T, published ...testKey) *testIssuer {
 	discovery := func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
 		defer iss.mu.Unlock()
-		if r.URL.Path != "/oidc/openid-configuration" && iss.redirects > 0 {
+		if r.URL.Path != "/oidc/openid-configuration" && iss.Redirects > 0 {
 			next := "/oidc/openid-configuration"
-			if iss.redirects > 1 {
-				next = "/redirect/" + strconv.Itoa(iss.redirects-1)
+			if iss.Redirects > 1 {
+				next = "/redirect/" + strconv.Itoa(iss.Redirects-1)
 			}
 			http.Redirect(w, r, next, http.StatusFound)
 			return
 		}
-		iss.discoveries.Add(1)
-		if iss.failing {
+		iss.Discoveries.Add(1)
+		if iss.Failing {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
-		if iss.noDiscovery {
+		if iss.NoDiscovery {
 			http.NotFound(w, r)
 			return
 		}
-		jwks := iss.url + "/oauth/keys"
-		if iss.jwksOverride != "" {
-			jwks = iss.jwksOverride
+		jwks := iss.URL + "/oauth/keys"
+		if iss.JWKSOverride != "" {
+			jwks = iss.JWKSOverride
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.url, "jwks_uri": jwks, "id_token_signing_alg_values_supported": []string{"RS256"}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": jwks, "id_token_signing_alg_values_supported": []string{"RS256"}})
 	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", discovery)
 	mux.HandleFunc("GET /oidc/openid-configuration", discovery)
 	serveKeys := func(w http.ResponseWriter, r *http.Request) {
-		iss.jwksFetches.Add(1)
+		iss.JWKSFetches.Add(1)
 		iss.mu.Lock()
 		defer iss.mu.Unlock()
-		if iss.noFallback && r.URL.Path == "/.well-known/jwks" {
+		if iss.NoFallback && r.URL.Path == "/.well-known/jwks" {
 			http.NotFound(w, r)
 			return
 		}
-		if iss.failing {
+		if iss.Failing {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
 		}
-		if iss.jwksBody != "" {
-			_, _ = w.Write([]byte(iss.jwksBody))
+		if iss.JWKSBody != "" {
+			_, _ = w.Write([]byte(iss.JWKSBody))
 			return
 		}
 		keys := []map[string]string{{"kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"}} // ignored
 		for _, k := range iss.published {
-			keys = append(keys, k.jwk())
+			keys = append(keys, k.JWK())
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
 	}
 	mux.HandleFunc("GET /oauth/keys", serveKeys)
 	mux.HandleFunc("GET /.well-known/jwks", serveKeys)
-	iss.srv = httptest.NewServer(mux)
-	iss.url = iss.srv.URL
-	t.Cleanup(iss.srv.Close)
+	srv := httptest.NewServer(mux)
+	iss.URL = srv.URL
+	t.Cleanup(srv.Close)
 	return iss
 }
 
-func (i *testIssuer) publish(keys ...testKey) {
+// Publish replaces the keys in the JWKS (a rotation).
+func (i *Issuer) Publish(keys ...Key) {
 	i.mu.Lock()
 	i.published = keys
 	i.mu.Unlock()
 }
 
-func (i *testIssuer) set(f func(*testIssuer)) {
+// Set changes the issuer's behaviour under its lock.
+func (i *Issuer) Set(f func(*Issuer)) {
 	i.mu.Lock()
 	f(i)
 	i.mu.Unlock()
@@ -156,20 +166,21 @@ func (i *testIssuer) set(f func(*testIssuer)) {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-func (k testKey) jwk() map[string]string {
-	if k.ec != nil {
-		point, _ := k.ec.PublicKey.Bytes() // 0x04 || x || y
-		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": "ES256", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
+// JWK is the key's public half as a JWKS entry.
+func (k Key) JWK() map[string]string {
+	if k.EC != nil {
+		point, _ := k.EC.PublicKey.Bytes() // 0x04 || x || y
+		return map[string]string{"kty": "EC", "kid": k.Kid, "use": "sig", "alg": "ES256", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
 	}
-	return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": "RS256",
-		"n": b64(k.rsa.N.Bytes()), "e": b64(big.NewInt(int64(k.rsa.E)).Bytes())}
+	return map[string]string{"kty": "RSA", "kid": k.Kid, "use": "sig", "alg": "RS256",
+		"n": b64(k.RSA.N.Bytes()), "e": b64(big.NewInt(int64(k.RSA.E)).Bytes())}
 }
 
-// sign makes a JWT with header alg/kid and claims; alg "" picks the key's.
-func (k testKey) sign(t *testing.T, claims map[string]any, header map[string]any) string {
+// Sign makes a JWT of claims; header entries replace the key's kid and alg (nil removes one).
+func (k Key) Sign(t *testing.T, claims map[string]any, header map[string]any) string {
 	t.Helper()
-	h := map[string]any{"typ": "JWT", "kid": k.kid, "alg": "RS256"}
-	if k.ec != nil {
+	h := map[string]any{"typ": "JWT", "kid": k.Kid, "alg": "RS256"}
+	if k.EC != nil {
 		h["alg"] = "ES256"
 	}
 	for name, v := range header {
@@ -187,8 +198,8 @@ func (k testKey) sign(t *testing.T, claims map[string]any, header map[string]any
 	input := b64(hj) + "." + b64(cj)
 	digest := sha256.Sum256([]byte(input))
 	var sig []byte
-	if k.ec != nil {
-		r, s, err := ecdsa.Sign(rand.Reader, k.ec, digest[:])
+	if k.EC != nil {
+		r, s, err := ecdsa.Sign(rand.Reader, k.EC, digest[:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +207,7 @@ func (k testKey) sign(t *testing.T, claims map[string]any, header map[string]any
 		r.FillBytes(sig[:32])
 		s.FillBytes(sig[32:])
 	} else {
-		sig, err = rsa.SignPKCS1v15(rand.Reader, k.rsa, crypto.SHA256, digest[:])
+		sig, err = rsa.SignPKCS1v15(rand.Reader, k.RSA, crypto.SHA256, digest[:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,8 +215,8 @@ func (k testKey) sign(t *testing.T, claims map[string]any, header map[string]any
 	return input + "." + b64(sig)
 }
 
-// githubClaims are shaped like a GitHub Actions token for repository on ref.
-func githubClaims(iss, repository, ref string) map[string]any {
+// GitHubClaims are shaped like a GitHub Actions token for repository on ref.
+func GitHubClaims(iss, repository, ref string) map[string]any {
 	now := time.Now().Unix()
 	return map[string]any{
 		"iss": iss, "aud": "swarm-utils", "sub": "repo:" + repository + ":ref:" + ref,
@@ -214,8 +225,8 @@ func githubClaims(iss, repository, ref string) map[string]any {
 	}
 }
 
-// gitlabClaims are shaped like a GitLab CI id_token for project on branch.
-func gitlabClaims(iss, project, branch string, protected bool) map[string]any {
+// GitLabClaims are shaped like a GitLab CI id_token for project on branch.
+func GitLabClaims(iss, project, branch string, protected bool) map[string]any {
 	now := time.Now().Unix()
 	p := "false"
 	if protected {
@@ -228,7 +239,8 @@ func gitlabClaims(iss, project, branch string, protected bool) map[string]any {
 	}
 }
 
-func with(claims map[string]any, changes map[string]any) map[string]any {
+// With is claims with changes (nil removes a claim).
+func With(claims map[string]any, changes map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range claims {
 		out[k] = v
