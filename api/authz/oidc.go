@@ -277,8 +277,13 @@ func (i *issuer) verifier(ctx context.Context, v *verifier) (*issuerKeys, error)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), oidcFetchTimeout)
 	defer cancel()
 	jwksURL, derr := "", error(nil)
-	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, v.client), i.url)
+	dctx = oidc.ClientContext(dctx, v.client)
+	provider, err := oidc.NewProvider(dctx, i.url)
 	var mismatch *oidc.IssuerMismatchError
+	if errors.As(err, &mismatch) && strings.TrimRight(mismatch.Discovered, "/") == i.url {
+		// The issuers are configured without a trailing "/"; a document that adds one still names this issuer.
+		provider, err = oidc.NewProvider(oidc.InsecureIssuerURLContext(dctx, i.url), i.url)
+	}
 	switch {
 	case errors.As(err, &mismatch):
 		return nil, fmt.Errorf("fetch the signing keys of issuer %s: its discovery document names issuer %.120q", i.url, mismatch.Discovered)

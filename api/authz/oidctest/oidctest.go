@@ -4,6 +4,7 @@
 package oidctest
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -39,6 +40,7 @@ type Issuer struct {
 	Redirects    int    // the discovery document is reached through this many redirects
 	NoFallback   bool   // <issuer>/.well-known/jwks answers 404
 	JWKSBody     string // the JWKS answer, when set
+	DocIssuer    string // the discovery document's issuer, when set
 }
 
 // Key signs tokens: RSA (RS256) or P-256 (ES256).
@@ -116,7 +118,7 @@ func NewIssuer(t *testing.T, published ...Key) *Issuer {
 		if iss.JWKSOverride != "" {
 			jwks = iss.JWKSOverride
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": jwks, "id_token_signing_alg_values_supported": []string{"RS256"}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": cmp.Or(iss.DocIssuer, iss.URL), "jwks_uri": jwks, "id_token_signing_alg_values_supported": []string{"RS256"}})
 	}
 	mux.HandleFunc("GET /.well-known/openid-configuration", discovery)
 	mux.HandleFunc("GET /oidc/openid-configuration", discovery)
