@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 

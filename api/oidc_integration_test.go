@@ -5,11 +5,11 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )

@@ -4,14 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/swarm-utils/swarm-utils/config"
 )
 
