@@ -114,13 +114,13 @@ func FuzzOtherParsers(f *testing.F) {
 // the settings are either an error naming a label or consistent.
 func FuzzLabels(f *testing.F) {
 	labelNames := []string{
-		LabelCleanEnable, LabelCleanExec, LabelCleanExecShell, LabelCleanExecTimeout, LabelCleanToken,
+		LabelCleanEnable, LabelCleanExec, LabelCleanExecShell, LabelCleanExecTimeout, "swarm-utils.clean.token",
 		LabelBackupEnable, LabelBackupExec, LabelBackupExecShell, LabelBackupExecTimeout, LabelBackupStop,
 		LabelBackupStopTimeout, LabelBackupStartTimeout, LabelBackupVolumes, LabelBackupUploadTimeout,
 		LabelBackupS3URL, LabelBackupS3HTTPS, LabelBackupS3AccessKey, LabelBackupS3SecretKey, LabelBackupS3Bucket,
-		LabelBackupS3Retention, LabelBackupToken, LabelUpdateEnable, LabelUpdateRegistryAuth, LabelUpdateRegistryUser,
+		LabelBackupS3Retention, "swarm-utils.backup.token", LabelUpdateEnable, LabelUpdateRegistryAuth, LabelUpdateRegistryUser,
 		LabelUpdateRegistryPassword, LabelUpdateRegistryURL, LabelUpdateExecPre, LabelUpdateExecPost,
-		LabelUpdateImageAllow, LabelUpdateToken, LabelNodeCleanImageEnable, LabelNodeCleanImageTimeout,
+		"swarm-utils.update.image-allow", "swarm-utils.update.token", LabelNodeCleanImageEnable, LabelNodeCleanImageTimeout,
 		LabelNodeCleanBuilderEnable, LabelNodeCleanBuilderTimeout, LabelNodeCleanContainerEnable, LabelNodeCleanContainerTimeout,
 	}
 	for _, name := range labelNames {
@@ -167,10 +167,8 @@ func FuzzLabels(f *testing.F) {
 				t.Fatalf("inconsistent backup settings %+v", s)
 			}
 		}
-		if s, err := UpdateSettingsFromLabels(labels, cfg); err != nil {
+		if _, err := UpdateSettingsFromLabels(labels, cfg); err != nil {
 			checkErr(err)
-		} else {
-			_ = s.ImageAllowed(value)
 		}
 		if s, err := NodeCleanSettingsFromLabels(labels, cfg); err != nil {
 			checkErr(err)

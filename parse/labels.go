@@ -1,10 +1,8 @@
 package parse
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +19,6 @@ const (
 	LabelCleanExec        = LabelPrefix + "clean.exec"
 	LabelCleanExecShell   = LabelPrefix + "clean.exec.shell"
 	LabelCleanExecTimeout = LabelPrefix + "clean.exec.timeout"
-	LabelCleanToken       = LabelPrefix + "clean.token"
 
 	LabelBackupEnable        = LabelPrefix + "backup.enable"
 	LabelBackupExec          = LabelPrefix + "backup.exec"
@@ -38,7 +35,6 @@ const (
 	LabelBackupS3SecretKey   = LabelPrefix + "backup.volume-list-upload.s3.secret-key"
 	LabelBackupS3Bucket      = LabelPrefix + "backup.volume-list-upload.s3.bucket"
 	LabelBackupS3Retention   = LabelPrefix + "backup.volume-list-upload.s3.retention-days"
-	LabelBackupToken         = LabelPrefix + "backup.token"
 
 	LabelUpdateEnable           = LabelPrefix + "update.enable"
 	LabelUpdateRegistryAuth     = LabelPrefix + "update.registry.auth"
@@ -47,15 +43,12 @@ const (
 	LabelUpdateRegistryURL      = LabelPrefix + "update.registry.url"
 	LabelUpdateExecPre          = LabelPrefix + "update.exec-pre"
 	LabelUpdateExecPost         = LabelPrefix + "update.exec-post"
-	LabelUpdateImageAllow       = LabelPrefix + "update.image-allow"
-	LabelUpdateToken            = LabelPrefix + "update.token"
 )
 
-// Node labels (docker node update --label-add), SPEC §3. clean.enable and clean.token share
-// their names with the service labels; they are read from the node.
+// Node labels (docker node update --label-add), SPEC §3. clean.enable shares its name with the
+// service label; it is read from the node.
 const (
 	LabelNodeCleanEnable           = LabelPrefix + "clean.enable"
-	LabelNodeCleanToken            = LabelPrefix + "clean.token"
 	LabelNodeCleanImageEnable      = LabelPrefix + "clean.image.enable"
 	LabelNodeCleanImageTimeout     = LabelPrefix + "clean.image.timeout"
 	LabelNodeCleanBuilderEnable    = LabelPrefix + "clean.builder.enable"
@@ -64,84 +57,14 @@ const (
 	LabelNodeCleanContainerTimeout = LabelPrefix + "clean.container.timeout"
 )
 
-// Label tokens (service and node swarm-utils.<action>.token) may be stored as the token's
-// SHA-256 instead of the token, so reading the labels does not reveal it:
-// `sha256:` followed by 64 hex digits, e.g. from `printf %s "$TOKEN" | sha256sum`.
-const TokenHashPrefix = "sha256:"
-
-// TokenHash returns the digest of a label token written as sha256:<hex>; ok is false for a
-// plain token. A value that starts with sha256: but is not 64 hex digits is malformed: it
-// matches no token (it is never compared as a plain token either).
-func TokenHash(value string) (digest [32]byte, hashed, ok bool) {
-	if len(value) < len(TokenHashPrefix) || !strings.EqualFold(value[:len(TokenHashPrefix)], TokenHashPrefix) {
-		return digest, false, false
-	}
-	h := value[len(TokenHashPrefix):]
-	if len(h) != 2*len(digest) {
-		return digest, true, false
-	}
-	if _, err := hex.Decode(digest[:], []byte(h)); err != nil {
-		return [32]byte{}, true, false
-	}
-	return digest, true, true
-}
-
-// OIDC labels: CI identity tokens (GitHub Actions, GitLab CI JWTs) allowed to run an action,
-// per service (and per node for clean). Each is swarm-utils.<action>.oidc.<field>.
-const (
-	OIDCRepositorySuffix   = ".oidc.repository"    // GitHub repository / GitLab project_path; comma list
-	OIDCRefSuffix          = ".oidc.ref"           // optional: GitHub refs/heads/main, GitLab main; comma list
-	OIDCRefProtectedSuffix = ".oidc.ref-protected" // optional: true requires the ref_protected claim
-	OIDCIssuerSuffix       = ".oidc.issuer"        // issuer URL, or github / gitlab
-
-	LabelCleanOIDCRepository  = LabelPrefix + "clean" + OIDCRepositorySuffix
-	LabelBackupOIDCRepository = LabelPrefix + "backup" + OIDCRepositorySuffix
-	LabelUpdateOIDCRepository = LabelPrefix + "update" + OIDCRepositorySuffix
-)
-
-// OIDC issuers that the issuer label may name by a short word.
-var OIDCIssuerAliases = map[string]string{
-	"github": "https://token.actions.githubusercontent.com",
-	"gitlab": "https://gitlab.com",
-}
-
-// OIDCRule is who may run one action on one target by a CI identity token.
-type OIDCRule struct {
-	Repositories []string // none: OIDC is not set up for the action
-	Refs         []string // none: any ref
-	RefProtected bool
-	Issuer       string // "" = unnamed (allowed only while one issuer is configured)
-}
-
-// OIDCRuleFromLabels reads swarm-utils.<action>.oidc.* from a service's or node's labels;
-// action is clean, backup or update.
-func OIDCRuleFromLabels(labels map[string]string, action string) (OIDCRule, error) {
-	base := LabelPrefix + action
-	r := labelReader{labels: labels}
-	rule := OIDCRule{
-		Repositories: r.list(base + OIDCRepositorySuffix),
-		Refs:         r.list(base + OIDCRefSuffix),
-		RefProtected: r.boolean(base+OIDCRefProtectedSuffix, false),
-		Issuer:       strings.TrimRight(r.str(base+OIDCIssuerSuffix), "/"),
-	}
-	if alias, ok := OIDCIssuerAliases[strings.ToLower(rule.Issuer)]; ok {
-		rule.Issuer = alias
-	}
-	if len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "") {
-		r.fail(base+OIDCRepositorySuffix, "is required by the other %s.oidc.* labels", base)
-	}
-	if r.err != nil {
-		return OIDCRule{}, r.err
-	}
-	return rule, nil
-}
+// The token labels (swarm-utils.<action>.token), the OIDC labels (.oidc.*) and
+// update.image-allow authorise callers; package api/authz reads them.
 
 // CleanSettings configure clean-service for one service.
 type CleanSettings struct {
 	Enabled     bool
 	Exec        string // one argv element for `SHELL -c`
 	Shell       string
-	Token       string // "" = admin tokens only
 	ExecTimeout time.Duration
 }
 
@@ -153,7 +76,6 @@ type BackupSettings struct {
 	Stop    bool     // scale to 0 during the upload (replicated services only)
 	Volumes []string // named volumes to upload; trimmed, no empties, no duplicates, in label order
 	S3      config.S3
-	Token   string
 
 	ExecTimeout, StopTimeout, UploadTimeout, StartTimeout time.Duration
 }
@@ -163,17 +85,14 @@ type UpdateSettings struct {
 	Enabled      bool
 	RegistryAuth bool
 	Registry     config.Registry // each field from its label, else from config
-	Token        string
-	ExecPre      string   // "" = none
-	ExecPost     string   // "" = none
-	ImageAllow   []string // path.Match globs; see ImageAllowed
+	ExecPre      string          // "" = none
+	ExecPost     string          // "" = none
 }
 
 // NodeCleanSettings configure clean-node for one node. With no labels every step is on.
 type NodeCleanSettings struct {
 	Enabled, Image, Builder, Container             bool
 	ImageTimeout, BuilderTimeout, ContainerTimeout time.Duration
-	Token                                          string
 }
 
 // labelReader reads typed values from labels and remembers the first problem, so settings
@@ -187,16 +106,6 @@ func (r *labelReader) fail(label, format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("label %s: %s", label, fmt.Sprintf(format, args...))
 	}
-}
-
-// token reads a token label: a plain token, or sha256:<64 hex digits>. The value is never put
-// into an error.
-func (r *labelReader) token(label string) string {
-	v := r.str(label)
-	if _, hashed, ok := TokenHash(v); hashed && !ok {
-		r.fail(label, "a hashed token must be %s followed by the 64 hex digits of the token's SHA-256", TokenHashPrefix)
-	}
-	return v
 }
 
 // str returns the label's value with surrounding spaces removed; "" when absent.
@@ -214,18 +123,27 @@ func (r *labelReader) strOr(label, def string) string {
 
 // boolean reads true/false (any case); an absent label gives def; anything else is an error.
 func (r *labelReader) boolean(label string, def bool) bool {
-	v, ok := r.labels[label]
+	v, err := BoolLabel(r.labels, label, def)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return v
+}
+
+// BoolLabel reads true/false (any case); an absent label gives def; anything else is an error
+// naming the label.
+func BoolLabel(labels map[string]string, label string, def bool) (bool, error) {
+	v, ok := labels[label]
 	if !ok {
-		return def
+		return def, nil
 	}
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true":
-		return true
+		return true, nil
 	case "false":
-		return false
+		return false, nil
 	}
-	r.fail(label, "%q is not true or false", v)
-	return def
+	return def, fmt.Errorf("label %s: %q is not true or false", label, v)
 }
 
 // millis reads a positive number of milliseconds ("600_000" allowed); absent or blank gives def.
@@ -254,11 +172,14 @@ func (r *labelReader) command(label string) string {
 	return v
 }
 
-// list reads a comma-separated list: items trimmed, empties and duplicates dropped.
-func (r *labelReader) list(label string) []string {
+// list reads a comma-separated list: see ListLabel.
+func (r *labelReader) list(label string) []string { return ListLabel(r.labels, label) }
+
+// ListLabel reads a comma-separated list: items trimmed, empties and duplicates dropped.
+func ListLabel(labels map[string]string, label string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for item := range strings.SplitSeq(r.labels[label], ",") {
+	for item := range strings.SplitSeq(labels[label], ",") {
 		item = strings.TrimSpace(item)
 		if item == "" || seen[item] {
 			continue
@@ -279,7 +200,6 @@ func CleanSettingsFromLabels(labels map[string]string, cfg config.Config) (Clean
 	}
 	s.Exec = r.command(LabelCleanExec)
 	s.Shell = r.strOr(LabelCleanExecShell, cfg.CleanExecShell)
-	s.Token = r.token(LabelCleanToken)
 	s.ExecTimeout = r.millis(LabelCleanExecTimeout, cfg.Timeouts.CleanServiceExec)
 	if s.Exec == "" {
 		r.fail(LabelCleanExec, "is required when %s=true", LabelCleanEnable)
@@ -305,7 +225,6 @@ func BackupSettingsFromLabels(labels map[string]string, cfg config.Config) (Back
 	s.Shell = r.strOr(LabelBackupExecShell, cfg.BackupExecShell)
 	s.Stop = r.boolean(LabelBackupStop, false)
 	s.Volumes = r.list(LabelBackupVolumes)
-	s.Token = r.token(LabelBackupToken)
 	s.ExecTimeout = r.millis(LabelBackupExecTimeout, cfg.Timeouts.BackupExec)
 	s.StopTimeout = r.millis(LabelBackupStopTimeout, cfg.Timeouts.BackupStop)
 	s.UploadTimeout = r.millis(LabelBackupUploadTimeout, cfg.Timeouts.BackupUpload)
@@ -366,15 +285,8 @@ func UpdateSettingsFromLabels(labels map[string]string, cfg config.Config) (Upda
 		Password: r.strOr(LabelUpdateRegistryPassword, cfg.Registry.Password),
 		URL:      r.strOr(LabelUpdateRegistryURL, cfg.Registry.URL),
 	}
-	s.Token = r.token(LabelUpdateToken)
 	s.ExecPre = r.command(LabelUpdateExecPre)
 	s.ExecPost = r.command(LabelUpdateExecPost)
-	s.ImageAllow = r.list(LabelUpdateImageAllow)
-	for _, glob := range s.ImageAllow {
-		if _, err := path.Match(glob, ""); err != nil {
-			r.fail(LabelUpdateImageAllow, "%q is not a valid glob: %v", glob, err)
-		}
-	}
 	if s.RegistryAuth {
 		for _, need := range []struct{ value, label, env string }{
 			{s.Registry.User, LabelUpdateRegistryUser, "SWARM_UTILS_REGISTRY_USER"},
@@ -390,30 +302,6 @@ func UpdateSettingsFromLabels(labels map[string]string, cfg config.Config) (Upda
 		return UpdateSettings{}, r.err
 	}
 	return s, nil
-}
-
-// ImageAllowed tells whether image matches one of the update.image-allow globs (path.Match:
-// "*" does not cross "/", so "registry:5000/team/*" allows "registry:5000/team/app:1.2" but not
-// "registry:5000/team/x/app"); a lone "*" allows any image. The image matches as written or as
-// docker normalises it, so "nginx:*" allows "docker.io/library/nginx:1" and the other way round.
-// With no globs every image is allowed; callers that must close SPEC §4 weakness (1) for
-// non-admin tokens check len(ImageAllow) themselves.
-func (s UpdateSettings) ImageAllowed(image string) bool {
-	if len(s.ImageAllow) == 0 {
-		return true
-	}
-	names := spellings(image)
-	for _, glob := range s.ImageAllow {
-		if glob == "*" { // allows any image, '/' included
-			return true
-		}
-		for _, name := range names {
-			if ok, _ := path.Match(glob, name); ok {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // NodeCleanSettingsFromLabels reads a node's clean.* labels. Unlabelled nodes are cleaned with
@@ -432,7 +320,6 @@ func NodeCleanSettingsFromLabels(labels map[string]string, cfg config.Config) (N
 		ImageTimeout:     r.millis(LabelNodeCleanImageTimeout, cfg.Timeouts.CleanNodeImage),
 		BuilderTimeout:   r.millis(LabelNodeCleanBuilderTimeout, cfg.Timeouts.CleanNodeBuilder),
 		ContainerTimeout: r.millis(LabelNodeCleanContainerTimeout, cfg.Timeouts.CleanNodeContainer),
-		Token:            r.token(LabelNodeCleanToken),
 	}
 	if r.err != nil {
 		return NodeCleanSettings{}, r.err

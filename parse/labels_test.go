@@ -36,8 +36,8 @@ func TestCleanSettingsFromLabels(t *testing.T) {
 		{name: "enabled with defaults", labels: map[string]string{LabelCleanEnable: "TRUE", LabelCleanExec: "registry garbage-collect /etc/config.yml"},
 			want: CleanSettings{Enabled: true, Exec: "registry garbage-collect /etc/config.yml", Shell: "/bin/ash", ExecTimeout: 60 * time.Second}},
 		{name: "every label", labels: map[string]string{LabelCleanEnable: " true ", LabelCleanExec: "echo a; echo b", LabelCleanExecShell: "/bin/bash",
-			LabelCleanToken: "tok", LabelCleanExecTimeout: "1_500"},
-			want: CleanSettings{Enabled: true, Exec: "echo a; echo b", Shell: "/bin/bash", Token: "tok", ExecTimeout: 1500 * time.Millisecond}},
+			LabelCleanExecTimeout: "1_500"},
+			want: CleanSettings{Enabled: true, Exec: "echo a; echo b", Shell: "/bin/bash", ExecTimeout: 1500 * time.Millisecond}},
 		{name: "bad bool", labels: map[string]string{LabelCleanEnable: "yes"}, wantErr: "label swarm-utils.clean.enable: \"yes\" is not true or false"},
 		{name: "empty bool", labels: map[string]string{LabelCleanEnable: ""}, wantErr: "label swarm-utils.clean.enable"},
 		{name: "no exec", labels: map[string]string{LabelCleanEnable: "true"}, wantErr: "label swarm-utils.clean.exec: is required"},
@@ -93,10 +93,10 @@ func TestBackupSettingsFromLabels(t *testing.T) {
 			}},
 		{name: "exec, stop, token, timeouts",
 			labels: with(map[string]string{LabelBackupExec: "pg_dump -f /data/dump.sql", LabelBackupExecShell: "/bin/bash", LabelBackupStop: "true",
-				LabelBackupToken: "tok", LabelBackupExecTimeout: "1_000", LabelBackupStopTimeout: "2000", LabelBackupUploadTimeout: "3_000_000",
+				LabelBackupExecTimeout: "1_000", LabelBackupStopTimeout: "2000", LabelBackupUploadTimeout: "3_000_000",
 				LabelBackupStartTimeout: "4"}),
 			want: func(s *BackupSettings) {
-				s.Exec, s.Shell, s.Stop, s.Token = "pg_dump -f /data/dump.sql", "/bin/bash", true, "tok"
+				s.Exec, s.Shell, s.Stop = "pg_dump -f /data/dump.sql", "/bin/bash", true
 				s.ExecTimeout, s.StopTimeout, s.UploadTimeout, s.StartTimeout = time.Second, 2*time.Second, 3000*time.Second, 4*time.Millisecond
 			}},
 		{name: "disabled", labels: map[string]string{LabelBackupEnable: "false", LabelBackupStop: "maybe"},
@@ -140,23 +140,20 @@ func TestUpdateSettingsFromLabels(t *testing.T) {
 		wantErr string
 	}{
 		{name: "absent", labels: map[string]string{"com.example": "x"}, want: UpdateSettings{}},
-		{name: "enabled, no auth", labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateToken: "tok"},
-			want: UpdateSettings{Enabled: true, Registry: cfgReg, Token: "tok"}},
+		{name: "enabled, no auth", labels: map[string]string{LabelUpdateEnable: "true"},
+			want: UpdateSettings{Enabled: true, Registry: cfgReg}},
 		{name: "registry fields fall back one by one",
 			labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateRegistryAuth: "true", LabelUpdateRegistryUser: "ci"},
 			want:   UpdateSettings{Enabled: true, RegistryAuth: true, Registry: config.Registry{User: "ci", Password: "cfg-pass", URL: "reg.local:5000"}}},
-		{name: "exec-pre, exec-post, image-allow",
-			labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateExecPre: "./migrate.sh", LabelUpdateExecPost: "  ",
-				LabelUpdateImageAllow: "reg.local:5000/team/*, ,reg.local:5000/team/*,reg.local:5000/base:1.?"},
-			want: UpdateSettings{Enabled: true, Registry: cfgReg, ExecPre: "./migrate.sh",
-				ImageAllow: []string{"reg.local:5000/team/*", "reg.local:5000/base:1.?"}}},
+		{name: "exec-pre, exec-post",
+			labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateExecPre: "./migrate.sh", LabelUpdateExecPost: "  "},
+			want:   UpdateSettings{Enabled: true, Registry: cfgReg, ExecPre: "./migrate.sh"}},
 		{name: "auth without a password anywhere", labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateRegistryAuth: "true"},
 			cfg:     func(c *config.Config) { c.Registry.Password = "" },
 			wantErr: "label swarm-utils.update.registry.password: is not set and neither is SWARM_UTILS_REGISTRY_PASSWORD"},
 		{name: "no auth needs no credentials", labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateRegistryAuth: "false"},
 			cfg: func(c *config.Config) { c.Registry = config.Registry{} }, want: UpdateSettings{Enabled: true}},
 		{name: "bad auth", labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateRegistryAuth: "tru"}, wantErr: "label swarm-utils.update.registry.auth"},
-		{name: "bad glob", labels: map[string]string{LabelUpdateEnable: "true", LabelUpdateImageAllow: "reg/[a"}, wantErr: "label swarm-utils.update.image-allow: \"reg/[a\" is not a valid glob"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,30 +164,6 @@ func TestUpdateSettingsFromLabels(t *testing.T) {
 			got, err := UpdateSettingsFromLabels(tt.labels, c)
 			checkSettings(t, got, err, tt.want, tt.wantErr)
 		})
-	}
-}
-
-func TestImageAllowed(t *testing.T) {
-	s := UpdateSettings{ImageAllow: []string{"reg:5000/team/*", "reg:5000/base:1.?"}}
-	tests := []struct {
-		image string
-		want  bool
-	}{
-		{"reg:5000/team/app:1.2", true},
-		{"reg:5000/team/app@sha256:abc", true},
-		{"reg:5000/team/x/app:1", false}, // * does not cross /
-		{"reg:5000/base:1.4", true},
-		{"reg:5000/base:1.40", false},
-		{"evil.example/team/app:1", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		if got := s.ImageAllowed(tt.image); got != tt.want {
-			t.Errorf("ImageAllowed(%q) = %v, want %v", tt.image, got, tt.want)
-		}
-	}
-	if !(UpdateSettings{}).ImageAllowed("anything:1") {
-		t.Error("no globs must allow every image")
 	}
 }
 
@@ -207,9 +180,9 @@ func TestNodeCleanSettingsFromLabels(t *testing.T) {
 		{name: "opted out", labels: map[string]string{LabelNodeCleanEnable: "false", LabelNodeCleanImageTimeout: "bad"},
 			want: func(s *NodeCleanSettings) { *s = NodeCleanSettings{} }},
 		{name: "steps and timeouts", labels: map[string]string{LabelNodeCleanImageEnable: "false", LabelNodeCleanBuilderTimeout: "120_000",
-			LabelNodeCleanContainerEnable: "False", LabelNodeCleanToken: " node-tok "},
+			LabelNodeCleanContainerEnable: "False"},
 			want: func(s *NodeCleanSettings) {
-				s.Image, s.Container, s.BuilderTimeout, s.Token = false, false, 120*time.Second, "node-tok"
+				s.Image, s.Container, s.BuilderTimeout = false, false, 120*time.Second
 			}},
 		{name: "bad step bool", labels: map[string]string{LabelNodeCleanBuilderEnable: "off"}, wantErr: "label swarm-utils.clean.builder.enable"},
 		{name: "bad timeout", labels: map[string]string{LabelNodeCleanContainerTimeout: "1e3"}, wantErr: "label swarm-utils.clean.container.timeout"},
@@ -237,13 +210,13 @@ func TestSettingsFromCapturedLabels(t *testing.T) {
 
 	clean, err := CleanSettingsFromLabels(web.Labels, cfg)
 	checkSettings(t, clean, err, CleanSettings{Enabled: true, Exec: "echo cleaned; date", Shell: "/bin/sh",
-		Token: "capture-clean-token", ExecTimeout: 60 * time.Second}, "")
+		ExecTimeout: 60 * time.Second}, "")
 
 	backup, err := BackupSettingsFromLabels(web.Labels, cfg)
 	wantS3 := cfg.S3
 	wantS3.Bucket, wantS3.RetentionDays = "capture-bucket", 8
 	checkSettings(t, backup, err, BackupSettings{Enabled: true, Shell: "/bin/sh", Stop: true,
-		Volumes: []string{"capture-data", "capture-logs"}, S3: wantS3, Token: "capture-backup-token",
+		Volumes: []string{"capture-data", "capture-logs"}, S3: wantS3,
 		ExecTimeout: 120 * time.Second, StopTimeout: 30 * time.Second, UploadTimeout: 600 * time.Second, StartTimeout: 300 * time.Second}, "")
 	// Every volume to upload is a named volume mount of the service.
 	for _, v := range backup.Volumes {
@@ -256,8 +229,7 @@ func TestSettingsFromCapturedLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !update.Enabled || !update.RegistryAuth || update.Registry != cfg.Registry || update.Token != "capture-update-token" ||
-		len(update.ImageAllow) != 1 || !update.ImageAllowed(web.Image) || update.ImageAllowed("docker.io/library/busybox:latest") {
+	if !update.Enabled || !update.RegistryAuth || update.Registry != cfg.Registry {
 		t.Errorf("update settings %+v (image %s)", update, web.Image)
 	}
 
@@ -277,21 +249,21 @@ func TestSettingsFromCapturedLabels(t *testing.T) {
 
 func TestMaskedLabels(t *testing.T) {
 	in := map[string]string{
-		LabelCleanToken:             "t1",
+		"swarm-utils.clean.token":   "t1",
 		LabelUpdateRegistryPassword: "p1",
 		LabelBackupS3SecretKey:      "sk",
 		LabelBackupS3AccessKey:      "ak",
-		LabelBackupToken:            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "t2",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",
 	}
 	want := map[string]string{
-		LabelCleanToken:             "***",
+		"swarm-utils.clean.token":   "***",
 		LabelUpdateRegistryPassword: "***",
 		LabelBackupS3SecretKey:      "***",
 		LabelBackupS3AccessKey:      "***",
-		LabelBackupToken:            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "***",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",
@@ -300,7 +272,7 @@ func TestMaskedLabels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if in[LabelCleanToken] != "t1" {
+	if in["swarm-utils.clean.token"] != "t1" {
 		t.Fatal("MaskedLabels changed its input")
 	}
 	if MaskedLabels(nil) == nil {

@@ -86,10 +86,10 @@ func (r ImageRef) tagOrLatest() string {
 	return "latest"
 }
 
-// spellings are the ways docker writes the image: as given, fully normalised
+// ImageSpellings are the ways docker writes the image: as given, fully normalised
 // ("docker.io/library/nginx:1") and familiar ("nginx:1"), so that an allow-list glob written
 // either way matches. A reference that does not parse has only its own text.
-func spellings(image string) []string {
+func ImageSpellings(image string) []string {
 	r, err := ParseImageRef(image)
 	if err != nil {
 		return []string{image}
