@@ -77,9 +77,13 @@ type fakeTargets struct {
 	err      error // every call fails with it
 	pingErr  error
 	listed   atomic.Int32 // Services calls
+	docker   atomic.Int32 // calls of any method: each costs docker processes in production
+	// block, when set, holds Services until it is closed.
+	block chan struct{}
 }
 
 func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, error) {
+	f.docker.Add(1)
 	if f.err != nil {
 		return parse.Service{}, f.err
 	}
@@ -91,11 +95,41 @@ func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, er
 	return parse.Service{}, &commands.Error{Kind: commands.KindNotFound, Err: errString("service " + name + " not found")}
 }
 func (f *fakeTargets) Services(context.Context) ([]parse.Service, error) {
+	f.docker.Add(1)
 	f.listed.Add(1)
+	if f.block != nil {
+		<-f.block
+	}
 	return f.services, f.err
 }
-func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error) { return f.nodes, f.err }
-func (f *fakeTargets) Ping(context.Context) error                  { return f.pingErr }
+func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error) {
+	f.docker.Add(1)
+	return f.nodes, f.err
+}
+func (f *fakeTargets) Ping(context.Context) error {
+	f.docker.Add(1)
+	return f.pingErr
+}
+
+// fakeClock is a settable clock for the caches: tests move it instead of sleeping.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
 
 type errString string
 
@@ -165,10 +199,15 @@ type harness struct {
 	log     *testbed.Recorder
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness builds the server over the fixture; each change edits its Options first.
+func newHarness(t *testing.T, change ...func(*Options)) *harness {
 	h := &harness{t: t, ops: &fakeOps{}, targets: fixtureTargets(), metrics: NewMetrics(), log: &testbed.Recorder{}}
-	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: fixtureConfig(),
-		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
+	o := Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: fixtureConfig(),
+		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics}
+	for _, c := range change {
+		c(&o)
+	}
+	h.server = New(o)
 	h.handler = h.server.Handler()
 	t.Cleanup(func() {
 		h.server.Abort()

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/commands"
 )
 
@@ -27,7 +27,7 @@ const DefaultMaxJobs = 1000
 // job is one operation started through the API, with or without waitRes.
 type job struct {
 	id, operation, target string
-	owner                 [32]byte // sha256 of the token that started it
+	owner                 authz.Digest // of the token that started it
 	created               time.Time
 	done                  chan struct{}
 
@@ -95,10 +95,9 @@ func (j *job) isDone() bool {
 	}
 }
 
-// ownedBy tells, in constant time, whether token started the job.
-func (j *job) ownedBy(token string) bool {
-	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], j.owner[:]) == 1
+// ownedBy tells, in constant time, whether tok started the job.
+func (j *job) ownedBy(tok authz.Token) bool {
+	return subtle.ConstantTimeCompare(tok.Digest[:], j.owner[:]) == 1
 }
 
 // jobStore keeps the last max jobs in memory; ids are random, so knowing one is needed to read it.
@@ -118,8 +117,8 @@ func newJobStore(max int) *jobStore {
 
 // add registers a queued job; when the store is full it drops the oldest finished job, and
 // when every kept job is still running it refuses (nil).
-func (s *jobStore) add(operation, target, token string) *job {
-	j := &job{id: newJobID(), operation: operation, target: target, owner: sha256.Sum256([]byte(token)),
+func (s *jobStore) add(operation, target string, owner authz.Digest) *job {
+	j := &job{id: newJobID(), operation: operation, target: target, owner: owner,
 		created: time.Now().UTC(), done: make(chan struct{}), state: JobQueued}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,14 +162,14 @@ func newJobID() string {
 
 // launch runs the operation as a job under the server's lifetime (a caller that hangs up does
 // not abort it) and answers with its Result, or at once with 202 when waitRes is false.
-func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, token string, wait bool, run func(context.Context) commands.Result) {
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target string, token authz.Token, wait bool, run func(context.Context) commands.Result) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "swarm-utils is shutting down: try again when it is back"))
 		return
 	}
-	j := s.jobs.add(op, target, token)
+	j := s.jobs.add(op, target, token.Digest)
 	if j == nil {
 		s.mu.Unlock()
 		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are running (%d): try again later", s.jobs.len()))
@@ -210,20 +209,25 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, toke
 }
 
 // handleJob answers GET /api/jobs/{id} to an admin token or the token that started the job;
-// to anyone else the job does not exist.
+// to another known token the job does not exist (404), and an unknown token is 401 like on
+// every other route.
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	setTarget(r, id)
 	token, e := s.token(r, "")
 	if e != nil {
 		writeError(w, e)
 		return
 	}
 	j := s.jobs.get(id)
-	if j == nil || !(s.auth.Admin(token) || j.ownedBy(token)) {
-		writeError(w, errorf(http.StatusNotFound, string(commands.KindNotFound),
-			"job %q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
+	if j != nil && (s.auth.Admin(token) || j.ownedBy(token)) {
+		setJob(r, id)
+		writeJSON(w, http.StatusOK, j.view())
 		return
 	}
-	writeJSON(w, http.StatusOK, j.view())
+	if !s.auth.Known(r.Context(), token) {
+		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token, the token that started a job, nor any service's or node's swarm-utils token"))
+		return
+	}
+	writeError(w, errorf(http.StatusNotFound, string(commands.KindNotFound),
+		"job %.40q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
 }

@@ -96,11 +96,16 @@ type NodeCleanView struct {
 
 // listToken is the token of a GET listing: only the Authorization header (a query string
 // would end up in proxies' logs).
-func (s *Server) listToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+// A token that is neither an admin token nor any cached label token is 401 before the targets
+// are read.
+func (s *Server) listToken(w http.ResponseWriter, r *http.Request) (authz.Token, bool) {
 	token, e := s.token(r, "")
+	if e == nil && !s.auth.Known(r.Context(), token) {
+		e = errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token")
+	}
 	if e != nil {
 		writeError(w, e)
-		return "", false
+		return authz.Token{}, false
 	}
 	return token, true
 }
@@ -125,15 +130,11 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 			views = append(views, v)
 		}
 	}
-	if !admin && len(views) == 0 && !s.auth.KnownNodeToken(r.Context(), token) {
-		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": views})
 }
 
 // serviceView builds the view and tells whether token is one of the service's action tokens.
-func (s *Server) serviceView(svc parse.Service, token string, admin bool) (ServiceView, bool) {
+func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (ServiceView, bool) {
 	mask := s.masker(svc.Labels)
 	v := ServiceView{Name: svc.Name, ID: svc.ID, Image: svc.Image, Mode: svc.Mode, Labels: ownLabels(svc.Labels, mask), Actions: []string{}}
 	if svc.Mode == parse.ModeReplicated {
@@ -142,7 +143,7 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 	}
 	mine := false
 	may := func(a authz.Action, enabled bool) {
-		match := authz.Equal(token, labelValue(svc.Labels, a.TokenLabel))
+		match := token.Matches(labelValue(svc.Labels, a.TokenLabel))
 		mine = mine || match
 		if enabled && (admin || match) {
 			v.Actions = append(v.Actions, a.Op)
@@ -206,7 +207,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	views := []NodeView{}
 	for _, n := range nodes {
-		match := authz.Equal(token, labelValue(n.Labels, authz.LabelNodeCleanToken))
+		match := token.Matches(labelValue(n.Labels, authz.LabelNodeCleanToken))
 		if !admin && !match {
 			continue
 		}
@@ -226,10 +227,6 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		views = append(views, v)
-	}
-	if !admin && len(views) == 0 && !s.auth.KnownServiceToken(r.Context(), token) {
-		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
-		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": views})
 }

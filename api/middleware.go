@@ -4,15 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
-
-	"github.com/swarm-utils/swarm-utils/api/authz"
 )
 
 // requestInfo is what handlers tell the access log about a request. The token is kept only
 // to keep it out of the log (a CI script that swaps fields must not leak it as the target).
 type requestInfo struct {
-	target, job, token string
+	route, target, job, token string
 }
 
 type infoKey struct{}
@@ -31,8 +30,9 @@ func setToken(r *http.Request, token string)   { info(r).token = token }
 // probePaths are polled by orchestrators and scrapers: their access lines are debug only.
 var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-// accessLog writes one line per request: method, path, status, duration, target and job. Never
-// the body, the query string or any header.
+// accessLog writes one line per request: method, route pattern (never the raw path), status,
+// duration, the target once authorised, and job. Never the body, the query string or any
+// header.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started := time.Now()
@@ -52,25 +52,35 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		case sw.status >= 500:
 			level = slog.LevelWarn
 		}
-		target := ri.target
-		if ri.token != "" && authz.Equal(target, ri.token) {
-			target = "***"
+		// Every field passes through the masker: the configured secrets, every plain label token
+		// read so far, and the request's own token, known or not.
+		mask := func(v string) string {
+			v = s.secrets.Mask(v)
+			if ri.token != "" {
+				v = strings.ReplaceAll(v, ri.token, "***")
+			}
+			return v
 		}
+		target := ri.target
 		if len(target) > 128 {
 			target = target[:128] + "..."
 		}
+		route := ri.route
+		if route == "" {
+			route = "none" // the raw path is never logged: it may hold anything, a token too
+		}
 		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("method", mask(r.Method)),
+			slog.String("route", mask(route)),
 			slog.Int("status", sw.status),
 			slog.Int64("durationMs", time.Since(started).Milliseconds()),
-			slog.String("remote", r.RemoteAddr),
+			slog.String("remote", mask(r.RemoteAddr)),
 		}
 		if target != "" {
-			attrs = append(attrs, slog.String("target", target))
+			attrs = append(attrs, slog.String("target", mask(target)))
 		}
 		if ri.job != "" {
-			attrs = append(attrs, slog.String("job", ri.job))
+			attrs = append(attrs, slog.String("job", mask(ri.job)))
 		}
 		s.log.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
@@ -102,6 +112,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func jsonFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
+		info(r).route = pattern
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
 			return

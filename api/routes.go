@@ -50,12 +50,11 @@ func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 			writeError(w, e)
 			return
 		}
-		setTarget(r, req.ServiceName)
 		wait, e := flag("waitRes", req.WaitRes, true)
 		if e == nil {
 			e = required([2]string{"serviceName", req.ServiceName})
 		}
-		var token string
+		var token authz.Token
 		if e == nil {
 			token, e = s.token(r, req.Token)
 		}
@@ -68,6 +67,7 @@ func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 			return
 		}
 		name := req.ServiceName
+		setTarget(r, name) // only now: an unauthorised request's "name" may be anything, a token too
 		s.launch(w, r, a.Op, name, token, wait, func(ctx context.Context) commands.Result { return s.runService(a, ctx, name) })
 	}
 }
@@ -78,7 +78,6 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	setTarget(r, req.ServiceName)
 	wait, e := flag("waitRes", req.WaitRes, true)
 	var force bool
 	if e == nil {
@@ -90,7 +89,7 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		e = validImage(req.Image)
 	}
-	var token string
+	var token authz.Token
 	if e == nil {
 		token, e = s.token(r, req.Token)
 	}
@@ -110,6 +109,7 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	setTarget(r, req.ServiceName)
 	opts := commands.UpdateOptions{Service: req.ServiceName, Image: req.Image, Force: force}
 	s.launch(w, r, OpUpdateService, req.ServiceName, token, wait, func(ctx context.Context) commands.Result {
 		return s.ops.UpdateService(ctx, opts)
@@ -122,12 +122,11 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	setTarget(r, req.NodeName)
 	wait, e := flag("waitRes", req.WaitRes, true)
 	if e == nil {
 		e = required([2]string{"nodeName", req.NodeName})
 	}
-	var token string
+	var token authz.Token
 	if e == nil {
 		token, e = s.token(r, req.Token)
 	}
@@ -139,17 +138,19 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := req.NodeName
+	setTarget(r, name)
 	s.launch(w, r, OpCleanNode, name, token, wait, func(ctx context.Context) commands.Result { return s.ops.CleanNode(ctx, name) })
 }
 
-// token reads the request's token (authz.FromRequest) and tells the access log to keep it out.
-func (s *Server) token(r *http.Request, bodyToken string) (string, *apiError) {
-	token, e := authz.FromRequest(r, bodyToken)
+// token reads the request's token (authz.FromRequest, at most authz.MaxTokenBytes), hashes it
+// once and tells the access log to mask it.
+func (s *Server) token(r *http.Request, bodyToken string) (authz.Token, *apiError) {
+	raw, e := authz.FromRequest(r, bodyToken)
 	if e != nil {
-		return "", fromAuth(e)
+		return authz.Token{}, fromAuth(e)
 	}
-	setToken(r, token)
-	return token, nil
+	setToken(r, raw)
+	return authz.NewToken(raw), nil
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

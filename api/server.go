@@ -7,8 +7,10 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -40,6 +42,11 @@ type Options struct {
 	Log     *slog.Logger
 	Metrics *Metrics // nil: /metrics answers 404
 	MaxJobs int      // 0: DefaultMaxJobs
+	// Secrets is the process's masker (*bashexec.Secrets of the operations): plain label tokens
+	// are registered in it when read, and every access-log field passes through it. nil: one of
+	// the server's own, holding the configured secrets.
+	Secrets *bashexec.Secrets
+	Now     func() time.Time // clock of the caches and token lifetimes; nil: time.Now
 }
 
 // Server holds the handlers' state: the job store and the lifetime of the operations it
@@ -52,6 +59,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	jobs    *jobStore
+	secrets *bashexec.Secrets
+	now     func() time.Time
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc
@@ -66,9 +75,16 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Secrets == nil {
+		o.Secrets = bashexec.NewSecrets()
+	}
+	o.Secrets.Add(o.Config.SecretValues()...)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics,
-		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log}),
+	return &Server{ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
+		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
 		jobs: newJobStore(o.MaxJobs), ctx: ctx, cancel: cancel}
 }
 

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/parse"
 )
 
 func TestStatusFor(t *testing.T) {
@@ -314,22 +316,22 @@ func TestJobStoreKeepsTheLastJobs(t *testing.T) {
 	s := newJobStore(3)
 	var jobs []*job
 	for i := range 3 {
-		j := s.add("clean-node", fmt.Sprint(i), "tok")
+		j := s.add("clean-node", fmt.Sprint(i), authz.NewToken("tok").Digest)
 		jobs = append(jobs, j)
 	}
-	if s.add("clean-node", "x", "tok") != nil {
+	if s.add("clean-node", "x", authz.NewToken("tok").Digest) != nil {
 		t.Fatal("a full store of running jobs accepted another")
 	}
 	jobs[1].finish(commands.Result{OK: true})
 	jobs[0].finish(commands.Result{OK: true})
-	j := s.add("clean-node", "3", "tok")
+	j := s.add("clean-node", "3", authz.NewToken("tok").Digest)
 	if j == nil || s.len() != 3 {
 		t.Fatalf("store did not make room: %v, %d", j, s.len())
 	}
 	if s.get(jobs[0].id) != nil || s.get(jobs[1].id) == nil || s.get(jobs[2].id) == nil {
 		t.Error("not the oldest finished job was dropped")
 	}
-	if !j.ownedBy("tok") || j.ownedBy("tok2") {
+	if !j.ownedBy(authz.NewToken("tok")) || j.ownedBy(authz.NewToken("tok2")) {
 		t.Error("ownedBy")
 	}
 	if a, b := newJobID(), newJobID(); a == b || len(a) != 32 {
@@ -480,16 +482,66 @@ func TestAccessLog(t *testing.T) {
 	// A CI script that swapped the fields must not log its token as the target.
 	h.do("POST", "/api/clean/service", `{"token":"`+webClean+`","serviceName":"`+webClean+`"}`, "")
 	log := h.log.String()
-	lines := strings.Count(log, `msg="http request" method=POST path=/api/clean/service`)
+	lines := strings.Count(log, `msg="http request" method=POST route="POST /api/clean/service"`)
 	if lines != 3 {
 		t.Errorf("%d access lines, want 3:\n%s", lines, log)
 	}
-	for _, want := range []string{"status=200", "target=shop_web", "durationMs=", "target=***", "status=404"} {
+	for _, want := range []string{"status=200", "target=shop_web", "durationMs=", "status=404"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("access log lacks %q:\n%s", want, log)
 		}
 	}
 	// newHarness's cleanup asserts that no token reached the log.
+}
+
+// TestAccessLogNeverShowsATokenInAnyField: tokens sent as a target name or as part of the path,
+// by authorised and unauthorised callers, known or not, never reach the log; the line names
+// the route pattern instead of the path, and a target only once the request is authorised.
+func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
+	const (
+		freshToken = "fresh-plain-label-token-zzzz" // a label token only the label cache knows
+		unknown    = "unknown-token-that-is-a-typo-yyyy"
+	)
+	h := newHarness(t)
+	// A service whose very name is its token: even an authorised target is masked.
+	h.targets.services = append(h.targets.services, parse.Service{ID: "id-fresh", Name: freshToken, Mode: parse.ModeReplicated, Replicas: 1,
+		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanToken: freshToken}})
+	for _, tt := range []struct {
+		method, path, body, bearer string
+		status                     int
+	}{
+		{"POST", "/api/clean/service", `{"token":"` + webClean + `","serviceName":"` + adminToken + `"}`, "", 404},
+		{"POST", "/api/clean/service", `{"token":"` + unknown + `","serviceName":"` + webBackup + `"}`, "", 401},
+		{"POST", "/api/clean/service", `{"token":"` + adminToken + `","serviceName":"` + freshToken + `"}`, "", 200},
+		{"POST", "/api/backup/service", `{"token":"` + adminToken + `","serviceName":"` + dbClean + `"}`, "", 404},
+		{"POST", "/api/update/service", `{"token":"` + webUpdate + `","serviceName":"` + webUpdate + `","image":"x:1"}`, "", 404},
+		{"POST", "/api/clean/node", `{"token":"` + adminToken + `","nodeName":"` + workerToken + `"}`, "", 404},
+		{"POST", "/api/clean/node", `{"nodeName":"` + unknown + `"}`, unknown, 401},
+		{"GET", "/api/jobs/" + webClean, "", webClean, 404},
+		{"GET", "/api/jobs/" + adminToken, "", unknown, 401},
+		{"GET", "/api/jobs/" + freshToken, "", adminToken, 404},
+		{"GET", "/api/" + dbUpdate, "", "", 404},
+		{"GET", "/api/services/" + unknown, "", "", 404},
+		{"DELETE", "/api/clean/service/" + workerToken, "", "", 404},
+	} {
+		if res := h.do(tt.method, tt.path, tt.body, tt.bearer); res.Status != tt.status {
+			t.Errorf("%s %s: %d, want %d: %s", tt.method, tt.path, res.Status, tt.status, res.Body)
+		}
+	}
+	log := h.log.String()
+	for _, secret := range []string{freshToken, unknown} { // the fixture's are checked by newHarness
+		if strings.Contains(log, secret) {
+			t.Errorf("%q reached the log:\n%s", secret, log)
+		}
+	}
+	for _, want := range []string{`route="GET /api/jobs/{id}"`, `route="POST /api/clean/node"`, "route=none", "target=***"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "path=") {
+		t.Errorf("the log shows a raw path:\n%s", log)
+	}
 }
 
 func TestShuttingDownRefusesNewOperations(t *testing.T) {

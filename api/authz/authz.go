@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/commands"
@@ -33,7 +32,8 @@ type Options struct {
 	Config  config.Config // admin tokens, OIDC issuers and audience, the update defaults
 	Targets Targets
 	Log     *slog.Logger
-	Now     func() time.Time // clock of token lifetimes and key caching; nil: time.Now
+	Now     func() time.Time // clock of token lifetimes, key and label caching; nil: time.Now
+	Secrets SecretAdder      // nil: plain label tokens are not registered for masking
 }
 
 // Authorizer decides requests. It is safe for concurrent use.
@@ -42,7 +42,10 @@ type Authorizer struct {
 	targets Targets
 	log     *slog.Logger
 	oidc    *verifier // nil: OIDC off
-	known   knownCache
+	admins  []Digest  // of cfg.AdminTokens, computed once
+	now     func() time.Time
+	secrets SecretAdder
+	cache   labelCache
 }
 
 // New builds an Authorizer; OIDC is off when no issuer is configured.
@@ -53,7 +56,8 @@ func New(o Options) *Authorizer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Authorizer{cfg: o.Config, targets: o.Targets, log: o.Log, oidc: newVerifier(o.Config.OIDC, o.Now)}
+	return &Authorizer{cfg: o.Config, targets: o.Targets, log: o.Log, oidc: newVerifier(o.Config.OIDC, o.Now),
+		admins: digests(o.Config.AdminTokens), now: o.Now, secrets: o.Secrets}
 }
 
 // Kinds of refusals beyond commands.Kind, for the errorKind field of error bodies.
@@ -97,79 +101,86 @@ func (a Action) labelBase() string { return strings.TrimSuffix(a.TokenLabel, ".t
 // name is the action's word in its labels: clean, backup or update.
 func (a Action) name() string { return strings.TrimPrefix(a.labelBase(), parse.LabelPrefix) }
 
-// Admin tells whether token is one of SWARM_UTILS_ADMIN_TOKEN_LIST.
-func (a *Authorizer) Admin(token string) bool { return Any(token, a.cfg.AdminTokens) }
+// Admin tells whether tok is one of SWARM_UTILS_ADMIN_TOKEN_LIST.
+func (a *Authorizer) Admin(tok Token) bool { return tok.in(a.admins) }
 
 // Service applies SPEC §4 to an action on a service: admin tokens may act on any service;
 // another token only on the service whose label for this action equals it; a CI identity
-// token on a service whose labels its claims match. An unknown token is 401, a known token of
-// another service 403, an unknown service 404 (told only to callers with a known token).
-// Whether the action is enabled is the operation's own check (404). It returns the service
-// (zero when refused) and whether the token is an admin token.
-func (a *Authorizer) Service(ctx context.Context, token string, act Action, name string) (parse.Service, bool, *Error) {
-	admin := a.Admin(token)
-	if !admin && LooksLikeJWT(token) {
-		svc, e := a.serviceOIDC(ctx, token, act, name)
+// token on a service whose labels its claims match. An unknown token is 401, decided from the
+// admin tokens and the label-token cache before any docker call; a known token of another
+// service is 403, an unknown service 404 (told only to callers with a known token). Whether
+// the action is enabled is the operation's own check (404). It returns the service (zero when
+// refused) and whether the token is an admin token.
+func (a *Authorizer) Service(ctx context.Context, tok Token, act Action, name string) (parse.Service, bool, *Error) {
+	admin := a.Admin(tok)
+	if !admin && LooksLikeJWT(tok.Raw) {
+		svc, e := a.serviceOIDC(ctx, tok.Raw, act, name)
 		return svc, false, e
 	}
+	if !admin {
+		snap, err := a.labels(ctx)
+		if !snap.knowsService(act.TokenLabel, tok) {
+			return parse.Service{}, false, unknownToken(act, "service's "+act.TokenLabel, err)
+		}
+	}
+	// The target itself is read fresh: the cache only tells who may ask.
 	svc, err := a.targets.Service(ctx, name)
 	found := err == nil
 	if err != nil && commands.KindOf(err) != commands.KindNotFound {
 		return parse.Service{}, false, lookupFailed("inspect service "+name, err)
 	}
-	if admin {
-		if !found {
-			return parse.Service{}, true, serviceNotFound(name)
-		}
-		return svc, true, nil
-	}
-	if found && Equal(token, labelValue(svc.Labels, act.TokenLabel)) {
-		return svc, false, nil
-	}
-	known, err := a.serviceTokenKnown(ctx, act.TokenLabel, token)
-	if err != nil {
-		return parse.Service{}, false, lookupFailed("check the token against the services' labels", err)
-	}
 	switch {
-	case !known:
-		return parse.Service{}, false, errorf(http.StatusUnauthorized, KindUnauthorized,
-			"unknown token for %s: it is neither an admin token nor any service's %s", act.Op, act.TokenLabel)
 	case !found:
-		return parse.Service{}, false, serviceNotFound(name)
+		return parse.Service{}, admin, serviceNotFound(name)
+	case admin:
+		return svc, true, nil
+	case tok.Matches(labelValue(svc.Labels, act.TokenLabel)):
+		return svc, false, nil
 	}
 	return parse.Service{}, false, errorf(http.StatusForbidden, string(commands.KindForbidden),
 		"this token may not run %s on service %q: it is not that service's %s label (one token per service and action)", act.Op, name, act.TokenLabel)
 }
 
+// unknownToken is the 401 of a token that is neither an admin token nor, as far as the cache
+// knows, any target's token for the action. A failed read of the labels is only hinted at: the
+// caller is not authenticated, so docker's words stay in the log.
+func unknownToken(act Action, which string, readErr error) *Error {
+	e := errorf(http.StatusUnauthorized, KindUnauthorized,
+		"unknown token for %s: it is neither an admin token nor any %s", act.Op, which)
+	if readErr != nil {
+		e.Msg += " (the targets' labels cannot be read just now, so label tokens are not recognised: try again later)"
+	}
+	return e
+}
+
 // Node is Service for clean-node, with the node label swarm-utils.clean.token; name is the
 // node's hostname or ID.
-func (a *Authorizer) Node(ctx context.Context, token string, act Action, name string) *Error {
-	admin := a.Admin(token)
-	if !admin && LooksLikeJWT(token) {
-		return a.nodeOIDC(ctx, token, act, name)
+func (a *Authorizer) Node(ctx context.Context, tok Token, act Action, name string) *Error {
+	admin := a.Admin(tok)
+	if !admin && LooksLikeJWT(tok.Raw) {
+		return a.nodeOIDC(ctx, tok.Raw, act, name)
+	}
+	if !admin {
+		snap, err := a.labels(ctx)
+		if !snap.knowsNode(tok) {
+			return unknownToken(act, "node's "+act.TokenLabel+" label", err)
+		}
 	}
 	nodes, err := a.targets.Nodes(ctx)
 	if err != nil {
 		return lookupFailed("list nodes", err)
 	}
 	var node *parse.Node
-	tokens := make([]string, 0, len(nodes))
 	for i, n := range nodes {
 		if n.Hostname == name || n.ID == name {
 			node = &nodes[i]
 		}
-		tokens = append(tokens, labelValue(n.Labels, act.TokenLabel))
 	}
 	switch {
-	case admin && node != nil:
-		return nil
-	case !admin && node != nil && Equal(token, labelValue(node.Labels, act.TokenLabel)):
-		return nil
-	case !admin && !Any(token, tokens):
-		return errorf(http.StatusUnauthorized, KindUnauthorized,
-			"unknown token for %s: it is neither an admin token nor any node's %s label", act.Op, act.TokenLabel)
 	case node == nil:
 		return nodeNotFound(name)
+	case admin, tok.Matches(labelValue(node.Labels, act.TokenLabel)):
+		return nil
 	}
 	return errorf(http.StatusForbidden, string(commands.KindForbidden),
 		"this token may not run %s on node %q: it is not that node's %s label", act.Op, name, act.TokenLabel)
@@ -181,73 +192,4 @@ func serviceNotFound(name string) *Error {
 
 func nodeNotFound(name string) *Error {
 	return errorf(http.StatusNotFound, string(commands.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
-}
-
-// serviceTokenKnown tells whether token is some service's token for the action.
-func (a *Authorizer) serviceTokenKnown(ctx context.Context, tokenLabel, token string) (bool, error) {
-	svcs, err := a.servicesForAuth(ctx)
-	if err != nil {
-		return false, err
-	}
-	tokens := make([]string, 0, len(svcs))
-	for _, svc := range svcs {
-		tokens = append(tokens, labelValue(svc.Labels, tokenLabel))
-	}
-	return Any(token, tokens), nil
-}
-
-// KnownServiceToken tells whether token is one of some service's action tokens (clean, backup
-// or update); a failed lookup counts as no.
-func (a *Authorizer) KnownServiceToken(ctx context.Context, token string) bool {
-	svcs, err := a.servicesForAuth(ctx)
-	if err != nil {
-		return false
-	}
-	for _, svc := range svcs {
-		for _, label := range []string{LabelCleanToken, LabelBackupToken, LabelUpdateToken} {
-			if Equal(token, labelValue(svc.Labels, label)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// KnownNodeToken tells whether token is some node's clean token; a failed lookup counts as no.
-func (a *Authorizer) KnownNodeToken(ctx context.Context, token string) bool {
-	nodes, err := a.targets.Nodes(ctx)
-	if err != nil {
-		return false
-	}
-	for _, n := range nodes {
-		if Equal(token, labelValue(n.Labels, LabelNodeCleanToken)) {
-			return true
-		}
-	}
-	return false
-}
-
-// knownCache keeps the service list that tells an unknown token (401) from another service's
-// token (403) for a few seconds, so that a stream of bad tokens does not become a stream of
-// `docker service inspect` of every service. The target itself is always read fresh.
-type knownCache struct {
-	mu   sync.Mutex
-	at   time.Time
-	svcs []parse.Service
-}
-
-const knownCacheTTL = 3 * time.Second
-
-func (a *Authorizer) servicesForAuth(ctx context.Context) ([]parse.Service, error) {
-	a.known.mu.Lock()
-	defer a.known.mu.Unlock()
-	if a.known.svcs != nil && time.Since(a.known.at) < knownCacheTTL {
-		return a.known.svcs, nil
-	}
-	svcs, err := a.targets.Services(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.known.svcs, a.known.at = svcs, time.Now()
-	return svcs, nil
 }

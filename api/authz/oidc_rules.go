@@ -48,11 +48,11 @@ func (a *Authorizer) serviceOIDC(ctx context.Context, token string, act Action, 
 		}
 	}
 	if !found {
-		svcs, err := a.servicesForAuth(ctx)
-		if err != nil {
+		snap, err := a.labels(ctx)
+		if snap == nil {
 			return parse.Service{}, lookupFailed("check the token against the services' labels", err)
 		}
-		for _, other := range svcs {
+		for _, other := range snap.services {
 			if ok, _ := a.oidcMatches(other.Labels, act, c); ok {
 				return parse.Service{}, serviceNotFound(name)
 			}

@@ -73,7 +73,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // clean authorises clean-service on app_web by token; nil when allowed.
 func (f *oidcFixture) clean(t *testing.T, token string) *Error {
 	t.Helper()
-	_, admin, e := f.a.Service(context.Background(), token, cleanService, "app_web")
+	_, admin, e := f.a.Service(context.Background(), NewToken(token), cleanService, "app_web")
 	if admin {
 		t.Fatal("a CI identity token counted as an admin token")
 	}
@@ -109,14 +109,14 @@ func TestOIDCKeysCached(t *testing.T) {
 	var failed atomic.Int32
 	for range 20 {
 		wg.Go(func() {
-			if _, _, e := f.a.Service(context.Background(), token, cleanService, "app_web"); e != nil {
+			if _, _, e := f.a.Service(context.Background(), NewToken(token), cleanService, "app_web"); e != nil {
 				failed.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	for range 5 {
-		if _, _, e := f.a.Service(context.Background(), token, updateService, "app_web"); e != nil {
+		if _, _, e := f.a.Service(context.Background(), NewToken(token), updateService, "app_web"); e != nil {
 			failed.Add(1)
 		}
 	}

@@ -51,34 +51,76 @@ func CheckTokenLabel(labels map[string]string, label string) error {
 	return nil
 }
 
-// Equal tells whether the presented token given matches a configured one (a label's or an
-// admin token). A configured "sha256:<64 hex>" is the token's SHA-256: it matches the token
-// whose digest it is, never its own text; a malformed one matches nothing. Both sides are
-// hashed first, so neither the length nor a common prefix of a configured token leaks through
-// timing; an empty token never matches.
-func Equal(given, configured string) bool {
-	if configured == "" || given == "" {
-		return false
-	}
-	a := sha256.Sum256([]byte(given))
-	if digest, hashed, ok := TokenHash(configured); hashed {
-		return ok && subtle.ConstantTimeCompare(a[:], digest[:]) == 1
-	}
-	b := sha256.Sum256([]byte(configured))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+// MaxTokenBytes bounds a presented token: longer ones are refused (401) before anything hashes
+// them. Label and admin tokens are short; CI identity tokens (JWTs) are 1-2 KiB.
+const MaxTokenBytes = 4 << 10
+
+// Digest is a token's SHA-256.
+type Digest [32]byte
+
+// Token is a presented token with its digest, computed once per request: every comparison with
+// a configured token compares digests.
+type Token struct {
+	Raw    string
+	Digest Digest
 }
 
-// Any tells whether given equals one of list; it compares with every entry, so the time taken
-// does not tell which one matched.
-func Any(given string, list []string) bool {
-	found := 0
-	for _, t := range list {
-		if Equal(given, t) {
-			found = 1
+// NewToken hashes raw once.
+func NewToken(raw string) Token { return Token{Raw: raw, Digest: sha256.Sum256([]byte(raw))} }
+
+// configuredDigest is the digest a configured token (an admin entry or a label) is matched by:
+// a "sha256:<64 hex>" value is the digest itself, any other value is hashed. ok is false for an
+// empty or malformed value, which matches nothing.
+func configuredDigest(configured string) (Digest, bool) {
+	if configured == "" {
+		return Digest{}, false
+	}
+	if digest, hashed, ok := TokenHash(configured); hashed {
+		return digest, ok
+	}
+	return sha256.Sum256([]byte(configured)), true
+}
+
+// digests precomputes the digests of configured tokens, dropping empty and malformed ones.
+func digests(configured []string) []Digest {
+	out := make([]Digest, 0, len(configured))
+	for _, c := range configured {
+		if d, ok := configuredDigest(strings.TrimSpace(c)); ok {
+			out = append(out, d)
 		}
+	}
+	return out
+}
+
+// Matches tells whether the token matches a configured one (see Equal); it hashes only the
+// configured value. An empty token never matches.
+func (t Token) Matches(configured string) bool {
+	d, ok := configuredDigest(configured)
+	return ok && t.Raw != "" && subtle.ConstantTimeCompare(t.Digest[:], d[:]) == 1
+}
+
+// in tells whether the token's digest is one of list; it compares with every entry in constant
+// time, so the time taken does not tell which one matched.
+func (t Token) in(list []Digest) bool {
+	if t.Raw == "" {
+		return false
+	}
+	found := 0
+	for i := range list {
+		found |= subtle.ConstantTimeCompare(t.Digest[:], list[i][:])
 	}
 	return found == 1
 }
+
+// Equal tells whether the presented token given matches a configured one (a label's or an
+// admin token). A configured "sha256:<64 hex>" is the token's SHA-256: it matches the token
+// whose digest it is, never its own text; a malformed one matches nothing. Digests are
+// compared, so neither the length nor a common prefix of a configured token leaks through
+// timing; an empty token never matches. Callers comparing one token with many use Token.
+func Equal(given, configured string) bool { return NewToken(given).Matches(configured) }
+
+// Any tells whether given equals one of list, hashing given once.
+func Any(given string, list []string) bool { return NewToken(given).in(digests(list)) }
 
 // samePlain compares two presented tokens (body and header) as text, in constant time.
 func samePlain(a, b string) bool {
@@ -93,6 +135,9 @@ func FromRequest(r *http.Request, bodyToken string) (string, *Error) {
 	var bearer string
 	if scheme, value, ok := strings.Cut(header, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		bearer = strings.TrimSpace(value)
+	}
+	if len(bearer) > MaxTokenBytes || len(bodyToken) > MaxTokenBytes {
+		return "", errorf(http.StatusUnauthorized, KindUnauthorized, "token longer than %d bytes: no swarm-utils token is", MaxTokenBytes)
 	}
 	switch {
 	case bearer != "" && bodyToken != "" && !samePlain(bearer, bodyToken):

@@ -283,7 +283,7 @@ func TestDeployedStack(t *testing.T) {
 		t.Fatalf("service logs: %v: %s", err, logErr)
 	}
 	logs += logErr
-	for _, want := range []string{"http server listening", `"path":"/api/clean/node"`, `"path":"/api/backup/service"`} {
+	for _, want := range []string{"http server listening", `"route":"POST /api/clean/node"`, `"route":"POST /api/backup/service"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the swarm-utils log lacks %s", want)
 		}

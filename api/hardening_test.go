@@ -1,0 +1,140 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// unauthenticated are requests on every token-guarded route with a token that no target has.
+// The GET routes take the token from the header (bearer), the POST routes from the body.
+func unauthenticated(i int) (method, path, body, bearer string) {
+	tok := fmt.Sprintf("guess-%04d", i)
+	switch i % 7 {
+	case 0:
+		return "POST", "/api/clean/service", `{"token":"` + tok + `","serviceName":"shop_web"}`, ""
+	case 1:
+		return "POST", "/api/backup/service", `{"token":"` + tok + `","serviceName":"shop_web","waitRes":false}`, ""
+	case 2:
+		return "POST", "/api/update/service", `{"token":"` + tok + `","serviceName":"shop_db","image":"registry:5000/shop/db:2"}`, ""
+	case 3:
+		return "POST", "/api/clean/node", `{"nodeName":"worker-1"}`, tok
+	case 4:
+		return "GET", "/api/services", "", tok
+	case 5:
+		return "GET", "/api/nodes", "", tok
+	}
+	return "GET", "/api/jobs/0123456789abcdef0123456789abcdef", "", tok
+}
+
+// send makes one request over the loopback connection of srv; bearer "" sends none.
+func send(t testing.TB, client *http.Client, base, method, path, body, bearer string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, path, err)
+		return 0, ""
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestUnauthenticatedRequestsStartNoDockerWork: 1000 concurrent requests with unknown tokens, on
+// every guarded route, are all 401 and cost one read of the labels (services and nodes), not
+// one docker call each.
+func TestUnauthenticatedRequestsStartNoDockerWork(t *testing.T) {
+	clock := newFakeClock() // frozen: the cache never expires during the test
+	h := newHarness(t, func(o *Options) { o.Now = clock.Now })
+	srv := httptest.NewServer(h.handler)
+	defer srv.Close()
+	const requests = 1000
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	statuses := make([]int, requests)
+	for i := range requests {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			method, path, body, bearer := unauthenticated(i)
+			statuses[i], _ = send(t, srv.Client(), srv.URL, method, path, body, bearer)
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusUnauthorized {
+			m, p, _, _ := unauthenticated(i)
+			t.Errorf("request %d (%s %s): status %d, want 401", i, m, p, s)
+		}
+	}
+	if n := h.targets.docker.Load(); n > 2 {
+		t.Errorf("%d docker reads for %d unauthenticated requests, want at most 2 (one refresh of the label-token cache)", n, requests)
+	}
+	if calls := h.ops.Calls(); len(calls) != 0 {
+		t.Errorf("operations ran: %v", calls)
+	}
+}
+
+// TestDockerDownUnauthenticatedIs401: with docker down a caller with an unknown token learns
+// nothing about docker (no command line, DOCKER_HOST or stderr: 401, not 502), and the failed
+// read is not repeated per request; an admin still gets the 502 that explains it.
+func TestDockerDownUnauthenticatedIs401(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, func(o *Options) { o.Now = clock.Now })
+	h.targets.err = errString("docker service ls --format json: exit status 1: Cannot connect to the Docker daemon at tcp://10.9.9.9:2375 (DOCKER_HOST=tcp://10.9.9.9:2375)")
+	for i := range 20 {
+		method, path, body, bearer := unauthenticated(i)
+		res := h.do(method, path, body, bearer)
+		if res.Status != http.StatusUnauthorized {
+			t.Errorf("%s %s: status %d, want 401: %s", method, path, res.Status, res.Body)
+		}
+		for _, leak := range []string{"DOCKER_HOST", "10.9.9.9", "Cannot connect", "docker service ls", "exit status"} {
+			if strings.Contains(string(res.Body), leak) {
+				t.Errorf("%s %s: the 401 tells %q: %s", method, path, leak, res.Body)
+			}
+		}
+	}
+	if n := h.targets.docker.Load(); n != 1 {
+		t.Errorf("%d docker reads for 20 requests with docker down, want 1 (the error is cached)", n)
+	}
+	if res := h.do("POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, ""); res.Status != http.StatusBadGateway {
+		t.Errorf("admin with docker down: %d, want 502: %s", res.Status, res.Body)
+	}
+}
+
+// TestOversizedTokenIs401: a token over 4 KiB is refused before it is hashed or compared, even
+// when it is configured.
+func TestOversizedTokenIs401(t *testing.T) {
+	long := strings.Repeat("k", 4<<10+1)
+	h := newHarness(t, func(o *Options) { o.Config.AdminTokens = append(o.Config.AdminTokens, long) })
+	for _, tt := range []struct {
+		name, body, bearer string
+	}{
+		{name: "body", body: `{"token":"` + long + `","serviceName":"shop_web"}`},
+		{name: "header", body: `{"serviceName":"shop_web"}`, bearer: long},
+	} {
+		res := h.do("POST", "/api/clean/service", tt.body, tt.bearer)
+		if res.Status != http.StatusUnauthorized || !strings.Contains(string(res.Body), "longer than 4096 bytes") {
+			t.Errorf("%s: %d %s", tt.name, res.Status, res.Body)
+		}
+	}
+	if res := h.do("GET", "/api/services", "", long); res.Status != http.StatusUnauthorized {
+		t.Errorf("listing: %d", res.Status)
+	}
+	if calls := h.ops.Calls(); len(calls) != 0 || h.targets.docker.Load() != 0 {
+		t.Errorf("work was done for an oversized token: calls %v, docker reads %d", calls, h.targets.docker.Load())
+	}
+}
