@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// MaxBodyBytes bounds every request body; larger ones get 413.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes bounds every request body; larger ones get 413. Real bodies are ~200 bytes.
+const MaxBodyBytes = 64 << 10
 
 // Request bodies. Booleans are json.RawMessage so that an error names its field and so that
 // "true"/"false" strings, which shell-built CI bodies often send, are accepted too.
@@ -99,7 +99,7 @@ func checkKeys(data []byte, dst any) *apiError {
 }
 
 func tooLarge() *apiError {
-	return errorf(http.StatusRequestEntityTooLarge, kindTooLarge, "request body is larger than %d bytes (1 MiB)", MaxBodyBytes)
+	return errorf(http.StatusRequestEntityTooLarge, kindTooLarge, "request body is larger than %d bytes (64 KiB)", MaxBodyBytes)
 }
 
 func decodeError(err error, dst any) *apiError {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // unauthenticated are requests on every token-guarded route with a token that no target has.
@@ -136,5 +140,65 @@ func TestOversizedTokenIs401(t *testing.T) {
 	}
 	if calls := h.ops.Calls(); len(calls) != 0 || h.targets.docker.Load() != 0 {
 		t.Errorf("work was done for an oversized token: calls %v, docker reads %d", calls, h.targets.docker.Load())
+	}
+}
+
+// TestRequestsInFlightAreCapped: with every slot taken by requests still sending their bodies,
+// the next API request is 503 with Retry-After (here without waiting for a slot); probes still answer; a waitRes=true
+// request gives its slot back while it waits for its operation.
+func TestRequestsInFlightAreCapped(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.MaxInFlight, o.AdmitWait = 2, -1 })
+	var wg sync.WaitGroup
+	var pipes []*io.PipeWriter
+	for range 2 {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req := httptest.NewRequest("POST", "/api/clean/service", pr)
+		wg.Go(func() { h.handler.ServeHTTP(httptest.NewRecorder(), req) })
+	}
+	waitFor(t, "both slow requests hold a slot", func() bool { return len(h.server.inFlight) == 2 })
+
+	res := h.do("POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, "")
+	if res.Status != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("request past the cap: %d Retry-After %q: %s", res.Status, res.Header.Get("Retry-After"), res.Body)
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if res := h.do("GET", probe, "", ""); res.Status != http.StatusOK {
+			t.Errorf("%s under a full cap: %d", probe, res.Status)
+		}
+	}
+	for _, pw := range pipes {
+		_ = pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	wg.Wait()
+	if n := len(h.server.inFlight); n != 0 {
+		t.Errorf("%d slots still taken after the requests ended", n)
+	}
+
+	// A request waiting for its operation holds no slot.
+	release := make(chan struct{})
+	h.ops.result = func(ctx context.Context, op, target string) commands.Result {
+		<-release
+		return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+	}
+	for range 2 {
+		req := httptest.NewRequest("POST", "/api/clean/service", strings.NewReader(`{"token":"`+adminToken+`","serviceName":"shop_web"}`))
+		wg.Go(func() { h.handler.ServeHTTP(httptest.NewRecorder(), req) })
+	}
+	waitFor(t, "both operations run", func() bool { return len(h.ops.Calls()) == 2 })
+	if res := h.do("GET", "/api/services", "", adminToken); res.Status != http.StatusOK {
+		t.Errorf("while two requests wait for their operations: %d %s", res.Status, res.Body)
+	}
+	close(release)
+	wg.Wait()
+}
+
+// waitFor polls cond until it holds (a synchronisation, not a timing assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
 	}
 }

@@ -290,8 +290,8 @@ func TestAPINamesAreExactOnTheCluster(t *testing.T) {
 	assertNoHelpersFor(t, tb, id)
 }
 
-// TestAPIOversizedAndMalformedBodiesOnTheCluster: bodies over 1 MiB are 413 whether their
-// length is announced or chunked, exactly 1 MiB is read, oversized headers are refused, deep
+// TestAPIOversizedAndMalformedBodiesOnTheCluster: bodies over 64 KiB are 413 whether their
+// length is announced or chunked, exactly 64 KiB is read, oversized headers are refused, deep
 // nesting and invalid UTF-8 are 400.
 func TestAPIOversizedAndMalformedBodiesOnTheCluster(t *testing.T) {
 	tb := testbed.Get(t)
@@ -305,9 +305,9 @@ func TestAPIOversizedAndMalformedBodiesOnTheCluster(t *testing.T) {
 		b := `{"serviceName":"` + missing + `"}`
 		return b + strings.Repeat(" ", n-len(b))
 	}
-	expect(t, "a body of exactly 1 MiB", a.call(t, "POST", "/api/clean/service", itAdmin, exactly(MaxBodyBytes)), 404, "not found")
-	expect(t, "a body of 1 MiB + 1 byte", a.call(t, "POST", "/api/clean/service", itAdmin, exactly(MaxBodyBytes+1)), 413, "1 MiB")
-	expect(t, "64 MiB", a.call(t, "POST", "/api/update/service", itAdmin, `{"image":"`+strings.Repeat("a", 64<<20)+`"}`), 413, "1 MiB")
+	expect(t, "a body of exactly 64 KiB", a.call(t, "POST", "/api/clean/service", itAdmin, exactly(MaxBodyBytes)), 404, "not found")
+	expect(t, "a body of 64 KiB + 1 byte", a.call(t, "POST", "/api/clean/service", itAdmin, exactly(MaxBodyBytes+1)), 413, "64 KiB")
+	expect(t, "64 MiB", a.call(t, "POST", "/api/update/service", itAdmin, `{"image":"`+strings.Repeat("a", 64<<20)+`"}`), 413, "64 KiB")
 
 	// Chunked: no Content-Length, so only reading tells the size.
 	req, err := http.NewRequest("POST", a.base+"/api/clean/node", io.MultiReader(strings.NewReader(`{"nodeName":"`), strings.NewReader(strings.Repeat("n", 2<<20)), strings.NewReader(`"}`)))

@@ -197,8 +197,8 @@ func TestAPIServiceRoutesOnTheCluster(t *testing.T) {
 		400, `unknown field \"servicename\"`)
 	expect(t, "invalid image", a.call(t, "POST", "/api/update/service", itAdmin, jsonBody(map[string]any{"serviceName": web, "image": "bad$image"})),
 		400, "not valid")
-	expect(t, "body over 1 MiB", a.call(t, "POST", "/api/clean/service", itAdmin, `{"serviceName":"`+strings.Repeat("a", MaxBodyBytes)+`"}`),
-		413, "1 MiB")
+	expect(t, "body over 64 KiB", a.call(t, "POST", "/api/clean/service", itAdmin, `{"serviceName":"`+strings.Repeat("a", MaxBodyBytes)+`"}`),
+		413, "64 KiB")
 
 	// 403: a service token may not deploy another image.
 	expect(t, "service token, foreign image", a.call(t, "POST", "/api/update/service", "", jsonBody(map[string]any{"token": webUpdate, "serviceName": web, "image": "evil/miner:1"})),

@@ -199,6 +199,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 		writeJSON(w, http.StatusAccepted, j.view())
 		return
 	}
+	releaseSlot(r) // waiting costs a goroutine, not a slot: the body is read and authorised
 	select {
 	case <-j.done:
 		res := *j.view().Result

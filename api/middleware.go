@@ -12,6 +12,16 @@ import (
 // to keep it out of the log (a CI script that swaps fields must not leak it as the target).
 type requestInfo struct {
 	route, target, job, token string
+	release                   func() // gives the request's in-flight slot back; nil when it holds none
+}
+
+// releaseSlot gives the request's in-flight slot back early: a waitRes=true request holds it
+// while its body is read and it is authorised, not while it waits for its operation.
+func releaseSlot(r *http.Request) {
+	if i := info(r); i.release != nil {
+		i.release()
+		i.release = nil
+	}
 }
 
 type infoKey struct{}
@@ -109,11 +119,17 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // jsonFallback answers unknown paths (404) and wrong methods (405, with Allow) in JSON like
 // every other error, instead of ServeMux's plain text.
-func jsonFallback(mux *http.ServeMux) http.Handler {
+func (s *Server) jsonFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		info(r).route = pattern
 		if pattern != "" {
+			if !probePaths[r.URL.Path] { // probes cost nothing and must answer under load
+				if !s.admit(w, r) {
+					return
+				}
+				defer releaseSlot(r)
+			}
 			mux.ServeHTTP(w, r)
 			return
 		}
@@ -129,6 +145,37 @@ func jsonFallback(mux *http.ServeMux) http.Handler {
 			mux.ServeHTTP(w, r)
 		}
 	})
+}
+
+// DefaultMaxInFlight bounds the API requests being read and authorised at once; with bodies of
+// at most MaxBodyBytes it bounds their memory. A request past it waits up to DefaultAdmitWait
+// for a slot (its body unread, so it costs a connection, not memory), then is 503 with
+// Retry-After: a burst of CI calls is served, a flood is refused.
+const (
+	DefaultMaxInFlight = 64
+	DefaultAdmitWait   = 10 * time.Second
+)
+
+// admit takes an in-flight slot for the request, or answers 503.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case s.inFlight <- struct{}{}:
+	default:
+		t := time.NewTimer(s.admitWait)
+		defer t.Stop()
+		select {
+		case s.inFlight <- struct{}{}:
+		case <-t.C:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many requests in flight (%d): try again in a second", cap(s.inFlight)))
+			return false
+		case <-r.Context().Done():
+			writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "the request ended while it waited for a slot"))
+			return false
+		}
+	}
+	info(r).release = func() { <-s.inFlight }
+	return true
 }
 
 // headerOnly records what ServeMux's fallback handlers would answer, without answering.

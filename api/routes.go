@@ -24,7 +24,7 @@ func (s *Server) Handler() http.Handler {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
-	return s.accessLog(jsonFallback(mux))
+	return s.accessLog(s.jsonFallback(mux))
 }
 
 // The token-guarded actions: the operation and the label holding its token.

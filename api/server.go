@@ -42,6 +42,11 @@ type Options struct {
 	Log     *slog.Logger
 	Metrics *Metrics // nil: /metrics answers 404
 	MaxJobs int      // 0: DefaultMaxJobs
+	// MaxInFlight bounds the API requests being read and authorised at once (0:
+	// DefaultMaxInFlight); probes are not counted. One past it waits up to AdmitWait (0:
+	// DefaultAdmitWait; negative: not at all) for a slot, then is 503.
+	MaxInFlight int
+	AdmitWait   time.Duration
 	// Secrets is the process's masker (*bashexec.Secrets of the operations): plain label tokens
 	// are registered in it when read, and every access-log field passes through it. nil: one of
 	// the server's own, holding the configured secrets.
@@ -52,15 +57,17 @@ type Options struct {
 // Server holds the handlers' state: the job store and the lifetime of the operations it
 // started, which is the server's, not any request's.
 type Server struct {
-	ops     Operations
-	targets Targets
-	auth    *authz.Authorizer
-	cfg     config.Config
-	log     *slog.Logger
-	metrics *Metrics
-	jobs    *jobStore
-	secrets *bashexec.Secrets
-	now     func() time.Time
+	ops       Operations
+	targets   Targets
+	auth      *authz.Authorizer
+	cfg       config.Config
+	log       *slog.Logger
+	metrics   *Metrics
+	jobs      *jobStore
+	secrets   *bashexec.Secrets
+	now       func() time.Time
+	inFlight  chan struct{} // a slot per request in flight
+	admitWait time.Duration
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc
@@ -82,8 +89,17 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	switch {
+	case o.AdmitWait == 0:
+		o.AdmitWait = DefaultAdmitWait
+	case o.AdmitWait < 0:
+		o.AdmitWait = 0
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
+	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
 		jobs: newJobStore(o.MaxJobs), ctx: ctx, cancel: cancel}
 }

@@ -119,7 +119,7 @@ func TestActionRoutes(t *testing.T) {
 			status: 400, msg: `field \"waitRes\" must be true or false`},
 		{name: "image that is a flag", path: "/api/update/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web","image":"--privileged"}`,
 			status: 400, msg: "not an image reference"},
-		{name: "body over 1 MiB", path: "/api/clean/service", body: big,
+		{name: "body over 64 KiB", path: "/api/clean/service", body: big,
 			status: 413, msg: "larger than"},
 		{name: "update: admin, any image", path: "/api/update/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web","image":"evil/miner:latest"}`,
 			status: 200, call: "update-service shop_web"},
