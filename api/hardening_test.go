@@ -202,3 +202,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestReadyzIsCachedAndShort: /readyz checks docker at most once per readyTTL however often it
+// is polled, and a failure's reason names no command line, DOCKER_HOST or stderr.
+func TestReadyzIsCachedAndShort(t *testing.T) {
+	clock := newFakeClock()
+	h := newHarness(t, func(o *Options) { o.Now = clock.Now })
+	h.targets.pingErr = errString("docker info --format {{json .Swarm}}: exit status 1: Cannot connect to the Docker daemon at tcp://10.9.9.9:2375 (DOCKER_HOST=tcp://10.9.9.9:2375)")
+	for range 100 {
+		res := h.do("GET", "/readyz", "", "")
+		if res.Status != http.StatusServiceUnavailable || !strings.Contains(string(res.Body), "docker is unreachable") {
+			t.Fatalf("docker down: %d %s", res.Status, res.Body)
+		}
+		for _, leak := range []string{"DOCKER_HOST", "10.9.9.9", "exit status", "docker info"} {
+			if strings.Contains(string(res.Body), leak) {
+				t.Fatalf("/readyz tells %q: %s", leak, res.Body)
+			}
+		}
+	}
+	if n := h.targets.docker.Load(); n != 1 {
+		t.Errorf("%d docker checks for 100 polls, want 1", n)
+	}
+	h.targets.pingErr = nil
+	clock.Advance(readyTTL)
+	if res := h.do("GET", "/readyz", "", ""); res.Status != http.StatusOK {
+		t.Errorf("docker back, after readyTTL: %d %s", res.Status, res.Body)
+	}
+	if n := h.targets.docker.Load(); n != 2 {
+		t.Errorf("%d docker checks, want 2", n)
+	}
+	if !strings.Contains(h.log.String(), "DOCKER_HOST") {
+		t.Error("the operator's log does not have the full error")
+	}
+}

@@ -169,6 +169,13 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "swarm-utils is shutting down: try again when it is back"))
 		return
 	}
+	if s.isRepairing() {
+		s.mu.Unlock()
+		// The repair removes helpers it takes for an earlier run's: no operation may start yet.
+		w.Header().Set("Retry-After", "5")
+		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "swarm-utils is repairing what an earlier run left behind: try again in a few seconds"))
+		return
+	}
 	j := s.jobs.add(op, target, token.Digest)
 	if j == nil {
 		s.mu.Unlock()

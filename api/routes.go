@@ -156,11 +156,3 @@ func (s *Server) token(r *http.Request, bodyToken string) (authz.Token, *apiErro
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "up"})
 }
-
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.targets.Ping(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "status": "not ready", "error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "ready"})
-}

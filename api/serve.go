@@ -31,9 +31,11 @@ type RunOptions struct {
 	Grace    time.Duration
 	Log      *slog.Logger
 	OnListen func(net.Addr) // called once the listener is open (tests use port 0)
-	// Repair (nil: none) runs once before the listener and the cron start: it removes helpers
-	// left by an earlier, killed process and starts the services its backups left stopped
-	// (commands.Deps.Repair). A failed repair is logged, not fatal: docker may be briefly away.
+	// Repair (nil: none) runs once after the listener opens and before the cron starts: it
+	// removes helpers left by an earlier, killed process and starts the services its backups
+	// left stopped (commands.Deps.Repair). Meanwhile /healthz answers, /readyz is 503
+	// "repairing" and operations are 503. A failed repair is logged, not fatal: docker may be
+	// briefly away.
 	Repair func(context.Context) commands.Report
 }
 
@@ -46,20 +48,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		log = slog.Default()
 	}
 	if o.Repair != nil {
-		if rep := o.Repair(ctx); !rep.OK {
-			var failed []string
-			for _, r := range rep.Results {
-				if !r.OK {
-					failed = append(failed, r.Target+": "+r.Error)
-				}
-			}
-			log.Error("start-up repair incomplete; serving anyway (each operation still checks its target's helpers)", "failed", failed)
-		}
-		if ctx.Err() != nil {
-			log.Info("shut down during the start-up repair")
-			o.Server.Abort()
-			return nil
-		}
+		o.Server.setRepairing(true) // before the first request: /readyz and operations wait for it
 	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
@@ -80,7 +69,27 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.OnListen != nil {
 		o.OnListen(ln.Addr())
 	}
-	if o.Cron != nil {
+	// The repair runs while the server answers: /healthz at once (the image's health check has
+	// a 5 s start period, a repair may wait minutes for a restore), /readyz false until it is done.
+	if o.Repair != nil {
+		log.Info("start-up repair: removing what an earlier run left behind; /readyz is false until it is done")
+		if rep := o.Repair(ctx); !rep.OK {
+			var failed []string
+			for _, r := range rep.Results {
+				if !r.OK {
+					failed = append(failed, r.Target+": "+r.Error)
+				}
+			}
+			log.Error("start-up repair incomplete; serving anyway (each operation still checks its target's helpers)", "failed", failed)
+		}
+		o.Server.setRepairing(false)
+	}
+	if ctx.Err() != nil {
+		if o.Repair != nil {
+			log.Info("shut down during the start-up repair")
+		}
+		o.Cron = nil // never started
+	} else if o.Cron != nil {
 		o.Cron.Start(o.Server.Context())
 	}
 

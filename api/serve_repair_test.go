@@ -3,50 +3,98 @@ package api
 import (
 	"context"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/commands"
 )
 
-// TestRunRepairsBeforeServing: the start-up repair runs before the listener opens and the cron
-// starts, and a failed repair is not fatal.
-func TestRunRepairsBeforeServing(t *testing.T) {
+// TestRunListensBeforeRepairing: the listener opens before the start-up repair, so /healthz
+// answers at once (the image's health check has a 5 s start period); while the repair runs
+// /readyz is 503 "repairing", operations are 503 and the cron waits; after it (failed or not)
+// everything serves.
+func TestRunListensBeforeRepairing(t *testing.T) {
 	for _, ok := range []bool{true, false} {
 		h := newHarness(t)
 		cron := &fakeCron{}
-		var repairedBeforeListen, cronBeforeRepair bool
-		repaired := false
+		release := make(chan struct{})
+		repairing := make(chan struct{})
 		ctx, cancel := context.WithCancel(context.Background())
 		listening := make(chan net.Addr, 1)
 		ended := make(chan error, 1)
 		go func() {
 			ended <- Run(ctx, RunOptions{Addr: "127.0.0.1:0", Server: h.server, Cron: cron, Grace: time.Second, Log: h.server.log,
 				Repair: func(context.Context) commands.Report {
-					cronBeforeRepair = cron.started.Load()
-					repaired = true
+					close(repairing)
+					<-release
 					rep := commands.Report{Operation: "recover", OK: ok}
 					if !ok {
 						rep.Results = []commands.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
 					}
 					return rep
 				},
-				OnListen: func(a net.Addr) { repairedBeforeListen = repaired; listening <- a }})
+				OnListen: func(a net.Addr) { listening <- a }})
 		}()
+		var base string
 		select {
-		case <-listening:
+		case a := <-listening:
+			base = "http://" + a.String()
 		case err := <-ended:
 			t.Fatalf("repair ok=%v: Run ended: %v", ok, err)
 		}
-		if !repairedBeforeListen || cronBeforeRepair {
-			t.Errorf("repair ok=%v: repaired before listen %v, cron started before repair %v", ok, repairedBeforeListen, cronBeforeRepair)
+		<-repairing
+		client := &http.Client{}
+		if s, _ := send(t, client, base, "GET", "/healthz", "", ""); s != 200 {
+			t.Errorf("repair ok=%v: /healthz during the repair: %d", ok, s)
+		}
+		if s, body := send(t, client, base, "GET", "/readyz", "", ""); s != 503 || !strings.Contains(body, "repairing") {
+			t.Errorf("repair ok=%v: /readyz during the repair: %d %s", ok, s, body)
+		}
+		if s, body := send(t, client, base, "POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, ""); s != 503 || !strings.Contains(body, "repairing") {
+			t.Errorf("repair ok=%v: an operation during the repair: %d %s", ok, s, body)
+		}
+		if cron.started.Load() {
+			t.Errorf("repair ok=%v: the cron started during the repair", ok)
+		}
+		close(release)
+		waitFor(t, "the cron starts after the repair", cron.started.Load)
+		if s, body := send(t, client, base, "GET", "/readyz", "", ""); s != 200 {
+			t.Errorf("repair ok=%v: /readyz after the repair: %d %s", ok, s, body)
+		}
+		if s, body := send(t, client, base, "POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, ""); s != 200 {
+			t.Errorf("repair ok=%v: an operation after the repair: %d %s", ok, s, body)
 		}
 		cancel()
 		if err := <-ended; err != nil {
 			t.Errorf("repair ok=%v: Run: %v", ok, err)
 		}
-		if !cron.started.Load() {
-			t.Errorf("repair ok=%v: cron never started", ok)
+		if calls := h.ops.Calls(); len(calls) != 1 {
+			t.Errorf("repair ok=%v: operations %v, want the one after the repair", ok, calls)
 		}
+	}
+}
+
+// TestRunStoppedDuringTheRepair: a stop signal during the repair ends Run without starting the
+// cron.
+func TestRunStoppedDuringTheRepair(t *testing.T) {
+	h := newHarness(t)
+	cron := &fakeCron{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() {
+		ended <- Run(ctx, RunOptions{Addr: "127.0.0.1:0", Server: h.server, Cron: cron, Grace: time.Second, Log: h.server.log,
+			Repair: func(rctx context.Context) commands.Report {
+				cancel()
+				<-rctx.Done()
+				return commands.Report{Operation: "recover", OK: false}
+			}})
+	}()
+	if err := <-ended; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if cron.started.Load() {
+		t.Error("the cron started after a stop during the repair")
 	}
 }

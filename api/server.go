@@ -68,6 +68,7 @@ type Server struct {
 	now       func() time.Time
 	inFlight  chan struct{} // a slot per request in flight
 	admitWait time.Duration
+	ready     readiness
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc

@@ -422,7 +422,8 @@ func TestProbes(t *testing.T) {
 	if res := h.do("GET", "/readyz", "", ""); res.Status != 200 {
 		t.Errorf("readyz %d", res.Status)
 	}
-	h.targets.pingErr = errString("docker's node is a swarm worker, not a manager")
+	h = newHarness(t) // a fresh readiness cache
+	h.targets.pingErr = &commands.Error{Kind: commands.KindImpossible, Err: errString("docker's node is a swarm worker, not a manager")}
 	if res := h.do("GET", "/readyz", "", ""); res.Status != 503 || !strings.Contains(string(res.Body), "not a manager") {
 		t.Errorf("readyz on a worker: %d %s", res.Status, res.Body)
 	}
