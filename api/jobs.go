@@ -24,9 +24,20 @@ const (
 // DefaultMaxJobs is how many jobs the store keeps; the oldest finished ones go first.
 const DefaultMaxJobs = 1000
 
+// DefaultJobsPerToken is how many queued or running jobs one non-admin token may have: a label
+// token acts on one target, a CI job's OIDC token on a few.
+const DefaultJobsPerToken = 4
+
+// adminShare is the part of the store that only admin tokens may fill with queued or running
+// jobs, so that service tokens filling it never lock an operator out.
+const adminShare = 4 // 1/4
+
 // job is one operation started through the API, with or without waitRes.
 type job struct {
 	id, operation, target string
+	key                   string       // the target's lock key: service:NAME or node:NAME
+	background            bool         // waitRes=false
+	admin                 bool         // started by an admin token
 	owner                 authz.Digest // of the token that started it
 	created               time.Time
 	done                  chan struct{}
@@ -100,45 +111,80 @@ func (j *job) ownedBy(tok authz.Token) bool {
 	return subtle.ConstantTimeCompare(tok.Digest[:], j.owner[:]) == 1
 }
 
-// jobStore keeps the last max jobs in memory; ids are random, so knowing one is needed to read it.
+// jobStore keeps the last max jobs in memory; ids are random, so knowing one is needed to read
+// it. It bounds what callers may queue: one background job per target, perToken queued or
+// running jobs per non-admin token, and a share of the store only admins may fill.
 type jobStore struct {
-	mu    sync.Mutex
-	max   int
-	byID  map[string]*job
-	order []*job // oldest first
+	mu       sync.Mutex
+	max      int
+	perToken int
+	byID     map[string]*job
+	order    []*job // oldest first
 }
 
-func newJobStore(max int) *jobStore {
+func newJobStore(max, perToken int) *jobStore {
 	if max <= 0 {
 		max = DefaultMaxJobs
 	}
-	return &jobStore{max: max, byID: map[string]*job{}}
+	if perToken <= 0 {
+		perToken = DefaultJobsPerToken
+	}
+	return &jobStore{max: max, perToken: perToken, byID: map[string]*job{}}
 }
 
-// add registers a queued job; when the store is full it drops the oldest finished job, and
-// when every kept job is still running it refuses (nil).
-func (s *jobStore) add(operation, target string, owner authz.Digest) *job {
-	j := &job{id: newJobID(), operation: operation, target: target, owner: owner,
-		created: time.Now().UTC(), done: make(chan struct{}), state: JobQueued}
+// newJob is what add needs to know about a job to be.
+type newJob struct {
+	operation, target, key string
+	owner                  authz.Digest
+	admin, background      bool
+}
+
+// add registers a queued job, or refuses it: 409 when it is a background job and its target
+// has a queued or running job (a waiting request waits for the target's lock instead); 429 when
+// a non-admin token has perToken jobs queued or running; 503 when the store is full of them
+// (for non-admin tokens: all but the admins' share). A full store drops its oldest finished
+// job first.
+func (s *jobStore) add(n newJob) (*job, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var active, activeNonAdmin, mine int
+	for _, j := range s.order {
+		if j.isDone() {
+			continue
+		}
+		active++
+		if !j.admin {
+			activeNonAdmin++
+		}
+		if j.owner == n.owner {
+			mine++
+		}
+		if n.background && j.key == n.key {
+			return nil, errorf(http.StatusConflict, string(commands.KindBusy),
+				"%s already has an operation queued or running: a background job (waitRes=false) starts only on an idle target; try again when it has ended", n.key)
+		}
+	}
+	switch {
+	case !n.admin && mine >= s.perToken:
+		return nil, errorf(http.StatusTooManyRequests, kindTooMany,
+			"this token has %d operations queued or running, the most one token may have: wait for one to end", mine)
+	case active >= s.max, !n.admin && activeNonAdmin >= s.max-s.max/adminShare:
+		return nil, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are queued or running (%d): try again later", active)
+	}
 	if len(s.order) >= s.max {
-		dropped := false
 		for i, old := range s.order {
 			if old.isDone() {
 				delete(s.byID, old.id)
 				s.order = append(s.order[:i], s.order[i+1:]...)
-				dropped = true
 				break
 			}
 		}
-		if !dropped {
-			return nil
-		}
 	}
+	j := &job{id: newJobID(), operation: n.operation, target: n.target, key: n.key, background: n.background, admin: n.admin,
+		owner: n.owner, created: time.Now().UTC(), done: make(chan struct{}), state: JobQueued}
 	s.byID[j.id] = j
 	s.order = append(s.order, j)
-	return j
+	return j, nil
 }
 
 func (s *jobStore) get(id string) *job {
@@ -162,7 +208,7 @@ func newJobID() string {
 
 // launch runs the operation as a job under the server's lifetime (a caller that hangs up does
 // not abort it) and answers with its Result, or at once with 202 when waitRes is false.
-func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target string, token authz.Token, wait bool, run func(context.Context) commands.Result) {
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target string, token authz.Token, admin, wait bool, run func(context.Context) commands.Result) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -176,10 +222,17 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "swarm-utils is repairing what an earlier run left behind: try again in a few seconds"))
 		return
 	}
-	j := s.jobs.add(op, target, token.Digest)
-	if j == nil {
+	key := "service:" + target
+	if op == OpCleanNode {
+		key = "node:" + target
+	}
+	j, e := s.jobs.add(newJob{operation: op, target: target, key: key, owner: token.Digest, admin: admin, background: !wait})
+	if e != nil {
 		s.mu.Unlock()
-		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are running (%d): try again later", s.jobs.len()))
+		if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "10")
+		}
+		writeError(w, e)
 		return
 	}
 	s.running.Add(1)

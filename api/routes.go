@@ -54,12 +54,16 @@ func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 		if e == nil {
 			e = required([2]string{"serviceName", req.ServiceName})
 		}
-		var token authz.Token
+		var (
+			token authz.Token
+			admin bool
+		)
 		if e == nil {
 			token, e = s.token(r, req.Token)
 		}
 		if e == nil {
-			_, _, ae := s.auth.Service(r.Context(), token, a, req.ServiceName)
+			var ae *authz.Error
+			_, admin, ae = s.auth.Service(r.Context(), token, a, req.ServiceName)
 			e = fromAuth(ae)
 		}
 		if e != nil {
@@ -68,7 +72,7 @@ func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 		}
 		name := req.ServiceName
 		setTarget(r, name) // only now: an unauthorised request's "name" may be anything, a token too
-		s.launch(w, r, a.Op, name, token, wait, func(ctx context.Context) commands.Result { return s.runService(a, ctx, name) })
+		s.launch(w, r, a.Op, name, token, admin, wait, func(ctx context.Context) commands.Result { return s.runService(a, ctx, name) })
 	}
 }
 
@@ -111,7 +115,7 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 	}
 	setTarget(r, req.ServiceName)
 	opts := commands.UpdateOptions{Service: req.ServiceName, Image: req.Image, Force: force}
-	s.launch(w, r, OpUpdateService, req.ServiceName, token, wait, func(ctx context.Context) commands.Result {
+	s.launch(w, r, OpUpdateService, req.ServiceName, token, admin, wait, func(ctx context.Context) commands.Result {
 		return s.ops.UpdateService(ctx, opts)
 	})
 }
@@ -139,7 +143,7 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 	}
 	name := req.NodeName
 	setTarget(r, name)
-	s.launch(w, r, OpCleanNode, name, token, wait, func(ctx context.Context) commands.Result { return s.ops.CleanNode(ctx, name) })
+	s.launch(w, r, OpCleanNode, name, token, s.auth.Admin(token), wait, func(ctx context.Context) commands.Result { return s.ops.CleanNode(ctx, name) })
 }
 
 // token reads the request's token (authz.FromRequest, at most authz.MaxTokenBytes), hashes it

@@ -42,6 +42,9 @@ type Options struct {
 	Log     *slog.Logger
 	Metrics *Metrics // nil: /metrics answers 404
 	MaxJobs int      // 0: DefaultMaxJobs
+	// JobsPerToken bounds the queued or running jobs of one non-admin token (0:
+	// DefaultJobsPerToken).
+	JobsPerToken int
 	// MaxInFlight bounds the API requests being read and authorised at once (0:
 	// DefaultMaxInFlight); probes are not counted. One past it waits up to AdmitWait (0:
 	// DefaultAdmitWait; negative: not at all) for a slot, then is 503.
@@ -102,7 +105,7 @@ func New(o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
-		jobs: newJobStore(o.MaxJobs), ctx: ctx, cancel: cancel}
+		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), ctx: ctx, cancel: cancel}
 }
 
 // Context is the operations' lifetime; the cron runs under it too, so one Abort stops both.

@@ -313,20 +313,27 @@ func TestSyncRequestOutlivesItsCaller(t *testing.T) {
 }
 
 func TestJobStoreKeepsTheLastJobs(t *testing.T) {
-	s := newJobStore(3)
+	s := newJobStore(3, 0)
+	owner := authz.NewToken("tok").Digest
+	add := func(target string) (*job, *apiError) {
+		return s.add(newJob{operation: "clean-node", target: target, key: "node:" + target, owner: owner, admin: true})
+	}
 	var jobs []*job
 	for i := range 3 {
-		j := s.add("clean-node", fmt.Sprint(i), authz.NewToken("tok").Digest)
+		j, e := add(fmt.Sprint(i))
+		if e != nil {
+			t.Fatal(e)
+		}
 		jobs = append(jobs, j)
 	}
-	if s.add("clean-node", "x", authz.NewToken("tok").Digest) != nil {
-		t.Fatal("a full store of running jobs accepted another")
+	if _, e := add("x"); e == nil || e.Status != 503 {
+		t.Fatalf("a full store of running jobs accepted another: %v", e)
 	}
 	jobs[1].finish(commands.Result{OK: true})
 	jobs[0].finish(commands.Result{OK: true})
-	j := s.add("clean-node", "3", authz.NewToken("tok").Digest)
-	if j == nil || s.len() != 3 {
-		t.Fatalf("store did not make room: %v, %d", j, s.len())
+	j, e := add("3")
+	if e != nil || s.len() != 3 {
+		t.Fatalf("store did not make room: %v, %d", e, s.len())
 	}
 	if s.get(jobs[0].id) != nil || s.get(jobs[1].id) == nil || s.get(jobs[2].id) == nil {
 		t.Error("not the oldest finished job was dropped")
@@ -336,6 +343,82 @@ func TestJobStoreKeepsTheLastJobs(t *testing.T) {
 	}
 	if a, b := newJobID(), newJobID(); a == b || len(a) != 32 {
 		t.Errorf("job ids %q %q", a, b)
+	}
+}
+
+// TestJobStoreLimits: one background job per target (409 at once), a quota per non-admin token
+// (429), and a share of the store that service tokens cannot fill (admins get in, 503 for the
+// rest). Each step adds one job to a store of 8 (2 for admins only), 3 per token; running jobs
+// stay running unless the step finishes one first.
+func TestJobStoreLimits(t *testing.T) {
+	s := newJobStore(8, 3)
+	tok := func(name string) authz.Digest { return authz.NewToken(name).Digest }
+	var started []*job
+	steps := []struct {
+		name       string
+		finish     int // index in started to finish first; -1 none
+		target     string
+		owner      string
+		admin, bg  bool
+		wantStatus int // 0: accepted
+	}{
+		{name: "background job on web", finish: -1, target: "service:web", owner: "web", bg: true},
+		{name: "second background job on web: 409 at once", finish: -1, target: "service:web", owner: "web", bg: true, wantStatus: 409},
+		{name: "an admin's background job on web: 409 too", finish: -1, target: "service:web", owner: "admin", admin: true, bg: true, wantStatus: 409},
+		{name: "a waiting request on web waits for the lock", finish: -1, target: "service:web", owner: "web"},
+		{name: "a node of the same name is another target", finish: -1, target: "node:web", owner: "node", bg: true},
+		{name: "third job of one token", finish: -1, target: "service:web", owner: "web"},
+		{name: "fourth job of one token: 429", finish: -1, target: "service:web", owner: "web", wantStatus: 429},
+		{name: "other tokens fill the non-admin share (6)", finish: -1, target: "service:a", owner: "a"},
+		{name: "sixth non-admin job", finish: -1, target: "service:b", owner: "b"},
+		{name: "seventh non-admin job: 503", finish: -1, target: "service:c", owner: "c", wantStatus: 503},
+		{name: "an admin still gets in", finish: -1, target: "service:c", owner: "admin", admin: true, bg: true},
+		{name: "and fills the store", finish: -1, target: "service:d", owner: "admin", admin: true},
+		{name: "a full store refuses admins too", finish: -1, target: "service:e", owner: "admin", admin: true, wantStatus: 503},
+		{name: "web's background job ended: web is idle for background jobs again", finish: 0, target: "service:web", owner: "admin", admin: true, bg: false},
+		{name: "a background job while a waiting request runs on web: 409", finish: -1, target: "service:web", owner: "admin2", admin: true, bg: true, wantStatus: 409},
+	}
+	for _, st := range steps {
+		if st.finish >= 0 {
+			started[st.finish].finish(commands.Result{OK: true})
+		}
+		j, e := s.add(newJob{operation: "op", target: st.target, key: st.target, owner: tok(st.owner), admin: st.admin, background: st.bg})
+		switch {
+		case st.wantStatus == 0 && e != nil:
+			t.Errorf("%s: refused: %d %s", st.name, e.Status, e.Msg)
+		case st.wantStatus != 0 && e == nil:
+			t.Errorf("%s: accepted, want %d", st.name, st.wantStatus)
+		case st.wantStatus != 0 && e.Status != st.wantStatus:
+			t.Errorf("%s: %d %s, want %d", st.name, e.Status, e.Msg, st.wantStatus)
+		}
+		if j != nil {
+			started = append(started, j)
+		}
+	}
+}
+
+// TestBackgroundJobOnABusyTargetIs409AtOnce: over HTTP, a service token's second waitRes=false
+// call on its service is 409 without starting anything, while the first still runs.
+func TestBackgroundJobOnABusyTargetIs409AtOnce(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	h.ops.result = func(_ context.Context, op, target string) commands.Result {
+		<-release
+		return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+	}
+	defer close(release)
+	body := `{"token":"` + webBackup + `","serviceName":"shop_web","waitRes":false}`
+	if res := h.do("POST", "/api/backup/service", body, ""); res.Status != http.StatusAccepted {
+		t.Fatalf("first: %d %s", res.Status, res.Body)
+	}
+	for range 5 {
+		if res := h.do("POST", "/api/backup/service", body, ""); res.Status != http.StatusConflict || res.json(t)["errorKind"] != "busy" {
+			t.Fatalf("next: %d %s", res.Status, res.Body)
+		}
+	}
+	waitFor(t, "the first job runs", func() bool { return len(h.ops.Calls()) == 1 })
+	if n := h.server.jobs.len(); n != 1 {
+		t.Errorf("%d jobs stored, want 1", n)
 	}
 }
 

@@ -55,6 +55,7 @@ func resultStatus(r commands.Result) int {
 const (
 	kindUnauthorized = authz.KindUnauthorized
 	kindTooLarge     = "too_large"
+	kindTooMany      = "too_many"
 	kindInternal     = "internal"
 	kindUnavailable  = authz.KindUnavailable
 )
