@@ -20,6 +20,7 @@ import (
 //   - app_web: clean by org/app on refs/heads/main; update by org/app; backup enabled, no OIDC
 //   - app_db: clean by org/db
 //   - gl_api: clean by GitLab's group/api on protected branch main
+//   - rel_web: clean by org/rel on any tag (ref-type=tag, no ref)
 //   - node worker-1: clean-node by org/infra
 func newOIDCHarness(t *testing.T, issuers ...string) *harness {
 	t.Helper()
@@ -38,11 +39,15 @@ func newOIDCHarness(t *testing.T, issuers ...string) *harness {
 			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "group/api",
 			"swarm-utils.clean.oidc.ref": "main", "swarm-utils.clean.oidc.ref-protected": "true",
 		}},
+		parse.Service{ID: "id-rel-web", Name: "rel_web", Image: "registry:5000/org/rel:1", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
+			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "org/rel",
+			"swarm-utils.clean.oidc.ref-type": "tag",
+		}},
 	)
 	h.targets.nodes[1].Labels[authz.LabelCleanOIDCRepository] = "org/infra"
 
 	cfg := fixtureConfig()
-	cfg.OIDC = config.OIDC{Issuers: issuers, Audience: "swarm-utils", JWKSCache: 10 * time.Minute}
+	cfg.OIDC = config.OIDC{Issuers: issuers, Audience: "swarm-utils", JWKSCache: 10 * time.Minute, MaxTokenLifetime: 24 * time.Hour}
 	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: cfg,
 		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
 	h.handler = h.server.Handler()
@@ -90,6 +95,43 @@ func TestOIDCAuthorisation(t *testing.T) {
 		{name: "GitLab token on an unprotected branch", path: "/api/clean/service", target: "gl_api",
 			token:  func() string { return k1.Sign(t, oidctest.GitLabClaims(iss.URL, "group/api", "main", false), nil) },
 			status: 403, msg: `ref \"main\" is not protected (swarm-utils.clean.oidc.ref-protected=true)`},
+		{name: "GitLab tag named like the branch of ref=main", path: "/api/clean/service", target: "gl_api",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(oidctest.GitLabClaims(iss.URL, "group/api", "main", true), map[string]any{"ref_type": "tag"}), nil)
+			},
+			status: 403, msg: `ref \"main\" is a tag, not a branch`},
+		{name: "GitLab token that does not say branch or tag", path: "/api/clean/service", target: "gl_api",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(oidctest.GitLabClaims(iss.URL, "group/api", "main", true), map[string]any{"ref_type": nil}), nil)
+			},
+			status: 403, msg: "does not say whether ref"},
+		{name: "GitHub ref_type contradicting its ref", path: "/api/clean/service", target: "app_web",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"ref_type": "tag"}), nil)
+			},
+			status: 403, msg: "does not say whether ref"},
+		{name: "ref-type=tag: a GitHub tag", path: "/api/clean/service", target: "rel_web",
+			token: func() string { return k1.Sign(t, gh("org/rel", "refs/tags/v1.2"), nil) }, status: 200, call: "clean-service rel_web"},
+		{name: "ref-type=tag: a GitHub branch", path: "/api/clean/service", target: "rel_web",
+			token:  func() string { return k1.Sign(t, gh("org/rel", "refs/heads/main"), nil) },
+			status: 403, msg: `ref \"refs/heads/main\" is a branch, not a tag`},
+		{name: "ref-type=tag: a GitLab tag", path: "/api/clean/service", target: "rel_web",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(oidctest.GitLabClaims(iss.URL, "org/rel", "v1.2", false), map[string]any{"ref_type": "tag"}), nil)
+			}, status: 200, call: "clean-service rel_web"},
+		{name: "lifetime over SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME", path: "/api/clean/service", target: "app_web",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"exp": time.Now().Unix() + 25*3600}), nil)
+			}, status: 401, msg: "longer than SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME (24h0m0s)"},
+		{name: "lifetime of exactly the maximum", path: "/api/clean/service", target: "app_web",
+			token: func() string {
+				now := time.Now().Unix()
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"iat": now - 5, "exp": now - 5 + 24*3600}), nil)
+			}, status: 200, call: "clean-service app_web"},
+		{name: "no iat: the lifetime cannot be bounded", path: "/api/clean/service", target: "app_web",
+			token: func() string {
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"iat": nil}), nil)
+			}, status: 401, msg: "no issue time (iat)"},
 		{name: "wrong repository", path: "/api/clean/service", target: "app_web",
 			token:  func() string { return k1.Sign(t, gh("org/other", "refs/heads/main"), nil) },
 			status: 403, msg: `this CI identity (issuer ` + iss.URL + `, repository \"org/other\", ref \"refs/heads/main\") may not run clean-service on service \"app_web\"`},

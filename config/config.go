@@ -39,6 +39,8 @@ type OIDC struct {
 	Issuers   []string // URLs without a trailing "/", as in the tokens' iss claim
 	Audience  string   // a token's aud must contain it
 	JWKSCache time.Duration
+	// MaxTokenLifetime bounds a token's exp − iat; longer-lived tokens are refused.
+	MaxTokenLifetime time.Duration
 }
 
 // DefaultOIDCIssuers are GitHub Actions' and gitlab.com's issuers.
@@ -83,6 +85,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Issuers:   oidcIssuers(r.str(envOIDCIssuers)),
 			Audience:  r.str(envOIDCAudience),
 			JWKSCache: r.millis(envOIDCJWKSCache),
+
+			MaxTokenLifetime: r.millis(envOIDCMaxTokenLifetime),
 		},
 		DockerCLIImage:  r.str(envDockerCLIImage),
 		BackupImage:     r.str(envBackupImage),
@@ -289,6 +293,9 @@ func (c Config) Validate() error {
 		if c.OIDC.Audience == "" {
 			bad(envOIDCAudience, "must not be empty while %s names issuers", envOIDCIssuers)
 		}
+		if c.OIDC.MaxTokenLifetime <= 0 {
+			bad(envOIDCMaxTokenLifetime, "must be a positive number of milliseconds, got %d", c.OIDC.MaxTokenLifetime.Milliseconds())
+		}
 		if c.OIDC.JWKSCache <= 0 {
 			bad(envOIDCJWKSCache, "must be a positive number of milliseconds, got %d", c.OIDC.JWKSCache.Milliseconds())
 		}
@@ -395,6 +402,7 @@ func (c Config) Masked() map[string]string {
 		envOIDCIssuers:               strings.Join(c.OIDC.Issuers, ","),
 		envOIDCAudience:              c.OIDC.Audience,
 		envOIDCJWKSCache:             ms(c.OIDC.JWKSCache),
+		envOIDCMaxTokenLifetime:      ms(c.OIDC.MaxTokenLifetime),
 		envDockerCLIImage:            c.DockerCLIImage,
 		envBackupImage:               c.BackupImage,
 		envBackupExecShell:           c.BackupExecShell,

@@ -33,7 +33,7 @@ var specVariables = []string{
 // extraVariables are ours beyond SPEC §2 (SPEC §9 ideas, logging, *_FILE for swarm secrets).
 var extraVariables = []string{
 	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
-	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE",
+	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE", "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME",
 }
 
 var fileVariables = []string{
@@ -56,7 +56,7 @@ var specDefaults = Config{
 		Pending: 20 * time.Second, Lock: 10 * time.Second, Extra: 10 * time.Second,
 	},
 	OIDC: OIDC{Issuers: []string{"https://token.actions.githubusercontent.com", "https://gitlab.com"},
-		Audience: "swarm-utils", JWKSCache: 10 * time.Minute},
+		Audience: "swarm-utils", JWKSCache: 10 * time.Minute, MaxTokenLifetime: 24 * time.Hour},
 	S3:         S3{HTTPS: true, RetentionDays: 5},
 	ServerPort: 3000,
 	LogFormat:  "auto",
@@ -323,6 +323,7 @@ func TestValidate(t *testing.T) {
 		{"oidc issuer with a query", func(c *Config) { c.OIDC.Issuers = []string{"https://gitlab.com/?x=1"} }, []string{"SWARM_UTILS_OIDC_ISSUERS"}},
 		{"oidc without audience", func(c *Config) { c.OIDC.Audience = "" }, []string{"SWARM_UTILS_OIDC_AUDIENCE"}},
 		{"oidc zero cache", func(c *Config) { c.OIDC.JWKSCache = 0 }, []string{"SWARM_UTILS_OIDC_JWKS_CACHE"}},
+		{"oidc zero token lifetime", func(c *Config) { c.OIDC.MaxTokenLifetime = 0 }, []string{"SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME"}},
 		{"oidc off needs no audience", func(c *Config) { c.OIDC = OIDC{} }, nil},
 	}
 	for _, tt := range tests {

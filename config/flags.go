@@ -25,6 +25,8 @@ const (
 	envOIDCAudience  = "SWARM_UTILS_OIDC_AUDIENCE"
 	envOIDCJWKSCache = "SWARM_UTILS_OIDC_JWKS_CACHE"
 
+	envOIDCMaxTokenLifetime = "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME"
+
 	envDockerCLIImage  = "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME"
 	envBackupImage     = "SWARM_UTILS_BACKUP_IMAGE"
 	envBackupExecShell = "SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL"
@@ -105,6 +107,7 @@ func variables() []variable {
 		{envOIDCIssuers, kindString, DefaultOIDCIssuers, "comma-separated issuer `URLS` whose CI identity tokens (OIDC JWTs) are accepted; https only (http only for loopback addresses); `none` turns OIDC off", catAccess},
 		{envOIDCAudience, kindString, "swarm-utils", "the `AUDIENCE` an OIDC token's aud claim must contain (GitHub: core.getIDToken(AUDIENCE); GitLab: id_tokens aud)", catAccess},
 		{envOIDCJWKSCache, kindMillis, "600_000", "how long an OIDC issuer's signing keys are cached (`MS`); a token signed with an unknown key id refetches them, at most every 30 s", catAccess},
+		{envOIDCMaxTokenLifetime, kindMillis, "86_400_000", "the longest lifetime (exp − iat) of an accepted OIDC token (`MS`); GitHub's live minutes, GitLab's id_tokens as long as the job may run", catAccess},
 
 		{envDockerCLIImage, kindString, "docker:25.0.5-cli-alpine3.20", "image of the helper services", catImages},
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},

@@ -14,6 +14,7 @@ const (
 	OIDCRepositorySuffix   = ".oidc.repository"    // GitHub repository / GitLab project_path; comma list
 	OIDCRefSuffix          = ".oidc.ref"           // optional: GitHub refs/heads/main, GitLab main; comma list
 	OIDCRefProtectedSuffix = ".oidc.ref-protected" // optional: true requires the ref_protected claim
+	OIDCRefTypeSuffix      = ".oidc.ref-type"      // optional: branch or tag (comma list); branch when ref is set
 	OIDCIssuerSuffix       = ".oidc.issuer"        // issuer URL, or github / gitlab
 
 	LabelCleanOIDCRepository  = parse.LabelPrefix + "clean" + OIDCRepositorySuffix
@@ -34,8 +35,25 @@ var OIDCIssuerAliases = map[string]string{
 type OIDCRule struct {
 	Repositories []string // none: OIDC is not set up for the action
 	Refs         []string // none: any ref
+	RefTypes     []string // RefBranch, RefTag; none: what the matched ref implies (see impliedRefType), any without Refs
 	RefProtected bool
 	Issuer       string // "" = unnamed (allowed only while one issuer is configured)
+}
+
+// Ref types of the ref-type label and of the tokens' ref_type claim.
+const (
+	RefBranch = "branch"
+	RefTag    = "tag"
+)
+
+// impliedRefType is the type a rule's ref means when ref-type is not set: GitHub's refs/heads/
+// and refs/tags/ say it; a bare name (GitLab's ref is "main" for a branch and a tag alike)
+// means the branch, so that ref=main never admits a tag named main.
+func impliedRefType(ref string) string {
+	if strings.HasPrefix(ref, "refs/tags/") {
+		return RefTag
+	}
+	return RefBranch
 }
 
 // OIDCRuleFromLabels reads swarm-utils.<action>.oidc.* from a service's or node's labels;
@@ -52,7 +70,14 @@ func OIDCRuleFromLabels(labels map[string]string, action string) (OIDCRule, erro
 	if alias, ok := OIDCIssuerAliases[strings.ToLower(rule.Issuer)]; ok {
 		rule.Issuer = alias
 	}
-	if err == nil && len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "") {
+	for _, t := range parse.ListLabel(labels, base+OIDCRefTypeSuffix) {
+		t = strings.ToLower(t)
+		if t != RefBranch && t != RefTag && err == nil {
+			err = fmt.Errorf("label %s%s: %.40q is neither %s nor %s", base, OIDCRefTypeSuffix, t, RefBranch, RefTag)
+		}
+		rule.RefTypes = append(rule.RefTypes, t)
+	}
+	if err == nil && len(rule.Repositories) == 0 && (len(rule.Refs) > 0 || rule.RefProtected || rule.Issuer != "" || len(rule.RefTypes) > 0) {
 		err = fmt.Errorf("label %s%s: is required by the other %s.oidc.* labels", base, OIDCRepositorySuffix, base)
 	}
 	if err != nil {

@@ -34,6 +34,12 @@ func TestOIDCRuleFromLabels(t *testing.T) {
 			wantErr: `label swarm-utils.clean.oidc.ref-protected: "yes" is not true or false`},
 		{name: "ref without repository", action: "update", labels: map[string]string{"swarm-utils.update.oidc.ref": "main"},
 			wantErr: "label swarm-utils.update.oidc.repository: is required"},
+		{name: "ref types", action: "clean", labels: map[string]string{LabelCleanOIDCRepository: "g/p", "swarm-utils.clean.oidc.ref-type": "Tag, branch"},
+			want: OIDCRule{Repositories: []string{"g/p"}, RefTypes: []string{"tag", "branch"}}},
+		{name: "bad ref type", action: "clean", labels: map[string]string{LabelCleanOIDCRepository: "g/p", "swarm-utils.clean.oidc.ref-type": "release"},
+			wantErr: `label swarm-utils.clean.oidc.ref-type: "release" is neither branch nor tag`},
+		{name: "ref type without repository", action: "clean", labels: map[string]string{"swarm-utils.clean.oidc.ref-type": "tag"},
+			wantErr: "label swarm-utils.clean.oidc.repository: is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,13 +35,14 @@ var signingAlgs = []string{oidc.RS256, oidc.ES256}
 
 // verifier checks CI identity tokens against the configured issuers' published keys.
 type verifier struct {
-	audience string
-	ttl      time.Duration // of an issuer's discovery and keys
-	now      func() time.Time
-	fetch    *fetcher
-	client   *http.Client
-	issuers  map[string]*issuer // by iss, exactly as configured (no trailing "/")
-	names    []string
+	audience    string
+	maxLifetime time.Duration // of a token, exp − iat; 0: unbounded
+	ttl         time.Duration // of an issuer's discovery and keys
+	now         func() time.Time
+	fetch       *fetcher
+	client      *http.Client
+	issuers     map[string]*issuer // by iss, exactly as configured (no trailing "/")
+	names       []string
 }
 
 // issuer is one issuer's go-oidc verifier, built from its discovery document on first use and
@@ -70,7 +71,7 @@ func newVerifier(c config.OIDC, now func() time.Time) *verifier {
 		ttl = 10 * time.Minute
 	}
 	f := newFetcher(now, min(OIDCRefetchEvery, ttl))
-	v := &verifier{audience: c.Audience, ttl: ttl, now: now, fetch: f, issuers: map[string]*issuer{},
+	v := &verifier{audience: c.Audience, maxLifetime: c.MaxTokenLifetime, ttl: ttl, now: now, fetch: f, issuers: map[string]*issuer{},
 		client: &http.Client{Timeout: oidcFetchTimeout, Transport: f,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if len(via) >= 3 {
@@ -119,7 +120,28 @@ type claims struct {
 	Repository   string          `json:"repository"`
 	ProjectPath  string          `json:"project_path"`
 	Ref          string          `json:"ref"`
+	RefType      string          `json:"ref_type"`
 	RefProtected json.RawMessage `json:"ref_protected"`
+}
+
+// refType is whether the ref is a branch or a tag: the ref_type claim (GitHub and GitLab) and
+// GitHub's refs/heads/ or refs/tags/ prefix, which must agree; "" when the token does not tell.
+func (c *claims) refType() string {
+	fromRef := ""
+	switch {
+	case strings.HasPrefix(c.Ref, "refs/heads/"):
+		fromRef = RefBranch
+	case strings.HasPrefix(c.Ref, "refs/tags/"):
+		fromRef = RefTag
+	}
+	claim := strings.ToLower(strings.TrimSpace(c.RefType))
+	switch {
+	case claim != "" && fromRef != "" && claim != fromRef:
+		return ""
+	case claim != "":
+		return claim
+	}
+	return fromRef
 }
 
 // repository is GitHub's repository or GitLab's project_path.
@@ -248,6 +270,12 @@ func (v *verifier) checkClaims(c *claims) *Error {
 		return rejected("not valid before %s (nbf)", at(*c.NotBefore).Format(time.RFC3339))
 	case c.IssuedAt != nil && now.Add(oidcLeeway).Before(at(*c.IssuedAt)):
 		return rejected("issued in the future (iat %s): check the clocks", at(*c.IssuedAt).Format(time.RFC3339))
+	case c.IssuedAt == nil:
+		return rejected("it has no issue time (iat), so its lifetime cannot be bounded")
+	case v.maxLifetime > 0 && at(*c.Expiry).Sub(at(*c.IssuedAt)) > v.maxLifetime:
+		// A stolen long-lived token would outlive the access it stands for (SPEC §4 weakness 2).
+		return rejected("it is valid for %s (exp − iat), longer than SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME (%s)",
+			at(*c.Expiry).Sub(at(*c.IssuedAt)), v.maxLifetime)
 	}
 	auds, err := c.audiences()
 	if err != nil {

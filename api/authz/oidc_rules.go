@@ -117,6 +117,10 @@ func (a *Authorizer) match(rule OIDCRule, c *claims, base string) (ok bool, why 
 	if !slices.ContainsFunc(rule.Repositories, func(r string) bool { return strings.EqualFold(r, repo) }) {
 		return false, ""
 	}
+	refTypes := rule.RefTypes
+	if len(refTypes) == 0 && len(rule.Refs) > 0 {
+		refTypes = []string{impliedRefType(c.Ref)}
+	}
 	switch {
 	case rule.Issuer != "" && rule.Issuer != c.Issuer:
 		return false, fmt.Sprintf("%s%s names another issuer", base, OIDCIssuerSuffix)
@@ -126,6 +130,12 @@ func (a *Authorizer) match(rule OIDCRule, c *claims, base string) (ok bool, why 
 			base, OIDCIssuerSuffix)
 	case len(rule.Refs) > 0 && !slices.Contains(rule.Refs, c.Ref):
 		return false, fmt.Sprintf("ref %q is not one of %s%s", c.Ref, base, OIDCRefSuffix)
+	case len(refTypes) > 0 && c.refType() == "":
+		return false, fmt.Sprintf("the token does not say whether ref %q is a branch or a tag (ref_type %.20q, or it contradicts the ref), and the rule needs a %s",
+			c.Ref, c.RefType, strings.Join(refTypes, " or "))
+	case len(refTypes) > 0 && !slices.Contains(refTypes, c.refType()):
+		return false, fmt.Sprintf("ref %q is a %s, not a %s (%s%s; a bare %s%s means a branch unless %s%s says tag)",
+			c.Ref, c.refType(), strings.Join(refTypes, " or "), base, OIDCRefTypeSuffix, base, OIDCRefSuffix, base, OIDCRefTypeSuffix)
 	case rule.RefProtected && !c.refProtected():
 		return false, fmt.Sprintf("ref %q is not protected (%s%s=true)", c.Ref, base, OIDCRefProtectedSuffix)
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -217,12 +218,17 @@ func (k Key) Sign(t *testing.T, claims map[string]any, header map[string]any) st
 	return input + "." + b64(sig)
 }
 
-// GitHubClaims are shaped like a GitHub Actions token for repository on ref.
+// GitHubClaims are shaped like a GitHub Actions token for repository on ref (refs/heads/… or
+// refs/tags/…, which sets ref_type as GitHub does).
 func GitHubClaims(iss, repository, ref string) map[string]any {
 	now := time.Now().Unix()
+	refType := "branch"
+	if strings.HasPrefix(ref, "refs/tags/") {
+		refType = "tag"
+	}
 	return map[string]any{
 		"iss": iss, "aud": "swarm-utils", "sub": "repo:" + repository + ":ref:" + ref,
-		"repository": repository, "repository_owner": "org", "ref": ref, "ref_type": "branch", "ref_protected": "false",
+		"repository": repository, "repository_owner": "org", "ref": ref, "ref_type": refType, "ref_protected": "false",
 		"jti": "5e1f", "iat": now - 5, "nbf": now - 5, "exp": now + 300, "workflow": "deploy", "run_id": "42",
 	}
 }
