@@ -3,10 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
 	"strings"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
@@ -56,7 +56,7 @@ func (s *Server) authorizeServiceOIDC(ctx context.Context, token string, a servi
 	}
 	svc, err := s.targets.Service(ctx, name)
 	found := err == nil
-	if err != nil && commands.KindOf(err) != commands.KindNotFound {
+	if err != nil && operation.KindOf(err) != operation.KindNotFound {
 		return parse.Service{}, false, fromErr("inspect service "+name, err)
 	}
 	var why string
@@ -75,7 +75,7 @@ func (s *Server) authorizeServiceOIDC(ctx context.Context, token string, a servi
 		}
 		for _, other := range svcs {
 			if ok, _ := s.oidcMatches(other.Labels, a.tokenLabel, claims); ok {
-				return parse.Service{}, false, errorf(http.StatusNotFound, string(commands.KindNotFound), "service %q not found (names are exact: stack_service)", name)
+				return parse.Service{}, false, errorf(http.StatusNotFound, string(operation.KindNotFound), "service %q not found (names are exact: stack_service)", name)
 			}
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Server) authorizeNodeOIDC(ctx context.Context, token, name string) *api
 		}
 	}
 	if node == nil && known {
-		return errorf(http.StatusNotFound, string(commands.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
+		return errorf(http.StatusNotFound, string(operation.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
 	}
 	return s.oidcForbidden(claims, OpCleanNode, "node", name, oidcLabelBase(parse.LabelNodeCleanToken), why)
 }
@@ -124,5 +124,5 @@ func (s *Server) oidcForbidden(c *oidcClaims, op, kind, name, base, why string) 
 	if why != "" {
 		msg += ": " + why
 	}
-	return errorf(http.StatusForbidden, string(commands.KindForbidden), "%s", msg)
+	return errorf(http.StatusForbidden, string(operation.KindForbidden), "%s", msg)
 }

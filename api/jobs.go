@@ -5,10 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"sync"
 	"time"
-
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // Job states.
@@ -32,7 +31,7 @@ type job struct {
 	state   string
 	started time.Time
 	ended   time.Time
-	result  *commands.Result
+	result  *operation.Result
 }
 
 // JobView is GET /api/jobs/{id}'s body.
@@ -45,7 +44,7 @@ type JobView struct {
 	StartedAt *time.Time        `json:"startedAt,omitempty"`
 	EndedAt   *time.Time        `json:"endedAt,omitempty"`
 	Status    int               `json:"status,omitempty"` // the HTTP status the result maps to, when done
-	Result    *commands.Result  `json:"result,omitempty"`
+	Result    *operation.Result `json:"result,omitempty"`
 	Links     map[string]string `json:"links"`
 }
 
@@ -76,7 +75,7 @@ func (j *job) setRunning() {
 	j.mu.Unlock()
 }
 
-func (j *job) finish(r commands.Result) {
+func (j *job) finish(r operation.Result) {
 	j.mu.Lock()
 	j.state, j.ended, j.result = JobDone, time.Now().UTC(), &r
 	j.mu.Unlock()

@@ -2,6 +2,10 @@ package api
 
 import (
 	"context"
+	"github.com/swarm-utils/swarm-utils/jobs/backup"
+	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
+	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"net/http"
 	"strings"
 	"time"
@@ -177,7 +181,7 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 	}
 
 	v.Clean.TokenSet = labelValue(svc.Labels, parse.LabelCleanToken) != ""
-	if c, err := parse.CleanSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	if c, err := cleanservice.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
 		v.Clean.Error = mask(err.Error())
 	} else if c.Enabled {
 		v.Clean = CleanView{Enabled: true, Exec: mask(c.Exec), Shell: c.Shell, ExecTimeoutMs: ms(c.ExecTimeout), TokenSet: v.Clean.TokenSet}
@@ -185,7 +189,7 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 	may(cleanAction, v.Clean.Enabled)
 
 	v.Backup.TokenSet = labelValue(svc.Labels, parse.LabelBackupToken) != ""
-	if b, err := parse.BackupSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	if b, err := backup.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
 		v.Backup.Error = mask(err.Error())
 	} else if b.Enabled {
 		v.Backup = BackupView{Enabled: true, Exec: mask(b.Exec), Shell: b.Shell, Stop: b.Stop, Volumes: b.Volumes,
@@ -197,7 +201,7 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 	may(backupAction, v.Backup.Enabled)
 
 	v.Update.TokenSet = labelValue(svc.Labels, parse.LabelUpdateToken) != ""
-	if u, err := parse.UpdateSettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	if u, err := update.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
 		v.Update.Error = mask(err.Error())
 	} else if u.Enabled {
 		v.Update = UpdateView{Enabled: true, RegistryAuth: u.RegistryAuth, ImageAllow: u.ImageAllow,
@@ -233,7 +237,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		v := NodeView{ID: n.ID, Hostname: n.Hostname, Role: n.Role, State: n.State, Availability: n.Availability,
 			Labels: ownLabels(n.Labels, mask), Actions: []string{}}
 		v.Clean.TokenSet = labelValue(n.Labels, parse.LabelNodeCleanToken) != ""
-		if c, err := parse.NodeCleanSettingsFromLabels(n.Labels, s.cfg); err != nil {
+		if c, err := cleannode.SettingsFromLabels(n.Labels, s.cfg); err != nil {
 			v.Clean.Error = mask(err.Error())
 		} else if c.Enabled {
 			v.Clean = NodeCleanView{Enabled: true, Container: c.Container, Image: c.Image, Builder: c.Builder,

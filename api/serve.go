@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // Cron is the scheduler that serve runs next to the HTTP server (*schedule.Scheduler).
@@ -33,8 +32,8 @@ type RunOptions struct {
 	OnListen func(net.Addr) // called once the listener is open (tests use port 0)
 	// Repair (nil: none) runs once before the listener and the cron start: it removes helpers
 	// left by an earlier, killed process and starts the services its backups left stopped
-	// (commands.Deps.Repair). A failed repair is logged, not fatal: docker may be briefly away.
-	Repair func(context.Context) commands.Report
+	// (jobs.Deps.Repair). A failed repair is logged, not fatal: docker may be briefly away.
+	Repair func(context.Context) operation.Report
 }
 
 // Run serves the API and runs the cron until ctx ends, then shuts down gracefully: no new

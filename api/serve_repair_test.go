@@ -2,11 +2,10 @@ package api
 
 import (
 	"context"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"net"
 	"testing"
 	"time"
-
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // TestRunRepairsBeforeServing: the start-up repair runs before the listener opens and the cron
@@ -22,12 +21,12 @@ func TestRunRepairsBeforeServing(t *testing.T) {
 		ended := make(chan error, 1)
 		go func() {
 			ended <- Run(ctx, RunOptions{Addr: "127.0.0.1:0", Server: h.server, Cron: cron, Grace: time.Second, Log: h.server.log,
-				Repair: func(context.Context) commands.Report {
+				Repair: func(context.Context) operation.Report {
 					cronBeforeRepair = cron.started.Load()
 					repaired = true
-					rep := commands.Report{Operation: "recover", OK: ok}
+					rep := operation.Report{Operation: "recover", OK: ok}
 					if !ok {
-						rep.Results = []commands.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
+						rep.Results = []operation.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
 					}
 					return rep
 				},

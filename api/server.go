@@ -5,28 +5,29 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
-// Operations are the pipelines the API starts; *commands.Deps (or Instrumented) in production.
+// Operations are the pipelines the API starts; *jobs.Deps (or Instrumented) in production.
 type Operations interface {
-	CleanNode(ctx context.Context, name string) commands.Result
-	CleanService(ctx context.Context, name string) commands.Result
-	BackupService(ctx context.Context, name string) commands.Result
-	UpdateService(ctx context.Context, o commands.UpdateOptions) commands.Result
+	CleanNode(ctx context.Context, name string) operation.Result
+	CleanService(ctx context.Context, name string) operation.Result
+	BackupService(ctx context.Context, name string) operation.Result
+	UpdateService(ctx context.Context, o update.Options) operation.Result
 }
 
-// Targets reads what authorisation and the listings need; *commands.Deps in production.
+// Targets reads what authorisation and the listings need; *jobs.Deps in production.
 type Targets interface {
-	// Service returns the service named exactly name; an error of commands.KindNotFound when
+	// Service returns the service named exactly name; an error of operation.KindNotFound when
 	// there is none.
 	Service(ctx context.Context, name string) (parse.Service, error)
 	Services(ctx context.Context) ([]parse.Service, error)
@@ -153,7 +154,7 @@ var (
 	updateAction = serviceAction{OpUpdateService, parse.LabelUpdateEnable, parse.LabelUpdateToken}
 )
 
-func (a serviceAction) run(ops Operations, ctx context.Context, name string) commands.Result {
+func (a serviceAction) run(ops Operations, ctx context.Context, name string) operation.Result {
 	if a.op == OpBackupService {
 		return ops.BackupService(ctx, name)
 	}
@@ -185,7 +186,7 @@ func (s *Server) handleServiceAction(a serviceAction) http.HandlerFunc {
 			return
 		}
 		name := req.ServiceName
-		s.launch(w, r, a.op, name, token, wait, func(ctx context.Context) commands.Result { return a.run(s.ops, ctx, name) })
+		s.launch(w, r, a.op, name, token, wait, func(ctx context.Context) operation.Result { return a.run(s.ops, ctx, name) })
 	}
 }
 
@@ -226,8 +227,8 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	opts := commands.UpdateOptions{Service: req.ServiceName, Image: req.Image, Force: force}
-	s.launch(w, r, OpUpdateService, req.ServiceName, token, wait, func(ctx context.Context) commands.Result {
+	opts := update.Options{Service: req.ServiceName, Image: req.Image, Force: force}
+	s.launch(w, r, OpUpdateService, req.ServiceName, token, wait, func(ctx context.Context) operation.Result {
 		return s.ops.UpdateService(ctx, opts)
 	})
 }
@@ -243,12 +244,12 @@ func (s *Server) authorizeService(ctx context.Context, token string, a serviceAc
 	}
 	svc, err := s.targets.Service(ctx, name)
 	found := err == nil
-	if err != nil && commands.KindOf(err) != commands.KindNotFound {
+	if err != nil && operation.KindOf(err) != operation.KindNotFound {
 		return parse.Service{}, false, fromErr("inspect service "+name, err)
 	}
 	if admin {
 		if !found {
-			return parse.Service{}, true, errorf(http.StatusNotFound, string(commands.KindNotFound), "service %q not found (names are exact: stack_service)", name)
+			return parse.Service{}, true, errorf(http.StatusNotFound, string(operation.KindNotFound), "service %q not found (names are exact: stack_service)", name)
 		}
 		return svc, true, nil
 	}
@@ -264,9 +265,9 @@ func (s *Server) authorizeService(ctx context.Context, token string, a serviceAc
 		return parse.Service{}, false, errorf(http.StatusUnauthorized, kindUnauthorized,
 			"unknown token for %s: it is neither an admin token nor any service's %s", a.op, a.tokenLabel)
 	case !found:
-		return parse.Service{}, false, errorf(http.StatusNotFound, string(commands.KindNotFound), "service %q not found (names are exact: stack_service)", name)
+		return parse.Service{}, false, errorf(http.StatusNotFound, string(operation.KindNotFound), "service %q not found (names are exact: stack_service)", name)
 	}
-	return parse.Service{}, false, errorf(http.StatusForbidden, string(commands.KindForbidden),
+	return parse.Service{}, false, errorf(http.StatusForbidden, string(operation.KindForbidden),
 		"this token may not run %s on service %q: it is not that service's %s label (one token per service and action)", a.op, name, a.tokenLabel)
 }
 
@@ -287,7 +288,7 @@ func (s *Server) serviceTokenKnown(ctx context.Context, tokenLabel, token string
 // service's swarm-utils.update.image-allow globs, or, without that label, be the service's
 // current image repository with another tag or digest. Admin tokens may deploy any image.
 func (s *Server) checkImage(svc parse.Service, image string) *apiError {
-	settings, err := parse.UpdateSettingsFromLabels(svc.Labels, s.cfg)
+	settings, err := update.SettingsFromLabels(svc.Labels, s.cfg)
 	if err != nil || !settings.Enabled {
 		return nil // the operation reports the bad labels or the disabled action
 	}
@@ -295,14 +296,14 @@ func (s *Server) checkImage(svc parse.Service, image string) *apiError {
 		if settings.ImageAllowed(image) {
 			return nil
 		}
-		return errorf(http.StatusForbidden, string(commands.KindForbidden),
+		return errorf(http.StatusForbidden, string(operation.KindForbidden),
 			"image %q is not allowed for service %q by its %s label (%s)", image, svc.Name, parse.LabelUpdateImageAllow, strings.Join(settings.ImageAllow, ","))
 	}
 	current := imageRepository(svc.Image)
 	if current != "" && imageRepository(image) == current {
 		return nil
 	}
-	return errorf(http.StatusForbidden, string(commands.KindForbidden),
+	return errorf(http.StatusForbidden, string(operation.KindForbidden),
 		"a service token may only deploy new tags of the service's image %q (set the %s label on %q to allow other images, or use an admin token)",
 		current, parse.LabelUpdateImageAllow, svc.Name)
 }
@@ -345,7 +346,7 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := req.NodeName
-	s.launch(w, r, OpCleanNode, name, token, wait, func(ctx context.Context) commands.Result { return s.ops.CleanNode(ctx, name) })
+	s.launch(w, r, OpCleanNode, name, token, wait, func(ctx context.Context) operation.Result { return s.ops.CleanNode(ctx, name) })
 }
 
 // authorizeNode is authorizeService for clean-node, with the node label swarm-utils.clean.token.
@@ -375,9 +376,9 @@ func (s *Server) authorizeNode(ctx context.Context, token, name string) *apiErro
 		return errorf(http.StatusUnauthorized, kindUnauthorized,
 			"unknown token for %s: it is neither an admin token nor any node's %s label", OpCleanNode, parse.LabelNodeCleanToken)
 	case node == nil:
-		return errorf(http.StatusNotFound, string(commands.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
+		return errorf(http.StatusNotFound, string(operation.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
 	}
-	return errorf(http.StatusForbidden, string(commands.KindForbidden),
+	return errorf(http.StatusForbidden, string(operation.KindForbidden),
 		"this token may not run %s on node %q: it is not that node's %s label", OpCleanNode, name, parse.LabelNodeCleanToken)
 }
 
@@ -385,7 +386,7 @@ func labelValue(labels map[string]string, key string) string { return strings.Tr
 
 // launch runs the operation as a job under the server's lifetime (a caller that hangs up does
 // not abort it) and answers with its Result, or at once with 202 when waitRes is false.
-func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, token string, wait bool, run func(context.Context) commands.Result) {
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, token string, wait bool, run func(context.Context) operation.Result) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -403,11 +404,11 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, toke
 
 	go func() {
 		defer s.running.Done()
-		var res commands.Result
+		var res operation.Result
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("operation panicked", "operation", op, "target", target, "panic", fmt.Sprint(p))
-				res = commands.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []commands.Step{}}
+				res = operation.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []operation.Step{}}
 			}
 			j.finish(res)
 		}()
@@ -445,7 +446,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 	j := s.jobs.get(id)
 	admin := anyToken(token, s.cfg.AdminTokens)
 	if j == nil || !(admin || j.ownedBy(token)) {
-		writeError(w, errorf(http.StatusNotFound, string(commands.KindNotFound),
+		writeError(w, errorf(http.StatusNotFound, string(operation.KindNotFound),
 			"job %q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
 		return
 	}

@@ -36,35 +36,6 @@ func TestTokenHash(t *testing.T) {
 	}
 }
 
-// TestHashedTokenLabels: settings accept sha256:<hex> tokens and reject malformed ones without
-// echoing the value.
-func TestHashedTokenLabels(t *testing.T) {
-	sum := sha256.Sum256([]byte("ci-token"))
-	good := "sha256:" + hex.EncodeToString(sum[:])
-	bad := "sha256:not-a-digest-secretish"
-	clean := func(tok string) map[string]string {
-		return map[string]string{LabelCleanEnable: "true", LabelCleanExec: "x", LabelCleanToken: tok}
-	}
-	if s, err := CleanSettingsFromLabels(clean(good), testConfig()); err != nil || s.Token != good {
-		t.Errorf("hashed clean token: %+v, %v", s, err)
-	}
-	_, err := CleanSettingsFromLabels(clean(bad), testConfig())
-	if err == nil || !strings.Contains(err.Error(), "label swarm-utils.clean.token: a hashed token must be sha256: followed by the 64 hex digits") {
-		t.Errorf("malformed hashed token: %v", err)
-	} else if strings.Contains(err.Error(), "secretish") {
-		t.Errorf("the error echoes the label value: %v", err)
-	}
-	if _, err := UpdateSettingsFromLabels(map[string]string{LabelUpdateEnable: "true", LabelUpdateToken: bad}, testConfig()); err == nil {
-		t.Error("malformed hashed update token accepted")
-	}
-	if _, err := NodeCleanSettingsFromLabels(map[string]string{LabelNodeCleanToken: bad}, testConfig()); err == nil {
-		t.Error("malformed hashed node token accepted")
-	}
-	if m := MaskedLabels(clean(good)); m[LabelCleanToken] != "***" {
-		t.Errorf("a hashed token is not masked: %v", m)
-	}
-}
-
 func TestOIDCRuleFromLabels(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -1,0 +1,20 @@
+//go:build integration
+
+package jobs
+
+import (
+	"testing"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
+)
+
+// testDeps builds real dependencies (the real docker CLI through bashexec) for the test swarm,
+// logging into the test log. (testbed cannot do it: it would import this package.)
+func testDeps(t testing.TB, cfg config.Config) *Deps {
+	t.Helper()
+	log := testbed.NewTestLogger(t)
+	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
+	return NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
+}
