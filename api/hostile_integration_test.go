@@ -96,9 +96,12 @@ func TestAPIHostileNamesAndImagesOnTheCluster(t *testing.T) {
 
 // labelCommand is a clean.exec label that would create marker in whatever shell re-parsed it
 // (quotes closed early, command substitution), and prints where it was expanded.
-func labelCommand(marker string) string {
+// volume is what a would-be injection run in a helper (which has the node's docker CLI and
+// socket) would leave behind: a volume on that node, visible after the helper and its container
+// are gone (a current engine removes both together).
+func labelCommand(marker, volume string) string {
 	return strings.Join([]string{
-		`echo "uid=$(id -u)" "home=$HOME" 'single ; touch ` + marker + ` ; quoted'`,
+		`echo "uid=$(id -u)" "home=$HOME" 'single ; touch ` + marker + ` ; docker volume create ` + volume + ` ; quoted'`,
 		`echo "double \" ; touch ` + marker + ` ; \" quoted" ` + "`echo backticks`" + ` $((6*7)) '$HOME' \$HOME`,
 		`echo "docker here: [$(command -v docker || echo none)]"`,
 	}, "\n")
@@ -116,7 +119,8 @@ func TestAPILabelCommandsAreInertOnTheCluster(t *testing.T) {
 	cfg.AdminTokens = []string{itAdmin}
 	a := startAPI(t, cfg, "127.0.0.1:0")
 	marker := "/tmp/hp-" + id
-	cmd := labelCommand(marker)
+	volume := "it-hostile-" + id + "-injected"
+	cmd := labelCommand(marker, volume)
 	svc := "it-hostile-" + id + "-lbl"
 	tb.Service(t, svc, "--replicas", "3", "--replicas-max-per-node", "1",
 		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec="+cmd, tb.WorkloadImage)
@@ -140,7 +144,7 @@ func TestAPILabelCommandsAreInertOnTheCluster(t *testing.T) {
 			if strings.TrimSpace(task.Logs) != strings.TrimSpace(want) {
 				t.Errorf("task %s on %s printed\n%s\nbut sh -c of the label prints\n%s", task.Target, st.Node, task.Logs, want)
 			}
-			for _, line := range []string{"single ; touch " + marker + " ; quoted", `double " ; touch ` + marker + ` ; " quoted backticks 42 $HOME $HOME`, "docker here: [none]"} {
+			for _, line := range []string{"single ; touch " + marker + " ; docker volume create " + volume + " ; quoted", `double " ; touch ` + marker + ` ; " quoted backticks 42 $HOME $HOME`, "docker here: [none]"} {
 				if !strings.Contains(task.Logs, line) {
 					t.Errorf("task %s on %s: output lacks %q:\n%s", task.Target, st.Node, line, task.Logs)
 				}
@@ -149,7 +153,12 @@ func TestAPILabelCommandsAreInertOnTheCluster(t *testing.T) {
 				t.Errorf("%s exists in the target container on %s: %s", marker, st.Node, out)
 			}
 		}
-		// The helper that ran the step: its container's changes must not include the marker.
+		// The helper that ran the step: no volume from an injection on its node, and, where the
+		// engine keeps a removed job's container (docker 20.10), no marker in its filesystem.
+		if _, err := tb.TryDockerOn(st.Node, "volume", "inspect", volume); err == nil {
+			t.Errorf("volume %s exists on %s: a helper there re-parsed the label's command", volume, st.Node)
+			_, _ = tb.TryDockerOn(st.Node, "volume", "rm", volume)
+		}
 		if st.Helper != "" && st.Helper != "direct" {
 			assertHelperFilesystemLacks(t, tb, st.Node, st.Helper, marker)
 		}
@@ -198,11 +207,19 @@ func targetContainers(t *testing.T, tb testbed.Bed, service, node string) map[st
 	return m
 }
 
-// assertHelperFilesystemLacks finds the exited container of helper on node (swarm keeps it for
-// a while after the helper service is removed) and checks that path was not created in it.
+// assertHelperFilesystemLacks finds the exited container of helper on node (docker 20.10 keeps
+// it after the helper service is removed) and checks that path was not created in it. On a
+// current engine it checks that the container went with the helper.
 func assertHelperFilesystemLacks(t *testing.T, tb testbed.Bed, node, helper, path string) {
 	t.Helper()
 	ids := strings.Fields(tb.DockerOn(t, node, "container", "ls", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+helper))
+	if !tb.KeepsRemovedJobTasks() {
+		// A current engine removes the container with the job (moby/moby#44312 is fixed).
+		if len(ids) != 0 {
+			t.Errorf("%s engine: helper %s's container is still on %s after the helper was removed: %q", tb.Engine, helper, node, ids)
+		}
+		return
+	}
 	if len(ids) == 0 {
 		t.Errorf("no container of helper %s on %s to inspect", helper, node)
 		return

@@ -343,7 +343,7 @@ func TestAPICallFromCurlContainerOnOverlayNetwork(t *testing.T) {
 	id := randID()
 	cfg := tb.Config()
 	cfg.AdminTokens = []string{itAdmin}
-	a := startAPI(t, cfg, "192.168.213.1:0")
+	a := startAPI(t, cfg, net.JoinHostPort(tb.HostIP, "0"))
 	svc, token, netName := "it-api-"+id+"-ci", "it-api-ci-token-"+id, "it-api-"+id+"-net"
 	a.secrets = append(a.secrets, token)
 

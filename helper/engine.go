@@ -44,6 +44,8 @@ type Swarm interface {
 	CreateJob(ctx context.Context, j swarm.Job) (string, error)
 	Remove(ctx context.Context, id string) error
 	LocalNodeID(ctx context.Context) (string, error)
+	Node(ctx context.Context, id string) (parse.Node, error)
+	APIVersion(ctx context.Context) (string, error)
 	RunLocal(ctx context.Context, args []string, timeout time.Duration) (bashexec.Result, error)
 }
 
@@ -64,6 +66,8 @@ type Engine struct {
 
 	localOnce sync.Once
 	localNode string
+	apiOnce   sync.Once
+	apiVer    string // see localAPIVersion
 }
 
 // Spec is one short-lived job pinned to one node.
@@ -163,7 +167,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		return out
 	}
 	// Registered before the removal, so it runs after it: a helper stopped mid-run (timeout,
-	// cancel) may leave its task running (moby/moby#44312), see StopOrphan.
+	// cancel) is waited for until its task stopped, and its container removed on its node where
+	// the engine leaves a removed job's task running (docker before 24, moby/moby#44312).
 	var orphan *parse.TaskRow
 	defer func() {
 		if orphan == nil {

@@ -15,6 +15,10 @@ import (
 // and, after the default 10 s grace, SIGKILL.
 const StopWait = 30 * time.Second
 
+// orphanStopGrace is how long a current engine gets to stop a removed helper's task on its own
+// (10 s grace plus slack) before swarm-utils removes the container itself.
+const orphanStopGrace = 15 * time.Second
+
 // stopAction is the action of the helpers that stop orphaned tasks: recovery's.
 const stopAction = "recover"
 
@@ -26,14 +30,17 @@ type Stale struct {
 	Node, NodeID, TaskID, State     string
 }
 
-// StopOrphan waits until the task of a removed helper is no longer running. Docker 20.10
-// leaves a removed job's task running (moby/moby#44312, fixed in 24): once the task has a
-// container, a helper on its node removes that container.
+// StopOrphan waits until the task of a removed helper is no longer running. A current engine
+// stops it on its own (SIGTERM, then SIGKILL after the 10 s grace). Docker before 24 leaves a
+// removed job's task running (moby/moby#44312): on such a node, once the task has a container,
+// a helper there removes that container. Should a current engine still run it after
+// orphanStopGrace, the container is removed all the same.
 func (e *Engine) StopOrphan(ctx context.Context, h Stale, row parse.TaskRow) error {
 	wctx, cancel := context.WithTimeout(ctx, StopWait)
 	defer cancel()
 	started := time.Now()
 	stopSent := false
+	legacy := -1 // does the task's node need the workaround? -1: not asked yet
 	last := swarm.TaskState(row)
 	err := swarm.Poll(wctx, e.PollInterval, func(ctx context.Context) (bool, error) {
 		for {
@@ -52,7 +59,21 @@ func (e *Engine) StopOrphan(ctx context.Context, h Stale, row parse.TaskRow) err
 			if stopSent || t.ContainerID == "" || t.NodeID == "" {
 				return false, nil
 			}
+			if legacy < 0 {
+				legacy = 0
+				if e.nodeKeepsRemovedJobTasks(ctx, t.NodeID) {
+					legacy = 1
+				}
+			}
+			if legacy == 0 && time.Since(started) <= orphanStopGrace {
+				return false, nil // the engine stops it
+			}
 			stopSent = true
+			why := "the node's engine leaves a removed job's task running (moby/moby#44312)"
+			if legacy == 0 {
+				why = "the engine has not stopped it after " + orphanStopGrace.String()
+			}
+			e.Log.Info("removing the container of a removed helper's task", "helper", h.Name, "node", row.Node, "task", row.ID, "why", why)
 			if serr := e.removeTaskContainer(ctx, h, t, row.Node); serr != nil {
 				e.Log.Warn("stop helper's container", "helper", h.Name, "node", row.Node, "err", serr)
 			}

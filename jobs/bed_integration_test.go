@@ -18,3 +18,11 @@ func testDeps(t testing.TB, cfg config.Config) *Deps {
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
 	return NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
 }
+
+// testDepsRecorded is testDeps that also keeps the log, docker command lines included.
+func testDepsRecorded(t testing.TB, cfg config.Config) (*Deps, *testbed.Recorder) {
+	t.Helper()
+	log, rec := testbed.NewRecordingLogger(t)
+	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
+	return NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log), rec
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +217,7 @@ func TestHelperUnschedulableFailsAfterPendingTimeout(t *testing.T) {
 // A helper past its step timeout is failed and removed.
 func TestHelperPastItsTimeoutIsFailedAndRemoved(t *testing.T) {
 	tb := testbed.Get(t)
-	d := testDeps(t, tb.Config())
+	d, logs := testDepsRecorded(t, tb.Config())
 	nodes, err := d.Swarm.Nodes(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -231,10 +232,65 @@ func TestHelperPastItsTimeoutIsFailedAndRemoved(t *testing.T) {
 	if exists(tb, "manager", "service", "inspect", h.Name) {
 		t.Errorf("helper %s left behind", h.Name)
 	}
-	// docker 20.10 keeps a removed job's task running; the engine stops it.
+	// Nothing runs on when the helper is reported: docker 20.10 keeps a removed job's task
+	// running and swarm-utils removes its container; a current engine stops it on its own and
+	// swarm-utils only waits for that.
 	if out := tb.DockerOn(t, nodes[0].Hostname, "ps", "-q", "--filter", "name="+h.Name); strings.TrimSpace(out) != "" {
 		t.Errorf("helper %s's container still runs on %s after its timeout", h.Name, nodes[0].Hostname)
 	}
+	removed := strings.Contains(logs.String(), "moby/moby#44312")
+	if removed != tb.KeepsRemovedJobTasks() {
+		t.Errorf("%s engine: swarm-utils removed the orphaned container itself: %v, want %v", tb.Engine, removed, tb.KeepsRemovedJobTasks())
+	}
+}
+
+// The engine fact behind clean-node's helper-container reap, and the reap done only where it
+// is needed: docker 20.10 keeps the exited container of a removed job (moby/moby#44312), a
+// current engine removes it with the job; clean-node asks for the reap (":reap") only on the
+// former.
+func TestCleanNodeReapsHelperContainersOnlyWhereTheEngineKeepsThem(t *testing.T) {
+	tb := testbed.Get(t)
+	job := "it-cln-job-" + suffix()
+	tb.ServiceDetached(t, job, "--mode", "replicated-job", "--restart-condition", "none",
+		"--constraint", "node.hostname==worker-1", tb.HelperImage, "true")
+	testbed.WaitFor(t, 30*time.Second, "the job to complete", func() bool {
+		return strings.HasPrefix(tb.Docker(t, "service", "ps", "--format", "{{.CurrentState}}", job), "Complete")
+	})
+	tb.Docker(t, "service", "rm", job)
+	left := func() bool {
+		return strings.TrimSpace(tb.DockerOn(t, "worker-1", "container", "ls", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+job)) != ""
+	}
+	if tb.KeepsRemovedJobTasks() {
+		time.Sleep(2 * time.Second) // give the engine the chance it does not take
+		if !left() {
+			t.Errorf("%s engine: the removed job's exited container is gone; the reap would not be needed", tb.Engine)
+		}
+		t.Cleanup(func() {
+			ids := strings.Fields(tb.DockerOn(t, "worker-1", "container", "ls", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+job))
+			_, _ = tb.TryDockerOn("worker-1", append([]string{"rm", "-f"}, ids...)...)
+		})
+	} else {
+		testbed.WaitFor(t, 20*time.Second, "the engine to remove the job's container", func() bool { return !left() })
+	}
+
+	d, logs := testDepsRecorded(t, tb.Config())
+	if r := d.CleanNode(context.Background(), "worker-1"); !r.OK {
+		t.Fatalf("clean-node worker-1: %s", mustJSON(r))
+	}
+	var create string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "service create") && strings.Contains(line, "clean-node-worker-1-prune") {
+			create = line
+		}
+	}
+	if create == "" {
+		t.Fatalf("no helper create logged for worker-1:\n%s", logs)
+	}
+	// The step arguments follow the script: "container:30:reap image:30 ..." or "container:30 ...".
+	if reap := regexp.MustCompile(` container:[0-9]+:reap `).MatchString(create); reap != tb.KeepsRemovedJobTasks() {
+		t.Errorf("%s engine: clean-node reaps helper containers: %v, want %v\n%s", tb.Engine, reap, tb.KeepsRemovedJobTasks(), create)
+	}
+	tb.AssertNoHelpers(t)
 }
 
 // A helper left running by an earlier run (a crash) makes the target busy; a finished one is

@@ -135,6 +135,21 @@ func (c *CLI) Nodes(ctx context.Context) ([]parse.Node, error) {
 	return nodes, nil
 }
 
+func (c *CLI) Node(ctx context.Context, id string) (parse.Node, error) {
+	out, err := c.read(ctx, "node", "inspect", "--", id)
+	if err != nil {
+		return parse.Node{}, fmt.Errorf("inspect node %s: %w", id, err)
+	}
+	nodes, err := parse.NodeInspect(out)
+	if err != nil {
+		return parse.Node{}, fmt.Errorf("inspect node %s: %w", id, err)
+	}
+	if len(nodes) != 1 {
+		return parse.Node{}, fmt.Errorf("inspect node %s: %d nodes", id, len(nodes))
+	}
+	return nodes[0], nil
+}
+
 func (c *CLI) Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error) {
 	args := []string{"service", "ps", "--no-trunc"}
 	if desiredRunning {
@@ -246,6 +261,11 @@ func (c *CLI) Info(ctx context.Context) (Info, error) {
 		return Info{}, fmt.Errorf("docker info: read swarm state: %w", err)
 	}
 	return info, nil
+}
+
+func (c *CLI) APIVersion(ctx context.Context) (string, error) {
+	out, err := c.read(ctx, "version", "--format", "{{.Server.APIVersion}}")
+	return strings.TrimSpace(out), err
 }
 
 func (c *CLI) RunLocal(ctx context.Context, args []string, timeout time.Duration) (bashexec.Result, error) {

@@ -28,6 +28,8 @@ type Swarm interface {
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	// Nodes returns every node with its labels and state.
 	Nodes(ctx context.Context) ([]parse.Node, error)
+	// Node returns the node with this ID.
+	Node(ctx context.Context, id string) (parse.Node, error)
 	// Tasks lists a service's tasks, only those desired running when desiredRunning.
 	Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error)
 	// InspectTasks inspects tasks by ID.
@@ -50,6 +52,8 @@ type Swarm interface {
 	LocalNodeID(ctx context.Context) (string, error)
 	// Info is the swarm state of the daemon swarm-utils talks to.
 	Info(ctx context.Context) (Info, error)
+	// APIVersion is the Engine API version of the daemon swarm-utils talks to.
+	APIVersion(ctx context.Context) (string, error)
 	// RunLocal runs a script's argv (sh -c SCRIPT ...) here, against the local daemon: a step
 	// that only drives the docker CLI of the node swarm-utils runs on.
 	RunLocal(ctx context.Context, args []string, timeout time.Duration) (bashexec.Result, error)

@@ -1,15 +1,24 @@
 package testbed
 
 import (
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// NewTestLogger logs at debug level into t.Log and keeps every line for assertions (Lines).
+// NewTestLogger logs at debug level into t.Log.
 func NewTestLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&tWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// NewRecordingLogger is NewTestLogger that also keeps every line, for assertions on what was
+// logged (and so on which docker commands ran: bashexec logs each one).
+func NewRecordingLogger(t testing.TB) (*slog.Logger, *Recorder) {
+	rec := &Recorder{}
+	w := io.MultiWriter(&tWriter{t: t}, rec)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), rec
 }
 
 type tWriter struct {

@@ -24,7 +24,14 @@ type Bed struct {
 	S3Dir                                      string // versitygw's posix root; bucket = S3Dir/S3Bucket
 	HelperImage, WorkloadImage, WorkloadImage2 string
 	CrashImage, UploaderImage                  string
+	HostIP                                     string // the bed's bridge address in the root namespace
+	// Engine is the bed's dockerd: "current" (moby v2, Engine API 1.56) or "debian" (20.10).
+	Engine string
 }
+
+// KeepsRemovedJobTasks tells whether the bed's engine leaves the task (and container) of a
+// removed replicated-job behind, as docker before 24 does (moby/moby#44312).
+func (b Bed) KeepsRemovedJobTasks() bool { return b.Engine == "debian" }
 
 // Get returns the bed, or skips the test when the environment does not describe one.
 func Get(t testing.TB) Bed {
@@ -36,9 +43,13 @@ func Get(t testing.TB) Bed {
 		S3SecretKey: os.Getenv("SU_S3_SECRET_KEY"), S3Dir: os.Getenv("SU_S3_DIR"),
 		HelperImage: os.Getenv("HELPER_IMAGE"), WorkloadImage: os.Getenv("WORKLOAD_IMAGE"), WorkloadImage2: os.Getenv("WORKLOAD_IMAGE_2"),
 		CrashImage: os.Getenv("CRASH_IMAGE"), UploaderImage: os.Getenv("UPLOADER_IMAGE"),
+		HostIP: os.Getenv("SU_HOST_IP"), Engine: os.Getenv("SU_ENGINE"),
 	}
 	if b.ManagerHost == "" || b.HelperImage == "" {
 		t.Skip("no test swarm: run `scripts/cluster up` and `eval \"$(scripts/cluster env)\"`")
+	}
+	if b.Engine != "current" && b.Engine != "debian" {
+		t.Fatalf("SU_ENGINE=%q: the bed's engine must be current or debian (eval \"$(scripts/cluster env)\")", b.Engine)
 	}
 	return b
 }

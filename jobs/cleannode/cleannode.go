@@ -119,22 +119,34 @@ func (j *Job) clean(ctx context.Context, node parse.Node, all bool) operation.Re
 		return operation.Plan{
 			Budget: run + j.Config.Timeouts.Pending,
 			Do: func(ctx context.Context, r *operation.Result) error {
-				r.Steps = j.prune(ctx, node, steps, run)
+				r.Steps = j.prune(ctx, node, steps, run, j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion))
 				return nil
 			},
 		}, nil
 	})
 }
 
+// pruneArgs are pruneScript's step arguments.
+func pruneArgs(steps []pruneStep, reapHelpers bool) []string {
+	args := make([]string, 0, len(steps))
+	for _, s := range steps {
+		a := s.Name + ":" + helper.Seconds(s.Timeout)
+		if s.Name == "container" && reapHelpers {
+			a += ":reap"
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
 var reclaimedRe = regexp.MustCompile(`Total reclaimed space:\s*(\S+)`)
 
-// prune runs the prune steps in one helper on the node and reports each step.
-func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, timeout time.Duration) []operation.Step {
+// prune runs the prune steps in one helper on the node and reports each step. reapHelpers: the
+// node's engine keeps exited helper containers (pruneScript's ":reap").
+func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, timeout time.Duration, reapHelpers bool) []operation.Step {
 	marker := helper.NewMarker()
 	args := []string{"sh", "-c", pruneScript, "sh", marker}
-	for _, s := range steps {
-		args = append(args, s.Name+":"+helper.Seconds(s.Timeout))
-	}
+	args = append(args, pruneArgs(steps, reapHelpers)...)
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "prune",

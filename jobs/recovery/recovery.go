@@ -62,7 +62,8 @@ type Options struct {
 //
 //  1. every helper service (label swarm-utils.helper=true) belongs to a dead process: it is
 //     removed, finished or still running (nobody would ever collect it). A running one is
-//     stopped too (docker 20.10 leaves a removed job's task running, moby/moby#44312), so an
+//     waited for until it stopped (and stopped by swarm-utils where the engine leaves a removed
+//     job's task running: docker before 24, moby/moby#44312), so an
 //     uploader still mounting a service's volumes is interrupted before step 2;
 //  2. every service a backup left at 0 replicas (label swarm-utils.backup.restore-replicas) is
 //     scaled back to the recorded count and the label removed (backup.Job.RecoverStopped).
