@@ -114,9 +114,15 @@ func TestHostileNamesNeverReachDocker(t *testing.T) {
 // each node's daemon in su-<node>).
 func dockerdPid(t *testing.T, node string) int {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "pids", "su-"+node).Output()
+	// The bed's namespaces are su-NODE, or suN-NODE for SU_BED=N (scripts/cluster): never
+	// another bed's daemon.
+	ns := "su-" + node
+	if bed := os.Getenv("SU_BED"); bed != "" && bed != "0" {
+		ns = "su" + bed + "-" + node
+	}
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
 	if err != nil {
-		t.Skipf("cannot list the processes of su-%s: %v", node, err)
+		t.Skipf("cannot list the processes of %s: %v", ns, err)
 	}
 	for _, f := range strings.Fields(string(out)) {
 		comm, err := os.ReadFile("/proc/" + f + "/comm")
@@ -125,7 +131,7 @@ func dockerdPid(t *testing.T, node string) int {
 			return pid
 		}
 	}
-	t.Skipf("no dockerd in su-%s", node)
+	t.Skipf("no dockerd in %s", ns)
 	return 0
 }
 
