@@ -169,7 +169,9 @@ func Terminal(state string) bool {
 }
 
 // Unscheduled tells the states of a task that has no node yet.
-func Unscheduled(state string) bool { return state == "new" || state == "allocated" || state == "pending" }
+func Unscheduled(state string) bool {
+	return state == "new" || state == "allocated" || state == "pending"
+}
 
 // IsNoSuch tells docker's "no such service/node/object" answers from real failures.
 func IsNoSuch(err error) bool {
