@@ -61,14 +61,18 @@ func TestCLIArgv(t *testing.T) {
 		{"stop", func(c *CLI) error {
 			return c.Scale(context.Background(), Scale{Service: "db", Replicas: 0, LabelAdd: &Label{Key: "r", Value: "2"}})
 		}, []string{"service", "update", "--detach", "--label-add", "r=2", "--replicas", "0", "--", "db"}, false, "", nil, readTimeout},
-		{"start", func(c *CLI) error { return c.Scale(context.Background(), Scale{Service: "db", Replicas: 2, LabelRm: "r"}) },
+		{"start", func(c *CLI) error {
+			return c.Scale(context.Background(), Scale{Service: "db", Replicas: 2, LabelRm: "r"})
+		},
 			[]string{"service", "update", "--detach", "--replicas", "2", "--label-rm", "r", "--", "db"}, false, "", nil, readTimeout},
 		{"update image", func(c *CLI) error {
 			_, err := c.UpdateImage(context.Background(), ImageUpdate{Service: "web", Image: "reg/app:2", Force: true, Env: []string{"DOCKER_CONFIG=/d"}, Timeout: 42 * time.Second})
 			return err
 		}, []string{"service", "update", "--detach=false", "--quiet", "--image", "reg/app:2", "--with-registry-auth", "--force", "--", "web"},
 			false, "", []string{"DOCKER_HOST=unix:///d.sock", "DOCKER_CONFIG=/d"}, 42 * time.Second},
-		{"login", func(c *CLI) error { return c.Login(context.Background(), []string{"DOCKER_CONFIG=/d"}, "ci", "pw", "reg:5000") },
+		{"login", func(c *CLI) error {
+			return c.Login(context.Background(), []string{"DOCKER_CONFIG=/d"}, "ci", "pw", "reg:5000")
+		},
 			[]string{"login", "-u", "ci", "--password-stdin", "--", "reg:5000"}, false, "pw", []string{"DOCKER_HOST=unix:///d.sock", "DOCKER_CONFIG=/d"}, loginTimeout},
 		{"local node", func(c *CLI) error { _, err := c.LocalNodeID(context.Background()); return err },
 			[]string{"info", "--format", "{{.Swarm.NodeID}}"}, true, "", nil, readTimeout},

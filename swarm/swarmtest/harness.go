@@ -1,14 +1,13 @@
 package swarmtest
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
 )
@@ -20,7 +19,7 @@ type Wiring struct {
 	Ops     *operation.Runner
 	Secrets *bashexec.Secrets
 	Log     *slog.Logger
-	logs    *lockedBuffer
+	logs    *testbed.Recorder
 }
 
 // Logs is everything logged so far.
@@ -28,7 +27,7 @@ func (w *Wiring) Logs() string { return w.logs.String() }
 
 // Wire builds the engine and runner over f with cfg's timeouts; waits poll every millisecond.
 func Wire(f *Fake, cfg config.Config) *Wiring {
-	buf := &lockedBuffer{}
+	buf := &testbed.Recorder{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
 	h := &helper.Engine{Swarm: f, Secrets: secrets, Log: log, Pending: cfg.Timeouts.Pending, PollInterval: time.Millisecond,
@@ -45,21 +44,4 @@ func Step(j swarm.Job) string {
 		}
 	}
 	return ""
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
