@@ -132,7 +132,9 @@ func TestCleanNodeFailedStep(t *testing.T) {
 
 	// The helper itself failed: every step says why.
 	f2 := swarmtest.New(swarmtest.Node("n1", "worker-1"))
-	f2.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "rejected", Err: "No such image: docker:cli"} }
+	f2.OnJob = func(swarm.Job) swarmtest.JobRun {
+		return swarmtest.JobRun{State: "rejected", Err: "No such image: docker:cli"}
+	}
 	r = newJob(f2).Node(context.Background(), "worker-1")
 	if r.OK || len(r.Steps) != 3 || !strings.Contains(r.Steps[2].Error, "No such image") {
 		t.Errorf("result %+v", r)
