@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
@@ -16,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
@@ -117,25 +118,25 @@ const (
 func fixtureTargets() *fakeTargets {
 	return &fakeTargets{
 		services: []parse.Service{
-			{ID: "id-web", Name: "shop_web", Image: "registry:5000/shop/web:1.0@sha256:abc", Mode: parse.ModeReplicated, Replicas: 2, Labels: map[string]string{
-				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "rm -rf /tmp/cache", parse.LabelCleanToken: webClean,
-				parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "web-data", parse.LabelBackupToken: webBackup,
+			{ID: "id-web", Name: "shop_web", Image: "registry:5000/shop/web:1.0@sha256:" + strings.Repeat("ab", 32), Mode: parse.ModeReplicated, Replicas: 2, Labels: map[string]string{
+				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "rm -rf /tmp/cache", authz.LabelCleanToken: webClean,
+				parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "web-data", authz.LabelBackupToken: webBackup,
 				parse.LabelBackupS3SecretKey: s3SecretKey,
-				parse.LabelUpdateEnable:      "true", parse.LabelUpdateToken: webUpdate,
+				parse.LabelUpdateEnable:      "true", authz.LabelUpdateToken: webUpdate,
 				parse.LabelUpdateRegistryAuth: "true", parse.LabelUpdateRegistryPassword: registryPass,
 				"com.example.other": "not ours",
 			}},
 			{ID: "id-db", Name: "shop_db", Image: "postgres:16", Mode: parse.ModeGlobal, Labels: map[string]string{
-				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "vacuum", parse.LabelCleanToken: dbClean,
-				parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: dbUpdate,
-				parse.LabelUpdateImageAllow: "registry:5000/shop/db:*",
+				parse.LabelCleanEnable: "true", parse.LabelCleanExec: "vacuum", authz.LabelCleanToken: dbClean,
+				parse.LabelUpdateEnable: "true", authz.LabelUpdateToken: dbUpdate,
+				authz.LabelUpdateImageAllow: "registry:5000/shop/db:*",
 			}},
 			{ID: "id-plain", Name: "plain", Image: "nginx", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{}},
 		},
 		nodes: []parse.Node{
 			{ID: "node-id-m", Hostname: "manager", Role: "manager", State: "ready", Availability: "active", Labels: map[string]string{}},
 			{ID: "node-id-w1", Hostname: "worker-1", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
-				parse.LabelNodeCleanToken: workerToken}},
+				authz.LabelNodeCleanToken: workerToken}},
 			{ID: "node-id-w2", Hostname: "worker-2", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
 				parse.LabelNodeCleanEnable: "false"}},
 		},

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"github.com/swarm-utils/swarm-utils/operation"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -155,4 +158,71 @@ func newJobID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
+}
+
+// launch runs the operation as a job under the server's lifetime (a caller that hangs up does
+// not abort it) and answers with its Result, or at once with 202 when waitRes is false.
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target, token string, wait bool, run func(context.Context) operation.Result) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "swarm-utils is shutting down: try again when it is back"))
+		return
+	}
+	j := s.jobs.add(op, target, token)
+	if j == nil {
+		s.mu.Unlock()
+		writeError(w, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are running (%d): try again later", s.jobs.len()))
+		return
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.running.Done()
+		var res operation.Result
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("operation panicked", "operation", op, "target", target, "panic", fmt.Sprint(p))
+				res = operation.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []operation.Step{}}
+			}
+			j.finish(res)
+		}()
+		j.setRunning()
+		res = run(s.ctx)
+	}()
+
+	setJob(r, j.id)
+	w.Header().Set("X-Job-Id", j.id)
+	if !wait {
+		w.Header().Set("Location", "/api/jobs/"+j.id)
+		writeJSON(w, http.StatusAccepted, j.view())
+		return
+	}
+	select {
+	case <-j.done:
+		res := *j.view().Result
+		writeJSON(w, resultStatus(res), res)
+	case <-r.Context().Done():
+		// The caller hung up; the operation goes on and its result stays at /api/jobs/{id}.
+	}
+}
+
+// handleJob answers GET /api/jobs/{id} to an admin token or the token that started the job;
+// to anyone else the job does not exist.
+func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	setTarget(r, id)
+	token, e := s.token(r, "")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	j := s.jobs.get(id)
+	if j == nil || !(s.auth.Admin(token) || j.ownedBy(token)) {
+		writeError(w, errorf(http.StatusNotFound, string(operation.KindNotFound),
+			"job %q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
+		return
+	}
+	writeJSON(w, http.StatusOK, j.view())
 }

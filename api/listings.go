@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
 	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
 	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
@@ -101,12 +101,11 @@ type NodeCleanView struct {
 // listToken is the token of a GET listing: only the Authorization header (a query string
 // would end up in proxies' logs).
 func (s *Server) listToken(w http.ResponseWriter, r *http.Request) (string, bool) {
-	token, e := tokenFrom(r, "")
+	token, e := s.token(r, "")
 	if e != nil {
 		writeError(w, e)
 		return "", false
 	}
-	setToken(r, token)
 	return token, true
 }
 
@@ -117,7 +116,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	admin := anyToken(token, s.cfg.AdminTokens)
+	admin := s.auth.Admin(token)
 	svcs, err := s.targets.Services(r.Context())
 	if err != nil {
 		writeError(w, fromErr("list services", err))
@@ -130,37 +129,11 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 			views = append(views, v)
 		}
 	}
-	if !admin && len(views) == 0 && !s.nodeTokenKnown(r.Context(), token) {
+	if !admin && len(views) == 0 && !s.auth.KnownNodeToken(r.Context(), token) {
 		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": views})
-}
-
-func (s *Server) nodeTokenKnown(ctx context.Context, token string) bool {
-	nodes, err := s.targets.Nodes(ctx)
-	if err != nil {
-		return false
-	}
-	for _, n := range nodes {
-		if equalToken(token, labelValue(n.Labels, parse.LabelNodeCleanToken)) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) serviceTokenKnownAny(ctx context.Context, token string) bool {
-	svcs, err := s.servicesForAuth(ctx)
-	if err != nil {
-		return false
-	}
-	for _, svc := range svcs {
-		if _, mine := s.serviceView(svc, token, false); mine {
-			return true
-		}
-	}
-	return false
 }
 
 // serviceView builds the view and tells whether token is one of the service's action tokens.
@@ -172,24 +145,26 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 		v.Replicas = &n
 	}
 	mine := false
-	may := func(a serviceAction, enabled bool) {
-		match := equalToken(token, labelValue(svc.Labels, a.tokenLabel))
+	may := func(a authz.Action, enabled bool) {
+		match := authz.Equal(token, labelValue(svc.Labels, a.TokenLabel))
 		mine = mine || match
 		if enabled && (admin || match) {
-			v.Actions = append(v.Actions, a.op)
+			v.Actions = append(v.Actions, a.Op)
 		}
 	}
 
-	v.Clean.TokenSet = labelValue(svc.Labels, parse.LabelCleanToken) != ""
-	if c, err := cleanservice.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	v.Clean.TokenSet = labelValue(svc.Labels, authz.LabelCleanToken) != ""
+	c, err := cleanservice.SettingsFromLabels(svc.Labels, s.cfg)
+	if err = checkToken(c.Enabled, err, svc.Labels, authz.LabelCleanToken); err != nil {
 		v.Clean.Error = mask(err.Error())
 	} else if c.Enabled {
 		v.Clean = CleanView{Enabled: true, Exec: mask(c.Exec), Shell: c.Shell, ExecTimeoutMs: ms(c.ExecTimeout), TokenSet: v.Clean.TokenSet}
 	}
 	may(cleanAction, v.Clean.Enabled)
 
-	v.Backup.TokenSet = labelValue(svc.Labels, parse.LabelBackupToken) != ""
-	if b, err := backup.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	v.Backup.TokenSet = labelValue(svc.Labels, authz.LabelBackupToken) != ""
+	b, err := backup.SettingsFromLabels(svc.Labels, s.cfg)
+	if err = checkToken(b.Enabled, err, svc.Labels, authz.LabelBackupToken); err != nil {
 		v.Backup.Error = mask(err.Error())
 	} else if b.Enabled {
 		v.Backup = BackupView{Enabled: true, Exec: mask(b.Exec), Shell: b.Shell, Stop: b.Stop, Volumes: b.Volumes,
@@ -200,11 +175,17 @@ func (s *Server) serviceView(svc parse.Service, token string, admin bool) (Servi
 	}
 	may(backupAction, v.Backup.Enabled)
 
-	v.Update.TokenSet = labelValue(svc.Labels, parse.LabelUpdateToken) != ""
-	if u, err := update.SettingsFromLabels(svc.Labels, s.cfg); err != nil {
+	v.Update.TokenSet = labelValue(svc.Labels, authz.LabelUpdateToken) != ""
+	u, err := update.SettingsFromLabels(svc.Labels, s.cfg)
+	err = checkToken(u.Enabled, err, svc.Labels, authz.LabelUpdateToken)
+	var allow authz.ImageAllow
+	if err == nil && u.Enabled {
+		allow, err = authz.ImageAllowFromLabels(svc.Labels)
+	}
+	if err != nil {
 		v.Update.Error = mask(err.Error())
 	} else if u.Enabled {
-		v.Update = UpdateView{Enabled: true, RegistryAuth: u.RegistryAuth, ImageAllow: u.ImageAllow,
+		v.Update = UpdateView{Enabled: true, RegistryAuth: u.RegistryAuth, ImageAllow: allow,
 			ExecPre: mask(u.ExecPre), ExecPost: mask(u.ExecPost), TokenSet: v.Update.TokenSet}
 		if u.RegistryAuth {
 			v.Update.RegistryURL, v.Update.RegistryUser = u.Registry.URL, hidden(u.Registry.User)
@@ -221,7 +202,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	admin := anyToken(token, s.cfg.AdminTokens)
+	admin := s.auth.Admin(token)
 	nodes, err := s.targets.Nodes(r.Context())
 	if err != nil {
 		writeError(w, fromErr("list nodes", err))
@@ -229,15 +210,16 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	views := []NodeView{}
 	for _, n := range nodes {
-		match := equalToken(token, labelValue(n.Labels, parse.LabelNodeCleanToken))
+		match := authz.Equal(token, labelValue(n.Labels, authz.LabelNodeCleanToken))
 		if !admin && !match {
 			continue
 		}
 		mask := s.masker(n.Labels)
 		v := NodeView{ID: n.ID, Hostname: n.Hostname, Role: n.Role, State: n.State, Availability: n.Availability,
 			Labels: ownLabels(n.Labels, mask), Actions: []string{}}
-		v.Clean.TokenSet = labelValue(n.Labels, parse.LabelNodeCleanToken) != ""
-		if c, err := cleannode.SettingsFromLabels(n.Labels, s.cfg); err != nil {
+		v.Clean.TokenSet = labelValue(n.Labels, authz.LabelNodeCleanToken) != ""
+		c, err := cleannode.SettingsFromLabels(n.Labels, s.cfg)
+		if err = checkToken(c.Enabled, err, n.Labels, authz.LabelNodeCleanToken); err != nil {
 			v.Clean.Error = mask(err.Error())
 		} else if c.Enabled {
 			v.Clean = NodeCleanView{Enabled: true, Container: c.Container, Image: c.Image, Builder: c.Builder,
@@ -249,11 +231,21 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		}
 		views = append(views, v)
 	}
-	if !admin && len(views) == 0 && !s.serviceTokenKnownAny(r.Context(), token) {
+	if !admin && len(views) == 0 && !s.auth.KnownServiceToken(r.Context(), token) {
 		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token nor any service's or node's swarm-utils token"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": views})
+}
+
+// checkToken adds the action's token label to the settings' check: a malformed hashed token
+// makes an enabled action unusable with a label token, so the listing shows it as the labels'
+// error.
+func checkToken(enabled bool, err error, labels map[string]string, label string) error {
+	if err == nil && enabled {
+		return authz.CheckTokenLabel(labels, label)
+	}
+	return err
 }
 
 // ownLabels are the swarm-utils.* labels, secret values "***".
@@ -292,3 +284,5 @@ func hidden(s string) string {
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+func labelValue(labels map[string]string, key string) string { return strings.TrimSpace(labels[key]) }

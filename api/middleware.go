@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/swarm-utils/swarm-utils/api/authz"
 )
 
 // requestInfo is what handlers tell the access log about a request. The token is kept only
@@ -51,7 +53,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			level = slog.LevelWarn
 		}
 		target := ri.target
-		if ri.token != "" && equalToken(target, ri.token) {
+		if ri.token != "" && authz.Equal(target, ri.token) {
 			target = "***"
 		}
 		if len(target) > 128 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
@@ -19,11 +20,11 @@ import (
 func TestAPIOIDCAndHashedTokensOnTheCluster(t *testing.T) {
 	tb := testbed.Get(t)
 	id := randID()
-	k1, _, _, _ := testKeys(t)
-	iss := newTestIssuer(t, k1)
+	k1, _, _, _ := oidctest.Keys(t)
+	iss := oidctest.NewIssuer(t, k1)
 	cfg := tb.Config()
 	cfg.AdminTokens = []string{itAdmin}
-	cfg.OIDC = config.OIDC{Issuers: []string{iss.url}, Audience: "swarm-utils", JWKSCache: 10 * time.Minute}
+	cfg.OIDC = config.OIDC{Issuers: []string{iss.URL}, Audience: "swarm-utils", JWKSCache: 10 * time.Minute}
 	a := startAPI(t, cfg, "127.0.0.1:0")
 
 	svc, hashed := "it-api-"+id+"-oidc", "it-api-hashed-"+id
@@ -35,8 +36,8 @@ func TestAPIOIDCAndHashedTokensOnTheCluster(t *testing.T) {
 		"--label", "swarm-utils.backup.token=sha256:"+hex.EncodeToString(sum[:]),
 		tb.WorkloadImage)
 
-	good := k1.sign(t, githubClaims(iss.url, "org/app", "refs/heads/main"), nil)
-	other := k1.sign(t, githubClaims(iss.url, "org/other", "refs/heads/main"), nil)
+	good := k1.Sign(t, oidctest.GitHubClaims(iss.URL, "org/app", "refs/heads/main"), nil)
+	other := k1.Sign(t, oidctest.GitHubClaims(iss.URL, "org/other", "refs/heads/main"), nil)
 	for _, tok := range []string{good, other} {
 		a.secrets = append(a.secrets, tok[strings.LastIndexByte(tok, '.')+1:])
 	}
@@ -51,7 +52,7 @@ func TestAPIOIDCAndHashedTokensOnTheCluster(t *testing.T) {
 		404, "not enabled for backup")
 	expect(t, "the digest is no token", a.call(t, "POST", "/api/backup/service", "sha256:"+hex.EncodeToString(sum[:]), jsonBody(map[string]any{"serviceName": svc})),
 		401, "unknown token")
-	if n := iss.jwksFetches.Load(); n != 1 {
+	if n := iss.JWKSFetches.Load(); n != 1 {
 		t.Errorf("%d JWKS fetches, want 1", n)
 	}
 	assertNoHelpersFor(t, tb, id)

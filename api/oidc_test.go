@@ -7,54 +7,46 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
-
-// offsetClock is the verifier's clock: real time plus an offset the test moves forward.
-type offsetClock struct{ offset atomic.Int64 }
-
-func (c *offsetClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // newOIDCHarness is newHarness with OIDC on for issuers and extra targets labelled for it:
 //   - app_web: clean by org/app on refs/heads/main; update by org/app; backup enabled, no OIDC
 //   - app_db: clean by org/db
 //   - gl_api: clean by GitLab's group/api on protected branch main
 //   - node worker-1: clean-node by org/infra
-func newOIDCHarness(t *testing.T, issuers ...string) (*harness, *offsetClock) {
+func newOIDCHarness(t *testing.T, issuers ...string) *harness {
 	t.Helper()
 	h := newHarness(t)
 	h.targets.services = append(h.targets.services,
 		parse.Service{ID: "id-app-web", Name: "app_web", Image: "registry:5000/org/app:1", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
 			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true",
-			parse.LabelCleanOIDCRepository: "org/app", "swarm-utils.clean.oidc.ref": "refs/heads/main",
-			parse.LabelUpdateEnable: "true", parse.LabelUpdateOIDCRepository: "org/app",
+			authz.LabelCleanOIDCRepository: "org/app", "swarm-utils.clean.oidc.ref": "refs/heads/main",
+			parse.LabelUpdateEnable: "true", authz.LabelUpdateOIDCRepository: "org/app",
 			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "data",
 		}},
 		parse.Service{ID: "id-app-db", Name: "app_db", Image: "postgres:16", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
-			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanOIDCRepository: "org/db",
+			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "org/db",
 		}},
 		parse.Service{ID: "id-gl-api", Name: "gl_api", Image: "registry:5000/group/api:1", Mode: parse.ModeReplicated, Replicas: 1, Labels: map[string]string{
-			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanOIDCRepository: "group/api",
+			parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanOIDCRepository: "group/api",
 			"swarm-utils.clean.oidc.ref": "main", "swarm-utils.clean.oidc.ref-protected": "true",
 		}},
 	)
-	h.targets.nodes[1].Labels[parse.LabelCleanOIDCRepository] = "org/infra"
+	h.targets.nodes[1].Labels[authz.LabelCleanOIDCRepository] = "org/infra"
 
 	cfg := fixtureConfig()
 	cfg.OIDC = config.OIDC{Issuers: issuers, Audience: "swarm-utils", JWKSCache: 10 * time.Minute}
 	h.server = New(Options{Ops: Instrumented{Ops: h.ops, Metrics: h.metrics}, Targets: h.targets, Config: cfg,
 		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.metrics})
-	clock := &offsetClock{}
-	h.server.oidc.now = clock.now
 	h.handler = h.server.Handler()
-	return h, clock
+	return h
 }
 
 // assertTokenHidden fails when a JWT, or its signature alone, is in a response or the log.
@@ -69,9 +61,9 @@ func assertTokenHidden(t *testing.T, h *harness, body []byte, token string) {
 }
 
 func TestOIDCAuthorisation(t *testing.T) {
-	k1, _, stranger, ec := testKeys(t)
-	iss := newTestIssuer(t, k1, ec)
-	gh := func(repo, ref string) map[string]any { return githubClaims(iss.url, repo, ref) }
+	k1, _, stranger, ec := oidctest.Keys(t)
+	iss := oidctest.NewIssuer(t, k1, ec)
+	gh := func(repo, ref string) map[string]any { return oidctest.GitHubClaims(iss.URL, repo, ref) }
 	hour := time.Now().Add(-time.Hour).Unix()
 
 	tests := []struct {
@@ -86,116 +78,116 @@ func TestOIDCAuthorisation(t *testing.T) {
 		msg    string
 	}{
 		{name: "GitHub token of the labelled repository and ref", path: "/api/clean/service", target: "app_web",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
 		{name: "in the body's token field", path: "/api/clean/service", target: "app_web", inBody: true,
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
 		{name: "repository compared without case", path: "/api/clean/service", target: "app_web",
-			token: func() string { return k1.sign(t, gh("Org/App", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
+			token: func() string { return k1.Sign(t, gh("Org/App", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
 		{name: "ES256 token", path: "/api/clean/service", target: "app_web",
-			token: func() string { return ec.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
+			token: func() string { return ec.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 200, call: "clean-service app_web"},
 		{name: "GitLab token on a protected branch", path: "/api/clean/service", target: "gl_api",
-			token: func() string { return k1.sign(t, gitlabClaims(iss.url, "group/api", "main", true), nil) }, status: 200, call: "clean-service gl_api"},
+			token: func() string { return k1.Sign(t, oidctest.GitLabClaims(iss.URL, "group/api", "main", true), nil) }, status: 200, call: "clean-service gl_api"},
 		{name: "GitLab token on an unprotected branch", path: "/api/clean/service", target: "gl_api",
-			token:  func() string { return k1.sign(t, gitlabClaims(iss.url, "group/api", "main", false), nil) },
+			token:  func() string { return k1.Sign(t, oidctest.GitLabClaims(iss.URL, "group/api", "main", false), nil) },
 			status: 403, msg: `ref \"main\" is not protected (swarm-utils.clean.oidc.ref-protected=true)`},
 		{name: "wrong repository", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/other", "refs/heads/main"), nil) },
-			status: 403, msg: `this CI identity (issuer ` + iss.url + `, repository \"org/other\", ref \"refs/heads/main\") may not run clean-service on service \"app_web\"`},
+			token:  func() string { return k1.Sign(t, gh("org/other", "refs/heads/main"), nil) },
+			status: 403, msg: `this CI identity (issuer ` + iss.URL + `, repository \"org/other\", ref \"refs/heads/main\") may not run clean-service on service \"app_web\"`},
 		{name: "labelled repository, another ref", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/app", "refs/heads/dev"), nil) },
+			token:  func() string { return k1.Sign(t, gh("org/app", "refs/heads/dev"), nil) },
 			status: 403, msg: `ref \"refs/heads/dev\" is not one of swarm-utils.clean.oidc.ref`},
 		{name: "another service's identity", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/db", "refs/heads/main"), nil) },
+			token:  func() string { return k1.Sign(t, gh("org/db", "refs/heads/main"), nil) },
 			status: 403, msg: "swarm-utils.clean.oidc.* labels"},
 		{name: "another action's labels do not count", path: "/api/backup/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) },
+			token:  func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) },
 			status: 403, msg: "may not run backup-service"},
 		{name: "never admin: a service without OIDC labels", path: "/api/clean/service", target: "shop_web",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403},
 		{name: "known identity, unknown service", path: "/api/clean/service", target: "app_nope",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 404, msg: "not found"},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 404, msg: "not found"},
 		{name: "unknown identity, unknown service: no existence oracle", path: "/api/clean/service", target: "app_nope",
-			token: func() string { return k1.sign(t, gh("org/other", "refs/heads/main"), nil) }, status: 403},
+			token: func() string { return k1.Sign(t, gh("org/other", "refs/heads/main"), nil) }, status: 403},
 		{name: "update: new tag of the service's image", path: "/api/update/service", target: "app_web", image: "registry:5000/org/app:2",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/feature"), nil) }, status: 200, call: "update-service app_web"},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/feature"), nil) }, status: 200, call: "update-service app_web"},
 		{name: "update: another image", path: "/api/update/service", target: "app_web", image: "evil/miner:1",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403, msg: "may only deploy new tags"},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403, msg: "may only deploy new tags"},
 		{name: "clean-node by the node's labels", path: "/api/clean/node", target: "worker-1",
-			token: func() string { return k1.sign(t, gh("org/infra", "refs/heads/main"), nil) }, status: 200, call: "clean-node worker-1"},
+			token: func() string { return k1.Sign(t, gh("org/infra", "refs/heads/main"), nil) }, status: 200, call: "clean-node worker-1"},
 		{name: "clean-node on another node", path: "/api/clean/node", target: "manager",
-			token: func() string { return k1.sign(t, gh("org/infra", "refs/heads/main"), nil) }, status: 403, msg: `on node \"manager\"`},
+			token: func() string { return k1.Sign(t, gh("org/infra", "refs/heads/main"), nil) }, status: 403, msg: `on node \"manager\"`},
 		{name: "clean-node, service labels do not count", path: "/api/clean/node", target: "worker-1",
-			token: func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403},
+			token: func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), nil) }, status: 403},
 		{name: "expired", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"iat": hour - 600, "nbf": hour - 600, "exp": hour}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"iat": hour - 600, "nbf": hour - 600, "exp": hour}), nil)
 			}, status: 401, msg: "OIDC token rejected: expired at"},
 		{name: "expired a moment ago is within the leeway", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"exp": time.Now().Unix() - 10}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"exp": time.Now().Unix() - 10}), nil)
 			}, status: 200, call: "clean-service app_web"},
 		{name: "no exp", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"exp": nil}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"exp": nil}), nil)
 			},
 			status: 401, msg: "no expiry"},
 		{name: "not yet valid", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"nbf": time.Now().Unix() + 600}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"nbf": time.Now().Unix() + 600}), nil)
 			}, status: 401, msg: "not valid before"},
 		{name: "wrong audience", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"aud": "https://github.com/org"}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"aud": "https://github.com/org"}), nil)
 			}, status: 401, msg: `wrong audience: aud \"https://github.com/org\" does not contain \"swarm-utils\"`},
 		{name: "no audience", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"aud": nil}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"aud": nil}), nil)
 			},
 			status: 401, msg: "wrong audience"},
 		{name: "bad signature: another key with the same kid", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return stranger.sign(t, gh("org/app", "refs/heads/main"), nil) },
+			token:  func() string { return stranger.Sign(t, gh("org/app", "refs/heads/main"), nil) },
 			status: 401, msg: "bad signature"},
 		{name: "claims swapped under a valid signature", path: "/api/clean/service", target: "app_db",
 			token: func() string {
-				real := strings.Split(k1.sign(t, gh("org/app", "refs/heads/main"), nil), ".")
-				forged := strings.Split(k1.sign(t, gh("org/db", "refs/heads/main"), nil), ".")
+				real := strings.Split(k1.Sign(t, gh("org/app", "refs/heads/main"), nil), ".")
+				forged := strings.Split(k1.Sign(t, gh("org/db", "refs/heads/main"), nil), ".")
 				return real[0] + "." + forged[1] + "." + real[2]
 			}, status: 401, msg: "bad signature"},
 		{name: "unknown issuer", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, githubClaims("https://token.actions.githubusercontent.com", "org/app", "refs/heads/main"), nil)
+				return k1.Sign(t, oidctest.GitHubClaims("https://token.actions.githubusercontent.com", "org/app", "refs/heads/main"), nil)
 			},
 			status: 401, msg: `issuer (iss) \"https://token.actions.githubusercontent.com\" is not one of SWARM_UTILS_OIDC_ISSUERS`},
 		{name: "alg none", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				tok := k1.sign(t, gh("org/app", "refs/heads/main"), map[string]any{"alg": "none"})
+				tok := k1.Sign(t, gh("org/app", "refs/heads/main"), map[string]any{"alg": "none"})
 				return tok[:strings.LastIndexByte(tok, '.')+1] + "AA"
 			}, status: 401, msg: `algorithm \"none\"`},
 		{name: "HS256 with the public key as secret is refused", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), map[string]any{"alg": "HS256"}) },
+			token:  func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), map[string]any{"alg": "HS256"}) },
 			status: 401, msg: "only RS256 and ES256"},
 		{name: "RS256 header on the EC key", path: "/api/clean/service", target: "app_web",
-			token:  func() string { return k1.sign(t, gh("org/app", "refs/heads/main"), map[string]any{"kid": "e1"}) },
+			token:  func() string { return k1.Sign(t, gh("org/app", "refs/heads/main"), map[string]any{"kid": "e1"}) },
 			status: 401, msg: "is an ES256 key"},
 		{name: "critical header extension", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, gh("org/app", "refs/heads/main"), map[string]any{"crit": []string{"b64"}})
+				return k1.Sign(t, gh("org/app", "refs/heads/main"), map[string]any{"crit": []string{"b64"}})
 			},
 			status: 401, msg: "critical extensions"},
 		{name: "no repository claim", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"repository": nil}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"repository": nil}), nil)
 			},
 			status: 401, msg: "names no repository"},
 		{name: "malformed claims", path: "/api/clean/service", target: "app_web",
 			token: func() string {
-				return k1.sign(t, with(gh("org/app", "refs/heads/main"), map[string]any{"exp": "tomorrow"}), nil)
+				return k1.Sign(t, oidctest.With(gh("org/app", "refs/heads/main"), map[string]any{"exp": "tomorrow"}), nil)
 			},
 			status: 401, msg: "malformed claims"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, _ := newOIDCHarness(t, iss.url)
+			h := newOIDCHarness(t, iss.URL)
 			token := tt.token()
 			field := "serviceName"
 			if strings.HasSuffix(tt.path, "/node") {
@@ -231,179 +223,43 @@ func TestOIDCAuthorisation(t *testing.T) {
 // TestOIDCForbiddenDoesNotDescribeOtherTargets: a 403 tells the caller's own claims and the
 // label names, never the labels' values of a service that is not theirs.
 func TestOIDCForbiddenDoesNotDescribeOtherTargets(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
-	iss := newTestIssuer(t, k1)
-	h, _ := newOIDCHarness(t, iss.url)
-	res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, k1.sign(t, githubClaims(iss.url, "org/db", "refs/heads/main"), nil))
+	k1, _, _, _ := oidctest.Keys(t)
+	iss := oidctest.NewIssuer(t, k1)
+	h := newOIDCHarness(t, iss.URL)
+	res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, k1.Sign(t, oidctest.GitHubClaims(iss.URL, "org/db", "refs/heads/main"), nil))
 	if res.Status != 403 || strings.Contains(string(res.Body), "org/app") || strings.Contains(string(res.Body), "refs/heads/main\" is not") {
 		t.Errorf("%d %s", res.Status, res.Body)
-	}
-}
-
-// TestOIDCKeysCached: many requests, one discovery and one JWKS fetch, also when they arrive
-// together; after the cache's TTL the keys are fetched again.
-func TestOIDCKeysCached(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
-	iss := newTestIssuer(t, k1)
-	h, clock := newOIDCHarness(t, iss.url)
-	token := k1.sign(t, githubClaims(iss.url, "org/app", "refs/heads/main"), nil)
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	for range 20 {
-		wg.Go(func() {
-			if res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token); res.Status != 200 {
-				failed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	for range 5 {
-		if res := h.do("POST", "/api/update/service", `{"serviceName":"app_web","image":"registry:5000/org/app:3"}`, token); res.Status != 200 {
-			failed.Add(1)
-		}
-	}
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed", failed.Load())
-	}
-	if d, j := iss.discoveries.Load(), iss.jwksFetches.Load(); d != 1 || j != 1 {
-		t.Errorf("25 requests made %d discoveries and %d JWKS fetches, want 1 and 1", d, j)
-	}
-	clock.advance(10*time.Minute + time.Second)
-	token = k1.sign(t, with(githubClaims(iss.url, "org/app", "refs/heads/main"), map[string]any{"exp": time.Now().Add(time.Hour).Unix()}), nil)
-	if res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token); res.Status != 200 {
-		t.Fatalf("after the TTL: %d %s", res.Status, res.Body)
-	}
-	if j := iss.jwksFetches.Load(); j != 2 {
-		t.Errorf("after the TTL: %d JWKS fetches, want 2", j)
-	}
-}
-
-// TestOIDCKeyRotation: a token signed with a key id the cache does not know refetches the keys
-// once (the issuer rotated them) and then verifies; more unknown key ids do not refetch again
-// until oidcRefetchEvery has passed.
-func TestOIDCKeyRotation(t *testing.T) {
-	k1, k2, _, _ := testKeys(t)
-	iss := newTestIssuer(t, k1)
-	h, clock := newOIDCHarness(t, iss.url)
-	claims := with(githubClaims(iss.url, "org/app", "refs/heads/main"), map[string]any{"exp": time.Now().Add(time.Hour).Unix()})
-	call := func(token string) response {
-		return h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token)
-	}
-	if res := call(k1.sign(t, claims, nil)); res.Status != 200 {
-		t.Fatalf("k1: %d %s", res.Status, res.Body)
-	}
-
-	// Right after a fetch an unknown kid is not worth another one.
-	if res := call(k2.sign(t, claims, nil)); res.Status != 401 || !strings.Contains(string(res.Body), `signed with key id \"k2\", which issuer`) {
-		t.Errorf("unknown kid right after a fetch: %d %s", res.Status, res.Body)
-	}
-	if j := iss.jwksFetches.Load(); j != 1 {
-		t.Errorf("%d JWKS fetches, want 1", j)
-	}
-
-	iss.publish(k1, k2)
-	clock.advance(oidcRefetchEvery)
-	if res := call(k2.sign(t, claims, nil)); res.Status != 200 {
-		t.Fatalf("k2 after the rotation: %d %s", res.Status, res.Body)
-	}
-	if j := iss.jwksFetches.Load(); j != 2 {
-		t.Errorf("rotation: %d JWKS fetches, want 2", j)
-	}
-	for i := range 10 {
-		k := testKey{kid: fmt.Sprintf("made-up-%d", i), rsa: k2.rsa}
-		if res := call(k.sign(t, claims, nil)); res.Status != 401 {
-			t.Fatalf("made-up kid: %d %s", res.Status, res.Body)
-		}
-	}
-	if res := call(k1.sign(t, claims, nil)); res.Status != 200 {
-		t.Errorf("k1 still published: %d", res.Status)
-	}
-	if j := iss.jwksFetches.Load(); j != 2 {
-		t.Errorf("made-up key ids made %d JWKS fetches, want 2 in all", j)
-	}
-}
-
-func TestOIDCDiscovery(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
-	tests := []struct {
-		name    string
-		setup   func(*testIssuer)
-		status  int
-		msg     string
-		fetches int32 // JWKS fetches after two requests
-	}{
-		{name: "no discovery document: <issuer>/.well-known/jwks", setup: func(i *testIssuer) { i.noDiscovery = true }, status: 200, fetches: 1},
-		{name: "jwks_uri over http to a remote host", setup: func(i *testIssuer) { i.jwksOverride = "http://192.0.2.10/keys" },
-			status: 502, msg: "must use https"},
-		{name: "issuer down: 502, retried only after a pause", setup: func(i *testIssuer) { i.failing = true },
-			status: 502, msg: "cannot verify the OIDC token now: fetch the signing keys of issuer", fetches: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			iss := newTestIssuer(t, k1)
-			iss.set(tt.setup)
-			h, _ := newOIDCHarness(t, iss.url)
-			token := k1.sign(t, githubClaims(iss.url, "org/app", "refs/heads/main"), nil)
-			for range 2 {
-				res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token)
-				if res.Status != tt.status || !strings.Contains(string(res.Body), tt.msg) {
-					t.Fatalf("%d %s; want %d saying %q", res.Status, res.Body, tt.status, tt.msg)
-				}
-				assertTokenHidden(t, h, res.Body, token)
-			}
-			if j := iss.jwksFetches.Load(); j != tt.fetches {
-				t.Errorf("%d JWKS fetches, want %d", j, tt.fetches)
-			}
-		})
 	}
 }
 
 // TestOIDCIssuerLabel: with several issuers, org/app on GitHub and org/app on GitLab may be
 // different people, so the labels must name the issuer.
 func TestOIDCIssuerLabel(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
-	iss := newTestIssuer(t, k1)
-	other := newTestIssuer(t, k1)
-	h, _ := newOIDCHarness(t, iss.url, other.url)
-	token := k1.sign(t, githubClaims(iss.url, "org/app", "refs/heads/main"), nil)
+	k1, _, _, _ := oidctest.Keys(t)
+	iss := oidctest.NewIssuer(t, k1)
+	other := oidctest.NewIssuer(t, k1)
+	h := newOIDCHarness(t, iss.URL, other.URL)
+	token := k1.Sign(t, oidctest.GitHubClaims(iss.URL, "org/app", "refs/heads/main"), nil)
 	res := h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token)
 	if res.Status != 403 || !strings.Contains(string(res.Body), "swarm-utils.clean.oidc.issuer is not set, and several issuers are configured") {
 		t.Errorf("no issuer label: %d %s", res.Status, res.Body)
 	}
-	h.targets.services[3].Labels["swarm-utils.clean.oidc.issuer"] = other.url
+	h.targets.services[3].Labels["swarm-utils.clean.oidc.issuer"] = other.URL
 	if res = h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token); res.Status != 403 || !strings.Contains(string(res.Body), "names another issuer") {
 		t.Errorf("another issuer's label: %d %s", res.Status, res.Body)
 	}
-	h.targets.services[3].Labels["swarm-utils.clean.oidc.issuer"] = iss.url + "/"
+	h.targets.services[3].Labels["swarm-utils.clean.oidc.issuer"] = iss.URL + "/"
 	if res = h.do("POST", "/api/clean/service", `{"serviceName":"app_web"}`, token); res.Status != 200 {
 		t.Errorf("the token's issuer: %d %s", res.Status, res.Body)
 	}
 }
 
 func TestOIDCOff(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
+	k1, _, _, _ := oidctest.Keys(t)
 	h := newHarness(t)
-	res := h.do("POST", "/api/clean/service", `{"serviceName":"shop_web"}`, k1.sign(t, githubClaims("https://gitlab.com", "org/app", "main"), nil))
+	res := h.do("POST", "/api/clean/service", `{"serviceName":"shop_web"}`, k1.Sign(t, oidctest.GitHubClaims("https://gitlab.com", "org/app", "main"), nil))
 	if res.Status != 401 || !strings.Contains(string(res.Body), "SWARM_UTILS_OIDC_ISSUERS is none") {
 		t.Errorf("%d %s", res.Status, res.Body)
-	}
-}
-
-func TestLooksLikeJWT(t *testing.T) {
-	k1, _, _, _ := testKeys(t)
-	for token, want := range map[string]bool{
-		k1.sign(t, map[string]any{"iss": "x"}, nil): true,
-		adminToken:                    false,
-		"a.b.c":                       false,
-		"eyJhbGciOiJSUzI1NiJ9":        false,
-		"eyJhbGciOiJSUzI1NiJ9.e30.":   false,
-		"eyJhbGciOiJSUzI1NiJ9.e30.x":  true,
-		"eyJ0eXAiOiJKV1QifQ.e30.x":    false, // no alg: a plain token that happens to have dots
-		"eyJhbGciOiJSUzI1NiJ9.e30.x.": false,
-	} {
-		if got := looksLikeJWT(token); got != want {
-			t.Errorf("looksLikeJWT(%.40q) = %v", token, got)
-		}
 	}
 }
 
@@ -421,10 +277,10 @@ func TestHashedLabelTokens(t *testing.T) {
 	}
 	h := newHarness(t)
 	h.targets.services = append(h.targets.services, parse.Service{ID: "id-hashed", Name: "hashed_svc", Image: "nginx", Mode: parse.ModeReplicated, Replicas: 1,
-		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", parse.LabelCleanToken: digest(hashedClean),
-			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "v", parse.LabelBackupToken: "sha256:" + strings.Repeat("0", 64),
-			parse.LabelUpdateEnable: "true", parse.LabelUpdateToken: "sha256:short"}})
-	h.targets.nodes[2].Labels = map[string]string{parse.LabelNodeCleanToken: strings.ToUpper(digest(hashedNode))}
+		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanToken: digest(hashedClean),
+			parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "v", authz.LabelBackupToken: "sha256:" + strings.Repeat("0", 64),
+			parse.LabelUpdateEnable: "true", authz.LabelUpdateToken: "sha256:short"}})
+	h.targets.nodes[2].Labels = map[string]string{authz.LabelNodeCleanToken: strings.ToUpper(digest(hashedNode))}
 	cfg := fixtureConfig()
 	cfg.AdminTokens = append(cfg.AdminTokens, digest(hashedAdmin))
 	h.server = New(Options{Ops: h.ops, Targets: h.targets, Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil))})
@@ -461,7 +317,7 @@ func TestHashedLabelTokens(t *testing.T) {
 	}
 	view := svcs[0].(map[string]any)
 	if view["name"] != "hashed_svc" || fmt.Sprint(view["actions"]) != "[clean-service]" ||
-		view["labels"].(map[string]any)[parse.LabelCleanToken] != "***" || strings.Contains(string(res.Body), digest(hashedClean)[7:]) {
+		view["labels"].(map[string]any)[authz.LabelCleanToken] != "***" || strings.Contains(string(res.Body), digest(hashedClean)[7:]) {
 		t.Errorf("listing: %s", res.Body)
 	}
 	if res = h.do("GET", "/api/nodes", "", hashedNode); res.Status != 200 || !strings.Contains(string(res.Body), `"hostname": "worker-2"`) {

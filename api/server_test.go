@@ -214,48 +214,6 @@ func TestMethodAndPathErrorsAreJSON(t *testing.T) {
 	}
 }
 
-func TestEqualToken(t *testing.T) {
-	for _, tt := range []struct {
-		given, configured string
-		want              bool
-	}{
-		{"abc", "abc", true},
-		{"abc", "abcd", false},
-		{"abcd", "abc", false},
-		{"", "", false},
-		{"x", "", false},
-		{"", "x", false},
-		{"ABC", "abc", false},
-	} {
-		if got := equalToken(tt.given, tt.configured); got != tt.want {
-			t.Errorf("equalToken(%q, %q) = %v", tt.given, tt.configured, got)
-		}
-	}
-	if !anyToken("b", []string{"a", "b", "c"}) || anyToken("d", []string{"a", "b", "c"}) || anyToken("", []string{""}) {
-		t.Error("anyToken")
-	}
-}
-
-func TestImageRepository(t *testing.T) {
-	digest := "sha256:" + strings.Repeat("ab", 32)
-	for ref, want := range map[string]string{
-		"nginx":                             "docker.io/library/nginx",
-		"nginx:1.25":                        "docker.io/library/nginx",
-		"docker.io/library/nginx:1.26":      "docker.io/library/nginx",
-		"bitnami/redis:7":                   "docker.io/bitnami/redis",
-		"registry:5000/a/b:1@" + digest:     "registry:5000/a/b",
-		"registry:5000/a/b":                 "registry:5000/a/b",
-		"registry:5000/a/b@" + digest:       "registry:5000/a/b",
-		"registry.example.com/team/app:1.2": "registry.example.com/team/app",
-		"localhost/app:1":                   "localhost/app",
-		"not:a:reference@sha256:abc":        "not:a",
-	} {
-		if got := imageRepository(ref); got != want {
-			t.Errorf("imageRepository(%q) = %q, want %q", ref, got, want)
-		}
-	}
-}
-
 // TestBackgroundJob: waitRes=false answers 202 at once; GET /api/jobs/{id} shows the job running,
 // then done with the result, to the token that started it or an admin only.
 func TestBackgroundJob(t *testing.T) {

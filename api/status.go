@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
+
+	"github.com/swarm-utils/swarm-utils/api/authz"
 )
 
 // StatusFor maps an operation's error Kind to the HTTP status of its response.
@@ -51,10 +53,10 @@ func resultStatus(r operation.Result) int {
 
 // Kinds of request errors beyond operation.Kind, for the errorKind field of error bodies.
 const (
-	kindUnauthorized = "unauthorized"
+	kindUnauthorized = authz.KindUnauthorized
 	kindTooLarge     = "too_large"
 	kindInternal     = "internal"
-	kindUnavailable  = "unavailable"
+	kindUnavailable  = authz.KindUnavailable
 )
 
 // apiError is a request that failed before (or instead of) an operation: a JSON body a CI log
@@ -75,6 +77,17 @@ func errorf(status int, kind string, format string, args ...any) *apiError {
 func fromErr(what string, err error) *apiError {
 	k := operation.KindOf(err)
 	return &apiError{Status: StatusFor(k), Kind: string(k), Msg: what + ": " + err.Error()}
+}
+
+// fromAuth is an authorisation refusal as a request error; nil stays nil.
+func fromAuth(e *authz.Error) *apiError {
+	switch {
+	case e == nil:
+		return nil
+	case e.Err != nil:
+		return fromErr(e.Msg, e.Err)
+	}
+	return &apiError{Status: e.Status, Kind: e.Kind, Msg: e.Msg}
 }
 
 // errorBody is the JSON of every error response that is not an operation's Result. It has the

@@ -1,8 +1,9 @@
 // Package bashexec is the only place in swarm-utils that starts processes.
 // It runs argv (never shell strings) with github.com/go-cmd/cmd, enforces
-// timeouts with SIGTERM→SIGKILL escalation on the whole process group, turns
+// timeouts with SIGTERM→SIGKILL escalation on the whole process tree, turns
 // non-zero exits into errors, masks secrets in logs and errors, logs one
-// copy-pasteable shell line per command and honours dry-run.
+// copy-pasteable shell line per command and honours dry-run. Output is kept in
+// bounded buffers and at most Options.MaxProcs processes run at once.
 package bashexec
 
 import (
@@ -26,21 +27,39 @@ type Command struct {
 	Args     []string      // argv; Args[0] is the program, e.g. "docker"
 	Stdin    []byte        // optional (e.g. docker login --password-stdin); never logged
 	Env      []string      // extra KEY=VALUE appended to the runner's base env
-	Timeout  time.Duration // 0 = none (the ctx still applies)
+	Timeout  time.Duration // 0 = none (the ctx still applies); counts from the start, not the wait for a slot
 	ReadOnly bool          // true for inspect/ls/ps/logs: runs even in dry-run mode
+
+	// MaxOutput bounds stdout kept whole; 0 (or less) means DefaultMaxOutput (16 MiB).
+	// Beyond it the process still runs to its end, the excess is discarded,
+	// Result.Stdout holds only its first 64 KiB and Run returns an error wrapping
+	// ErrOutputTooLarge (unless a stop, start or exit error comes first). For JSON
+	// reads (inspect, ls, ps --format json): a document is whole or an error.
+	// Ignored when KeepTail is set.
+	MaxOutput int
+
+	// KeepTail > 0 keeps only the last KeepTail bytes of stdout and of stderr, each
+	// then starting with a note of how much was cut ("[… 39.9 MB cut …]\n"); never
+	// an error. For task and helper output: KeepTail: bashexec.TaskOutputTail.
+	// 0: stdout as MaxOutput says, stderr's last DefaultStderrTail (64 KiB) bytes.
+	KeepTail int
 }
 
 // Result is what a command produced.
 //
-// Stdout and Stderr are raw and complete, NOT masked: callers parse them, and
-// parsed values (labels, env of services) may legitimately contain secrets.
-// Callers mask what they put into user-visible results with Secrets.Mask.
+// Stdout and Stderr are raw, NOT masked: callers parse them, and parsed values
+// (labels, env of services) may legitimately contain secrets. Callers mask
+// what they put into user-visible results with Secrets.Mask. They are whole
+// unless the Command's limits cut them (StdoutCut, StderrCut > 0); a cut never
+// leaves a fragment of a registered secret or of a UTF-8 sequence.
 type Result struct {
-	Stdout   string
-	Stderr   string
-	ExitCode int // -1 when the process did not exit by itself (signal, timeout, not started)
-	Duration time.Duration
-	DryRun   bool // true when the command was only logged
+	Stdout    string
+	Stderr    string
+	StdoutCut int64 // bytes of stdout left out (see Command.MaxOutput, KeepTail)
+	StderrCut int64 // bytes of stderr left out (see Command.KeepTail)
+	ExitCode  int   // -1 when the process did not exit by itself (signal, timeout, not started)
+	Duration  time.Duration
+	DryRun    bool // true when the command was only logged
 }
 
 // Runner runs commands; *Exec for real, *Fake in other packages' unit tests.
@@ -77,7 +96,13 @@ type Options struct {
 	DryRun    bool          // log mutating commands instead of running them
 	KillGrace time.Duration // after SIGTERM, SIGKILL this long later; 0 -> 3s
 	Env       []string      // base environment; nil -> os.Environ() at each run
+	// MaxProcs bounds the processes running at once; a Run waiting for a slot
+	// ends with its ctx. 0 (or less) -> DefaultMaxProcs. Share one Exec.
+	MaxProcs int
 }
+
+// DefaultMaxProcs is Options.MaxProcs when unset.
+const DefaultMaxProcs = 32
 
 // Exec runs real processes. It is safe for concurrent use.
 type Exec struct {
@@ -86,13 +111,19 @@ type Exec struct {
 	dryRun  bool
 	grace   time.Duration
 	env     []string
+	slots   chan struct{} // one token per running process
+	proc    procFS
 }
 
 var _ Runner = (*Exec)(nil)
 
 // New returns an Exec configured by o.
 func New(o Options) *Exec {
-	e := &Exec{log: o.Logger, secrets: o.Secrets, dryRun: o.DryRun, grace: o.KillGrace, env: o.Env}
+	if o.MaxProcs <= 0 {
+		o.MaxProcs = DefaultMaxProcs
+	}
+	e := &Exec{log: o.Logger, secrets: o.Secrets, dryRun: o.DryRun, grace: o.KillGrace, env: o.Env,
+		slots: make(chan struct{}, o.MaxProcs), proc: sysProc}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -102,10 +133,16 @@ func New(o Options) *Exec {
 	return e
 }
 
+// Running is how many processes run now (or are starting), and the limit.
+func (e *Exec) Running() (n, limit int) { return len(e.slots), cap(e.slots) }
+
 // Run runs c and waits for it. Errors: *ExitError for a non-zero exit,
-// ErrTimeout (wrapped) when c.Timeout elapsed, ctx.Err() (wrapped) when ctx
-// ended first, and a plain wrapped error when the program could not start.
-// The Result holds whatever output was captured, also on error.
+// ErrTimeout (wrapped) when c.Timeout elapsed, ctx.Err() and its cause
+// (wrapped) when ctx ended first — also while waiting for a process slot —,
+// ErrOutputTooLarge (wrapped) when stdout exceeded c.MaxOutput, and a plain
+// wrapped error when the program could not start. A stopped command's whole
+// process tree is ended, also what left its process group. The Result holds
+// whatever output was kept, also on error.
 func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
 	if len(c.Args) == 0 {
 		return Result{ExitCode: -1}, errors.New("bashexec: empty command")
@@ -117,11 +154,20 @@ func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
 	}
 
 	e.log.LogAttrs(ctx, slog.LevelDebug, "exec", slog.String("cmd", line))
-	res, err := e.run(ctx, c, line)
+	res, queued, err := e.run(ctx, c, line)
 	attrs := []slog.Attr{
 		slog.String("cmd", line),
 		slog.Int("exit", res.ExitCode),
 		slog.Duration("duration", res.Duration),
+	}
+	if queued > 0 {
+		attrs = append(attrs, slog.Duration("queued", queued))
+	}
+	if res.StdoutCut > 0 {
+		attrs = append(attrs, slog.Int64("stdout_cut", res.StdoutCut))
+	}
+	if res.StderrCut > 0 {
+		attrs = append(attrs, slog.Int64("stderr_cut", res.StderrCut))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", e.secrets.Mask(err.Error())))
@@ -145,20 +191,69 @@ func (e *Exec) line(c Command) string {
 	return e.secrets.Mask(envPrefix(env) + Quote(args))
 }
 
-func (e *Exec) run(ctx context.Context, c Command, line string) (Result, error) {
-	if err := ctx.Err(); err != nil {
-		return Result{ExitCode: -1}, fmt.Errorf("%s: not started: %w", line, err)
+// acquire takes a process slot, waiting at most as long as ctx lives; queued
+// is how long it waited when no slot was free at once.
+func (e *Exec) acquire(ctx context.Context) (queued time.Duration, err error) {
+	select {
+	case e.slots <- struct{}{}:
+		return 0, nil
+	default:
 	}
+	start := time.Now()
+	select {
+	case e.slots <- struct{}{}:
+		return time.Since(start), nil
+	case <-ctx.Done():
+		return time.Since(start), ctxErr(ctx)
+	}
+}
+
+func (e *Exec) release() { <-e.slots }
+
+// ctxErr is ctx.Err() together with the cause its canceller gave, if any
+// (context.WithCancelCause, WithTimeoutCause): errors.Is finds both.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, err) {
+		if cause != nil {
+			return cause
+		}
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}
+
+func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Duration, error) {
+	if ctx.Err() != nil {
+		return Result{ExitCode: -1}, 0, fmt.Errorf("%s: not started: %w", line, ctxErr(ctx))
+	}
+	queued, err := e.acquire(ctx)
+	if err != nil {
+		return Result{ExitCode: -1}, queued, fmt.Errorf("%s: not started: waited %s for a process slot (all %d in use): %w",
+			line, queued.Round(time.Millisecond), cap(e.slots), err)
+	}
+	defer e.release()
 
 	// Neither Buffered nor Streaming: both split output into lines with a
-	// bounded buffer (Buffered drops lines >= 64 KiB). go-cmd's run() assigns
-	// its own writers (nil here) before calling BeforeExec, so ours win.
-	// WaitDelay stops Wait from hanging forever when a child that escaped the
-	// process group keeps stdout/stderr open after the command exited.
-	var stdout, stderr bytes.Buffer
+	// bounded buffer (Buffered drops lines >= 64 KiB) and Buffered keeps all
+	// of them. os/exec copies the pipes into our bounded captures instead;
+	// go-cmd's run() assigns its own writers (nil here) before calling
+	// BeforeExec, so ours win. WaitDelay stops Wait from hanging forever when
+	// a child that escaped the process group keeps stdout/stderr open after
+	// the command exited.
+	keepOut, keepErr := c.MaxOutput, DefaultStderrTail
+	if keepOut <= 0 {
+		keepOut = DefaultMaxOutput
+	}
+	if c.KeepTail > 0 {
+		keepOut, keepErr = c.KeepTail, c.KeepTail
+	}
+	stdout := newCapture(c.KeepTail > 0, keepOut, e.secrets)
+	stderr := newCapture(true, keepErr, e.secrets)
 	gc := gocmd.NewCmdOptions(gocmd.Options{
 		BeforeExec: []func(*exec.Cmd){func(x *exec.Cmd) {
-			x.Stdout, x.Stderr = &stdout, &stderr
+			x.Stdout, x.Stderr = stdout, stderr
 			x.WaitDelay = e.grace
 		}},
 	}, c.Args[0], c.Args[1:]...)
@@ -181,54 +276,69 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, error) 
 	select {
 	case <-gc.Done():
 	case <-ctx.Done():
-		stopErr = fmt.Errorf("%s: %w", line, ctx.Err())
+		stopErr = fmt.Errorf("%s: %w", line, ctxErr(ctx))
 	case <-timeout:
 		stopErr = fmt.Errorf("%s: %w after %s", line, ErrTimeout, c.Timeout)
 	}
 	if stopErr != nil {
-		e.stop(gc)
+		e.stop(gc, line)
 	}
 
 	// Done is closed after exec.Cmd.Wait returned, i.e. after the copying
-	// goroutines finished writing into the buffers.
+	// goroutines finished writing into the captures.
 	st := gc.Status()
-	res := Result{
-		Stdout:   stdout.String(),
-		Stderr:   stderr.String(),
-		ExitCode: st.Exit,
-		Duration: time.Since(start),
-	}
+	res := Result{ExitCode: st.Exit, Duration: time.Since(start)}
+	res.Stdout, res.StdoutCut = stdout.result(e.secrets)
+	res.Stderr, res.StderrCut = stderr.result(e.secrets)
 	switch {
 	case stopErr != nil:
 		res.ExitCode = -1
-		return res, stopErr
+		return res, queued, stopErr
 	case st.PID == 0 && st.Error != nil:
-		return res, fmt.Errorf("start %s: %w", line, st.Error)
+		return res, queued, fmt.Errorf("start %s: %w", line, st.Error)
 	case st.Error != nil: // killed by a signal from elsewhere, or WaitDelay expired
-		return res, fmt.Errorf("%s: %w%s", line, st.Error, suffix(e.errStderr(res.Stderr)))
+		return res, queued, fmt.Errorf("%s: %w%s", line, st.Error, suffix(e.errStderr(res.Stderr)))
 	case st.Exit != 0:
-		return res, &ExitError{Line: line, ExitCode: st.Exit, Stderr: e.errStderr(res.Stderr)}
+		return res, queued, &ExitError{Line: line, ExitCode: st.Exit, Stderr: e.errStderr(res.Stderr)}
+	case c.KeepTail <= 0 && res.StdoutCut > 0:
+		return res, queued, fmt.Errorf("%s: stdout is over its limit of %d bytes (%s printed): %w",
+			line, keepOut, byteSize(stdout.total), ErrOutputTooLarge)
 	}
-	return res, nil
+	return res, queued, nil
 }
 
-// stop sends SIGTERM to the process group (go-cmd's Stop), then SIGKILL to
-// the group every KillGrace until go-cmd reports the command done. Repeating
-// covers a command that was still starting (PID unknown) at the first try.
-func (e *Exec) stop(gc *gocmd.Cmd) {
-	_ = gc.Stop()
+// stop ends the command's whole process tree: SIGTERM, then SIGKILL every
+// KillGrace until go-cmd reports the command done (repeating covers a command
+// that was still starting at the first try), then the same for members that
+// left the command's process group and outlived it. Members are signalled
+// before the group so that the walk finds them (see procTree).
+func (e *Exec) stop(gc *gocmd.Cmd, line string) {
+	tree := newProcTree(e.proc)
+	tree.refresh(gc.Status().PID)
+	tree.signal(syscall.SIGTERM)
+	_ = gc.Stop() // SIGTERM to the group; marks the command stopped even while starting
 	t := time.NewTimer(e.grace)
 	defer t.Stop()
-	for {
+	for done := false; !done; {
 		select {
 		case <-gc.Done():
-			return
+			done = true
 		case <-t.C:
+			pid := gc.Status().PID
+			tree.refresh(pid)
+			tree.signal(syscall.SIGKILL)
+			if pid > 0 {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+			t.Reset(e.grace)
 		}
-		if pid := gc.Status().PID; pid > 0 {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-		t.Reset(e.grace)
+	}
+	if tree.waitGone(e.grace) {
+		return
+	}
+	tree.signal(syscall.SIGKILL)
+	if !tree.waitGone(e.grace) {
+		e.log.Warn("processes of a stopped command survived SIGKILL", "cmd", line, "pids", tree.pids())
 	}
 }
 

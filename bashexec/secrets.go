@@ -1,6 +1,7 @@
 package bashexec
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 )
@@ -88,4 +89,63 @@ func (s *Secrets) Mask(text string) string {
 		}
 	}
 	return b.String()
+}
+
+// longest is the length of the longest registered value (0 for a nil receiver).
+func (s *Secrets) longest() int {
+	if s == nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, v := range s.values {
+		n = max(n, len(v))
+	}
+	return n
+}
+
+// cutAfter moves a cut at index at of text forward past every secret that
+// spans it, so that the part from the cut on holds no fragment of a secret.
+func (s *Secrets) cutAfter(text []byte, at int) int {
+	return s.moveCut(text, at, true)
+}
+
+// cutBefore moves a cut at index at of text back to the start of every secret
+// that spans it, so that the part before the cut holds no fragment of a secret.
+func (s *Secrets) cutBefore(text []byte, at int) int {
+	return s.moveCut(text, at, false)
+}
+
+func (s *Secrets) moveCut(text []byte, at int, forward bool) int {
+	if s == nil {
+		return at
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// Repeat until stable: moving past one secret may land inside an overlapping one.
+	for moved := true; moved; {
+		moved = false
+		for _, v := range s.values {
+			lo, hi := max(0, at-len(v)+1), min(len(text), at+len(v)-1)
+			for from := lo; from < hi; {
+				i := bytes.Index(text[from:hi], []byte(v))
+				if i < 0 {
+					break
+				}
+				start := from + i
+				if start < at && at < start+len(v) {
+					if forward {
+						at = start + len(v)
+					} else {
+						at = start
+					}
+					moved = true
+					break
+				}
+				from = start + 1
+			}
+		}
+	}
+	return at
 }

@@ -23,9 +23,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/operation"
@@ -210,15 +212,13 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newBkService(t, tb)
-	s3 := s3lite.New(tb.S3URL, false, tb.S3AccessKey, tb.S3SecretKey, "")
+	s3 := tb.S3(t)
 	// Another service whose name starts with this one's, and an unrelated one.
 	other1, other2 := s.Name+"2", "it-bk-other-"+bkRand(t)
 	t.Cleanup(func() {
 		for _, p := range []string{s.Name + "/", other1 + "/", other2 + "/"} {
-			objs, _ := s3.ListObjects(context.Background(), tb.S3Bucket, p)
-			for _, o := range objs {
-				_ = s3.DeleteObject(context.Background(), tb.S3Bucket, o.Key)
-			}
+			objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, p)
+			_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
 		}
 	})
 	oldOwn := s.Name + "/" + s.Name + "_worker-1_2020-01-01T00-00-00.tar.gz"
@@ -228,7 +228,7 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 	}
 	tenDaysAgo := time.Now().Add(-10 * 24 * time.Hour)
 	for _, key := range append([]string{oldOwn}, keep...) {
-		if err := s3.PutObject(ctx, tb.S3Bucket, key, strings.NewReader("old"), 3); err != nil {
+		if _, err := s3.PutObject(ctx, tb.S3Bucket, key, strings.NewReader("old"), 3, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("seed %s: %v", key, err)
 		}
 		if err := os.Chtimes(filepath.Join(tb.S3Dir, tb.S3Bucket, filepath.FromSlash(key)), tenDaysAgo, tenDaysAgo); err != nil {
@@ -244,7 +244,7 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 	}
 	t.Logf("result: %s", js)
 
-	objs, err := s3.ListObjects(ctx, tb.S3Bucket, s.Name+"/")
+	objs, err := s3client.List(ctx, s3, tb.S3Bucket, s.Name+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 			t.Errorf("more than one archive from %s", node)
 		}
 		seen[node] = true
-		data, err := s3.GetObject(ctx, tb.S3Bucket, o.Key)
+		data, err := s3client.Get(ctx, s3, tb.S3Bucket, o.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 		t.Errorf("archives from %v, want one from each worker", slices.Sorted(maps.Keys(seen)))
 	}
 	for _, key := range keep {
-		if _, err := s3.GetObject(ctx, tb.S3Bucket, key); err != nil {
+		if _, err := s3client.Get(ctx, s3, tb.S3Bucket, key); err != nil {
 			t.Errorf("another service's archive %s was touched: %v", key, err)
 		}
 	}
@@ -293,12 +293,10 @@ func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
 	ctx := context.Background()
 	wrong := "wrong-secret-" + bkRand(t)
 	s := newBkService(t, tb, "swarm-utils.backup.volume-list-upload.s3.secret-key="+wrong)
-	s3 := s3lite.New(tb.S3URL, false, tb.S3AccessKey, tb.S3SecretKey, "")
+	s3 := tb.S3(t)
 	t.Cleanup(func() {
-		objs, _ := s3.ListObjects(context.Background(), tb.S3Bucket, s.Name+"/")
-		for _, o := range objs {
-			_ = s3.DeleteObject(context.Background(), tb.S3Bucket, o.Key)
-		}
+		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
+		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
 	})
 
 	d, logs := bkDeps(t, tb.Config())
@@ -317,7 +315,7 @@ func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
 	if failedUploads != 2 {
 		t.Errorf("%d failed upload steps, want 2 (one per node)", failedUploads)
 	}
-	if objs, _ := s3.ListObjects(ctx, tb.S3Bucket, s.Name+"/"); len(objs) != 0 {
+	if objs, _ := s3client.List(ctx, s3, tb.S3Bucket, s.Name+"/"); len(objs) != 0 {
 		t.Errorf("objects uploaded with a wrong secret: %v", objs)
 	}
 	bkAssertRestored(t, tb, s.Name)

@@ -113,13 +113,13 @@ func FuzzOtherParsers(f *testing.F) {
 // label (the job settings are fuzzed in package jobs).
 func FuzzLabels(f *testing.F) {
 	labelNames := []string{
-		LabelCleanEnable, LabelCleanExec, LabelCleanExecShell, LabelCleanExecTimeout, LabelCleanToken,
+		LabelCleanEnable, LabelCleanExec, LabelCleanExecShell, LabelCleanExecTimeout, "swarm-utils.clean.token",
 		LabelBackupEnable, LabelBackupExec, LabelBackupExecShell, LabelBackupExecTimeout, LabelBackupStop,
 		LabelBackupStopTimeout, LabelBackupStartTimeout, LabelBackupVolumes, LabelBackupUploadTimeout,
 		LabelBackupS3URL, LabelBackupS3HTTPS, LabelBackupS3AccessKey, LabelBackupS3SecretKey, LabelBackupS3Bucket,
-		LabelBackupS3Retention, LabelBackupToken, LabelUpdateEnable, LabelUpdateRegistryAuth, LabelUpdateRegistryUser,
+		LabelBackupS3Retention, "swarm-utils.backup.token", LabelUpdateEnable, LabelUpdateRegistryAuth, LabelUpdateRegistryUser,
 		LabelUpdateRegistryPassword, LabelUpdateRegistryURL, LabelUpdateExecPre, LabelUpdateExecPost,
-		LabelUpdateImageAllow, LabelUpdateToken, LabelNodeCleanImageEnable, LabelNodeCleanImageTimeout,
+		"swarm-utils.update.image-allow", "swarm-utils.update.token", LabelNodeCleanImageEnable, LabelNodeCleanImageTimeout,
 		LabelNodeCleanBuilderEnable, LabelNodeCleanBuilderTimeout, LabelNodeCleanContainerEnable, LabelNodeCleanContainerTimeout,
 	}
 	for _, name := range labelNames {

@@ -7,21 +7,21 @@ import (
 
 func TestMaskedLabels(t *testing.T) {
 	in := map[string]string{
-		LabelCleanToken:             "t1",
+		"swarm-utils.clean.token":   "t1",
 		LabelUpdateRegistryPassword: "p1",
 		LabelBackupS3SecretKey:      "sk",
 		LabelBackupS3AccessKey:      "ak",
-		LabelBackupToken:            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "t2",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",
 	}
 	want := map[string]string{
-		LabelCleanToken:             "***",
+		"swarm-utils.clean.token":   "***",
 		LabelUpdateRegistryPassword: "***",
 		LabelBackupS3SecretKey:      "***",
 		LabelBackupS3AccessKey:      "***",
-		LabelBackupToken:            "",
+		"swarm-utils.backup.token":  "",
 		"com.example.api-token":     "***",
 		LabelCleanExec:              "echo hi",
 		LabelUpdateRegistryUser:     "ci",
@@ -30,7 +30,7 @@ func TestMaskedLabels(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if in[LabelCleanToken] != "t1" {
+	if in["swarm-utils.clean.token"] != "t1" {
 		t.Fatal("MaskedLabels changed its input")
 	}
 	if MaskedLabels(nil) == nil {

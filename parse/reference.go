@@ -1,60 +1,98 @@
 package parse
 
 import (
+	// go-digest knows an algorithm only once its hash is linked; without these every digest
+	// is "unsupported".
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
+
+	"github.com/distribution/reference"
 )
 
-// ImageRef is an image reference split as docker splits it: [domain[:port]/]path[:tag][@digest].
+// ImageRef is an image reference as the docker CLI reads it: github.com/distribution/reference
+// with docker's normalisation ("busybox" is "docker.io/library/busybox").
 type ImageRef struct {
-	Name, Tag, Digest string
+	named reference.Named
 }
 
-// The grammar of github.com/distribution/reference, which the docker CLI applies before it
-// sends anything: lower-case path components, a tag of at most 128 word characters, a digest of
-// at least 32 hex digits, a name of at most 255 characters.
-var imageRefRe = func() *regexp.Regexp {
-	const (
-		alphaNumeric  = `[a-z0-9]+`
-		separator     = `(?:[._]|__|[-]+)`
-		pathComponent = alphaNumeric + `(?:` + separator + alphaNumeric + `)*`
-		domainPart    = `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
-		domain        = `(?:` + domainPart + `(?:\.` + domainPart + `)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?`
-		name          = `(?:` + domain + `/)?` + pathComponent + `(?:/` + pathComponent + `)*`
-		tag           = `[\w][\w.-]{0,127}`
-		digest        = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
-	)
-	return regexp.MustCompile(`^(` + name + `)(?::(` + tag + `))?(?:@(` + digest + `))?$`)
-}()
-
-const maxImageNameLen = 255
-
-// ParseImageRef checks ref against docker's reference grammar.
+// ParseImageRef checks ref against docker's reference grammar, the check the docker CLI applies
+// before it sends anything: lower-case path, a tag of at most 128 word characters, a digest
+// that go-digest accepts (sha256: exactly 64 lower-case hex digits), a name of at most 255
+// characters once normalised.
 func ParseImageRef(ref string) (ImageRef, error) {
 	if ref == "" {
 		return ImageRef{}, errors.New("image is empty")
 	}
-	m := imageRefRe.FindStringSubmatch(ref)
-	if m == nil {
-		return ImageRef{}, fmt.Errorf("image %q is not valid: not a docker image reference (want [registry[:port]/]lower-case/path[:tag][@sha256:digest])", ref)
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ImageRef{}, fmt.Errorf("image %q is not valid: %w (want [registry[:port]/]lower-case/path[:tag][@sha256:digest])", ref, err)
 	}
-	if len(m[1]) > maxImageNameLen {
-		return ImageRef{}, fmt.Errorf("image name is %d characters long, more than docker's %d", len(m[1]), maxImageNameLen)
-	}
-	return ImageRef{Name: m[1], Tag: m[2], Digest: m[3]}, nil
+	return ImageRef{named: named}, nil
 }
 
-// Repository is the reference's name as docker normalises it: "busybox" and
-// "docker.io/library/busybox" are the same repository.
-func (r ImageRef) Repository() string {
-	first, rest, ok := strings.Cut(r.Name, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost" || first != strings.ToLower(first)) {
-		return r.Name // has a registry
+// Repository is the normalised name without tag and digest: "docker.io/library/busybox".
+func (r ImageRef) Repository() string { return r.named.Name() }
+
+// Domain is the registry the image is pulled from: "docker.io" when the reference names none.
+func (r ImageRef) Domain() string { return reference.Domain(r.named) }
+
+// Tag is the reference's tag, "" when it has none.
+func (r ImageRef) Tag() string {
+	if t, ok := r.named.(reference.Tagged); ok {
+		return t.Tag()
 	}
-	if !ok {
-		return "docker.io/library/" + r.Name
+	return ""
+}
+
+// Digest is the reference's digest ("sha256:…"), "" when it has none.
+func (r ImageRef) Digest() string {
+	if d, ok := r.named.(reference.Digested); ok {
+		return d.Digest().String()
 	}
-	return "docker.io/" + first + "/" + rest
+	return ""
+}
+
+// String is the normalised reference: "docker.io/library/busybox:1.36".
+func (r ImageRef) String() string { return r.named.String() }
+
+// ImageRepository is ref's normalised repository, "" when ref is no image reference.
+func ImageRepository(ref string) string {
+	r, err := ParseImageRef(ref)
+	if err != nil {
+		return ""
+	}
+	return r.Repository()
+}
+
+// SameImage tells whether a and b name the same repository and tag, ignoring a pinned digest
+// and docker's implied defaults (docker.io/library/, :latest), which `service update` adds or
+// keeps. References that do not parse are the same only when their text is.
+func SameImage(a, b string) bool {
+	ra, errA := ParseImageRef(a)
+	rb, errB := ParseImageRef(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return ra.Repository() == rb.Repository() && ra.tagOrLatest() == rb.tagOrLatest()
+}
+
+// tagOrLatest is the tag docker pulls: "latest" when the reference names none.
+func (r ImageRef) tagOrLatest() string {
+	if t := r.Tag(); t != "" {
+		return t
+	}
+	return "latest"
+}
+
+// ImageSpellings are the ways docker writes the image: as given, fully normalised
+// ("docker.io/library/nginx:1") and familiar ("nginx:1"), so that an allow-list glob written
+// either way matches. A reference that does not parse has only its own text.
+func ImageSpellings(image string) []string {
+	r, err := ParseImageRef(image)
+	if err != nil {
+		return []string{image}
+	}
+	return []string{image, r.String(), reference.FamiliarString(r.named)}
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
@@ -172,14 +172,12 @@ func TestDeployedStack(t *testing.T) {
 	tb.Service(t, db, "--constraint", "node.hostname==worker-2", "--mount", "type=volume,src="+vol+",dst=/data",
 		"--label", "swarm-utils.backup.enable=true", "--label", "swarm-utils.backup.volume-list-upload="+vol,
 		"--label", "swarm-utils.backup.exec=echo e2e > /data/e2e.txt", tb.WorkloadImage)
-	s3 := s3lite.New(tb.S3URL, false, tb.S3AccessKey, tb.S3SecretKey, "")
+	s3 := tb.S3(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		objs, _ := s3.ListObjects(ctx, tb.S3Bucket, db+"/")
-		for _, o := range objs {
-			_ = s3.DeleteObject(ctx, tb.S3Bucket, o.Key)
-		}
+		objs, _ := s3client.List(ctx, s3, tb.S3Bucket, db+"/")
+		_ = s3client.Remove(ctx, s3, tb.S3Bucket, objs)
 	})
 
 	// The deployment, exactly as in deploy/: only the variables differ.
@@ -248,7 +246,7 @@ func TestDeployedStack(t *testing.T) {
 		c.result(t, adminToken, "/api/backup/service", `{"serviceName":"`+db+`"}`)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		objs, err := s3.ListObjects(ctx, tb.S3Bucket, db+"/")
+		objs, err := s3client.List(ctx, s3, tb.S3Bucket, db+"/")
 		if err != nil || len(objs) == 0 {
 			t.Errorf("no backup of %s in s3://%s/%s/: %v", db, tb.S3Bucket, db, err)
 		}

@@ -26,16 +26,6 @@ func (r *Reader) Fail(label, format string, args ...any) {
 	}
 }
 
-// Token reads a token label: a plain token, or sha256:<64 hex digits>. The value is never put
-// into an error.
-func (r *Reader) Token(label string) string {
-	v := r.Str(label)
-	if _, hashed, ok := parse.TokenHash(v); hashed && !ok {
-		r.Fail(label, "a hashed token must be %s followed by the 64 hex digits of the token's SHA-256", parse.TokenHashPrefix)
-	}
-	return v
-}
-
 // Str returns the label's value with surrounding spaces removed; "" when absent.
 func (r *Reader) Str(label string) string { return strings.TrimSpace(r.Labels[label]) }
 
@@ -49,18 +39,11 @@ func (r *Reader) StrOr(label, def string) string {
 
 // Bool reads true/false (any case); an absent label gives def; anything else is an error.
 func (r *Reader) Bool(label string, def bool) bool {
-	v, ok := r.Labels[label]
-	if !ok {
-		return def
+	v, err := parse.BoolLabel(r.Labels, label, def)
+	if err != nil && r.Err == nil {
+		r.Err = err
 	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	r.Fail(label, "%q is not true or false", v)
-	return def
+	return v
 }
 
 // Millis reads a positive number of milliseconds ("600_000" allowed); absent or blank gives def.
@@ -90,16 +73,4 @@ func (r *Reader) Command(label string) string {
 }
 
 // List reads a comma-separated list: items trimmed, empties and duplicates dropped.
-func (r *Reader) List(label string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for item := range strings.SplitSeq(r.Labels[label], ",") {
-		item = strings.TrimSpace(item)
-		if item == "" || seen[item] {
-			continue
-		}
-		seen[item] = true
-		out = append(out, item)
-	}
-	return out
-}
+func (r *Reader) List(label string) []string { return parse.ListLabel(r.Labels, label) }

@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
 )
 
 // Bed is the running test swarm, as `scripts/cluster env` describes it.
@@ -124,6 +127,16 @@ func (b Bed) ServiceDetached(t testing.TB, name string, args ...string) string {
 	_, _ = b.TryDockerOn("manager", "service", "rm", name) // left from an aborted run
 	t.Cleanup(func() { _, _ = b.TryDockerOn("manager", "service", "rm", name) })
 	return strings.TrimSpace(b.Docker(t, full...))
+}
+
+// S3 is a client for the bed's bucket, speaking to it as the uploader does (minio-go).
+func (b Bed) S3(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := s3client.New(b.S3URL, false, b.S3AccessKey, b.S3SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Config is a swarm-utils configuration for the bed: its helper image, S3 and registry, short

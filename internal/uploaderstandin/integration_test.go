@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
 )
 
 // realS3 is the S3 server the stand-in binary talks to in these tests.
@@ -75,10 +77,10 @@ func s3ForTest(t *testing.T) realS3 {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	client := s3lite.New(s.endpoint, false, s.accessKey, s.secretKey, "")
+	client := s.client(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, err := client.ListObjects(context.Background(), s.bucket, "")
+		_, err := s3client.List(context.Background(), client, s.bucket, "")
 		if err == nil {
 			return s
 		}
@@ -87,6 +89,16 @@ func s3ForTest(t *testing.T) realS3 {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// client is an S3 client for the test's own look into the bucket.
+func (s realS3) client(t *testing.T) *minio.Client {
+	t.Helper()
+	c, err := s3client.New(s.endpoint, false, s.accessKey, s.secretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // buildStandin compiles testdata/uploader-standin as the tests' /usr/bin/backup.
@@ -127,16 +139,14 @@ func runStandin(t *testing.T, bin string, env map[string]string) (string, int) {
 func TestIntegrationStandinUploadsAndPrunes(t *testing.T) {
 	s3 := s3ForTest(t)
 	bin := buildStandin(t)
-	client := s3lite.New(s3.endpoint, false, s3.accessKey, s3.secretKey, "")
+	client := s3.client(t)
 	ctx := context.Background()
 	svcPath := "standin-it-" + time.Now().UTC().Format("20060102T150405.000000000")
 	otherPath := svcPath + "-other"
 	t.Cleanup(func() {
 		for _, p := range []string{svcPath + "/", otherPath + "/"} {
-			objs, _ := client.ListObjects(context.Background(), s3.bucket, p)
-			for _, o := range objs {
-				_ = client.DeleteObject(context.Background(), s3.bucket, o.Key)
-			}
+			objs, _ := s3client.List(context.Background(), client, s3.bucket, p)
+			_ = s3client.Remove(context.Background(), client, s3.bucket, objs)
 		}
 	})
 
@@ -165,7 +175,7 @@ func TestIntegrationStandinUploadsAndPrunes(t *testing.T) {
 		svcPath + "/nested/node1_app_old.tgz": 10 * 24 * time.Hour,
 	}
 	for key, age := range seed {
-		if err := client.PutObject(ctx, s3.bucket, key, strings.NewReader("old"), 3); err != nil {
+		if _, err := client.PutObject(ctx, s3.bucket, key, strings.NewReader("old"), 3, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("seed %s: %v", key, err)
 		}
 		if s3.posixDir == "" {
@@ -214,7 +224,7 @@ func TestIntegrationStandinUploadsAndPrunes(t *testing.T) {
 		t.Errorf("log lacks %q:\n%s", wantPrune, out)
 	}
 
-	objs, err := client.ListObjects(ctx, s3.bucket, svcPath)
+	objs, err := s3client.List(ctx, client, s3.bucket, svcPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +245,10 @@ func TestIntegrationStandinUploadsAndPrunes(t *testing.T) {
 		}
 	}
 
-	data, err := client.GetObject(ctx, s3.bucket, fresh[0])
+	if st, err := client.StatObject(ctx, s3.bucket, fresh[0], minio.StatObjectOptions{}); err != nil || st.ContentType != "application/tar+gzip" {
+		t.Errorf("stat %s: content type %q, %v; want offen's application/tar+gzip", fresh[0], st.ContentType, err)
+	}
+	data, err := s3client.Get(ctx, client, s3.bucket, fresh[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +287,7 @@ func TestIntegrationStandinWithoutBucketUploadsNothing(t *testing.T) {
 	if !strings.Contains(out, name) || !strings.Contains(out, "No storage backend is configured") {
 		t.Errorf("log does not show the archive %s being made but not stored:\n%s", name, out)
 	}
-	all, err := s3lite.New(s3.endpoint, false, s3.accessKey, s3.secretKey, "").ListObjects(context.Background(), s3.bucket, "")
+	all, err := s3client.List(context.Background(), s3.client(t), s3.bucket, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +320,7 @@ func TestIntegrationStandinFailsOnBadCredentials(t *testing.T) {
 	if strings.Contains(out, wrong) {
 		t.Errorf("output contains the secret:\n%s", out)
 	}
-	if strings.Contains(out, "Uploaded a copy of backup") || !strings.Contains(out, "HTTP 403") {
+	if strings.Contains(out, "Uploaded a copy of backup") || !strings.Contains(out, "[StatusCode]: 403") {
 		t.Errorf("want a 403 upload error and no Uploaded line:\n%s", out)
 	}
 }

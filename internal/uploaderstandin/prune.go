@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/minio/minio-go/v7"
 )
 
 // PruneDeadline is offen's deadline: backups last modified before it are
@@ -27,7 +27,7 @@ func ListPrefix(s3Path, pruningPrefix string) string {
 // (candidates last modified before deadline). It is stricter than offen's
 // recursive prefix match: keys in sub-folders, or in sibling folders that
 // merely share the path as a string prefix, are never candidates.
-func SelectPrunable(objects []s3lite.Object, s3Path, pruningPrefix string, deadline time.Time) (candidates, matches []s3lite.Object) {
+func SelectPrunable(objects []minio.ObjectInfo, s3Path, pruningPrefix string, deadline time.Time) (candidates, matches []minio.ObjectInfo) {
 	dir := ""
 	if s3Path != "" {
 		dir = s3Path + "/"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/minio/minio-go/v7"
 )
 
 func TestPruneDeadline(t *testing.T) {
@@ -21,7 +21,7 @@ func TestSelectPrunable(t *testing.T) {
 	deadline := time.Date(2024, 3, 3, 0, 0, 0, 0, time.UTC)
 	old := deadline.Add(-time.Hour)
 	fresh := deadline.Add(time.Hour)
-	objects := []s3lite.Object{
+	objects := []minio.ObjectInfo{
 		{Key: "svc/node1_vol_2024-01-01.tar.gz", LastModified: old},
 		{Key: "svc/node1_vol_2024-03-05.tar.gz", LastModified: fresh},
 		{Key: "svc/node2_vol_2024-01-01.tar.gz", LastModified: old},
@@ -63,7 +63,7 @@ func TestSelectPrunable(t *testing.T) {
 			prefix: "node9_",
 		},
 	}
-	keys := func(os []s3lite.Object) []string {
+	keys := func(os []minio.ObjectInfo) []string {
 		var out []string
 		for _, o := range os {
 			out = append(out, o.Key)

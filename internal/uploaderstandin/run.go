@@ -5,7 +5,8 @@
 // environment, one tar.gz with backup/<volume>/... members, the "Uploaded a
 // copy of backup" log line, exit 0 without uploading when no bucket is
 // configured, pruning by age and prefix, exit 1 on any error), so the
-// integration tests can run without pulling offen's image. The binary is
+// integration tests can run without pulling offen's image. It uploads, lists
+// and prunes with minio-go (internal/s3client), as offen does. The binary is
 // testdata/uploader-standin.
 package uploaderstandin
 
@@ -21,7 +22,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3lite"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
 )
 
 // Defaults as documented by offen.
@@ -160,7 +163,10 @@ func Run(ctx context.Context, c Config, log *slog.Logger, now time.Time) error {
 		log.Warn("No storage backend is configured (AWS_S3_BUCKET_NAME is empty); the backup was not uploaded anywhere.")
 		return nil
 	}
-	client := s3lite.New(c.Endpoint, c.HTTPS, c.AccessKey, c.SecretKey, "")
+	client, err := s3client.New(c.Endpoint, c.HTTPS, c.AccessKey, c.SecretKey)
+	if err != nil {
+		return err
+	}
 	if err := upload(ctx, client, c, file, name); err != nil {
 		return err
 	}
@@ -193,27 +199,20 @@ func createArchive(root, file string, log *slog.Logger) error {
 	return nil
 }
 
-func upload(ctx context.Context, client *s3lite.Client, c Config, file, name string) error {
-	f, err := os.Open(file)
+// upload sends the archive as offen does: FPutObject (multipart above minio-go's part size)
+// with offen's content type, to AWS_S3_PATH/name.
+func upload(ctx context.Context, client *minio.Client, c Config, file, name string) error {
+	_, err := client.FPutObject(ctx, c.Bucket, path.Join(c.Path, name), file, minio.PutObjectOptions{ContentType: "application/tar+gzip"})
 	if err != nil {
-		return fmt.Errorf("open tar file for upload: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat tar file: %w", err)
-	}
-	key := path.Join(c.Path, name)
-	if err := client.PutObject(ctx, c.Bucket, key, f, info.Size()); err != nil {
-		return fmt.Errorf("error uploading backup to remote storage: %w", err)
+		return fmt.Errorf("error uploading backup to remote storage: %w", s3client.Describe(err))
 	}
 	return nil
 }
 
 // prune deletes the matches of SelectPrunable, keeping offen's safety: if
 // every candidate matches, nothing is deleted and a warning is logged.
-func prune(ctx context.Context, client *s3lite.Client, c Config, deadline time.Time, log *slog.Logger) error {
-	objects, err := client.ListObjects(ctx, c.Bucket, ListPrefix(c.Path, c.PruningPrefix))
+func prune(ctx context.Context, client *minio.Client, c Config, deadline time.Time, log *slog.Logger) error {
+	objects, err := s3client.List(ctx, client, c.Bucket, ListPrefix(c.Path, c.PruningPrefix))
 	if err != nil {
 		return fmt.Errorf("error looking up candidates from remote storage: %w", err)
 	}
@@ -225,13 +224,7 @@ func prune(ctx context.Context, client *s3lite.Client, c Config, deadline time.T
 		log.Warn(fmt.Sprintf("The current configuration would delete all %d existing backups.", len(matches)), "storage", "S3")
 		log.Warn("Refusing to do so, please check your configuration.", "storage", "S3")
 	default:
-		var errs []error
-		for _, o := range matches {
-			if err := client.DeleteObject(ctx, c.Bucket, o.Key); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
+		if err := s3client.Remove(ctx, client, c.Bucket, matches); err != nil {
 			return fmt.Errorf("error pruning backups: %w", err)
 		}
 		log.Info(fmt.Sprintf("Pruned %d out of %d backups as they were older than the given deadline of %s.",

@@ -1,6 +1,7 @@
 package uploaderstandin
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,12 +22,14 @@ import (
 
 const testSecret = "standin-secret-never-printed"
 
-// memS3 is a path-style in-memory S3 for Run's tests (s3lite's own tests
-// check signatures; this one checks only that a signature is present).
+// memS3 is a path-style in-memory S3 for Run's tests, answering the calls minio-go makes for
+// offen's upload and prune: bucket location, PUT (aws-chunked over http), ListObjectsV2 and
+// multi-object delete. It checks only that a signature is present; minio-go signs.
 type memS3 struct {
 	mu       sync.Mutex
 	objects  map[string][]byte
 	modified map[string]time.Time
+	types    map[string]string // Content-Type per key
 	deleted  []string
 	failPut  bool
 }
@@ -38,26 +42,29 @@ func (m *memS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if bucket != "b" {
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>`)
+	if bucket != "backups" {
+		s3Error(w, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
 		return
 	}
+	q := r.URL.Query()
 	switch {
-	case r.Method == http.MethodPut:
+	case r.Method == http.MethodGet && key == "" && q.Has("location"):
+		fmt.Fprint(w, `<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></LocationConstraint>`)
+	case r.Method == http.MethodPut && key != "":
 		if m.failPut {
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>`)
+			s3Error(w, http.StatusForbidden, "AccessDenied", "Access Denied.")
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
+		body, err := readPayload(r)
+		if err != nil {
+			s3Error(w, http.StatusBadRequest, "IncompleteBody", err.Error())
+			return
+		}
 		m.objects[key] = body
 		m.modified[key] = time.Now()
-	case r.Method == http.MethodDelete:
-		delete(m.objects, key)
-		m.deleted = append(m.deleted, key)
-		w.WriteHeader(http.StatusNoContent)
-	case r.Method == http.MethodGet && key == "":
+		m.types[key] = r.Header.Get("Content-Type")
+		w.Header().Set("ETag", `"etag"`)
+	case r.Method == http.MethodGet && key == "" && q.Get("list-type") == "2":
 		type content struct {
 			Key          string
 			Size         int
@@ -65,18 +72,74 @@ func (m *memS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var res struct {
 			XMLName  xml.Name `xml:"ListBucketResult"`
+			Name     string
+			Prefix   string
+			KeyCount int
 			Contents []content
 		}
+		res.Name, res.Prefix = bucket, q.Get("prefix")
 		for k, v := range m.objects {
-			if strings.HasPrefix(k, r.URL.Query().Get("prefix")) {
+			if strings.HasPrefix(k, res.Prefix) {
 				res.Contents = append(res.Contents, content{k, len(v), m.modified[k].UTC().Format(time.RFC3339)})
 			}
 		}
 		sort.Slice(res.Contents, func(i, j int) bool { return res.Contents[i].Key < res.Contents[j].Key })
+		res.KeyCount = len(res.Contents)
 		xml.NewEncoder(w).Encode(res)
+	case r.Method == http.MethodPost && key == "" && q.Has("delete"):
+		var req struct {
+			Object []struct{ Key string }
+		}
+		if err := xml.NewDecoder(r.Body).Decode(&req); err != nil {
+			s3Error(w, http.StatusBadRequest, "MalformedXML", err.Error())
+			return
+		}
+		for _, o := range req.Object {
+			delete(m.objects, o.Key)
+			m.deleted = append(m.deleted, o.Key)
+		}
+		fmt.Fprint(w, `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`)
 	default:
-		http.Error(w, "not in the fake", http.StatusNotImplemented)
+		http.Error(w, "not in the fake: "+r.Method+" "+r.URL.String(), http.StatusNotImplemented)
 	}
+}
+
+func s3Error(w http.ResponseWriter, status int, code, msg string) {
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
+}
+
+// readPayload is the object's bytes: minio-go signs PUTs over http chunk by chunk
+// (aws-chunked: "hex-size;chunk-signature=…\r\n" data "\r\n", ending with a 0-size chunk).
+func readPayload(r *http.Request) ([]byte, error) {
+	if !strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		return io.ReadAll(r.Body)
+	}
+	br := bufio.NewReader(r.Body)
+	var out []byte
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("chunk header: %w", err)
+		}
+		sizeHex, _, _ := strings.Cut(strings.TrimSpace(line), ";")
+		size, err := strconv.ParseInt(sizeHex, 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("chunk size %q: %w", sizeHex, err)
+		}
+		if size == 0 {
+			break
+		}
+		chunk := make([]byte, size+2) // data and its CRLF
+		if _, err := io.ReadFull(br, chunk); err != nil {
+			return nil, fmt.Errorf("chunk data: %w", err)
+		}
+		out = append(out, chunk[:size]...)
+	}
+	if want := r.Header.Get("X-Amz-Decoded-Content-Length"); want != strconv.Itoa(len(out)) {
+		return nil, fmt.Errorf("decoded %d bytes, header says %s", len(out), want)
+	}
+	return out, nil
 }
 
 func (m *memS3) put(key string, age time.Duration) {
@@ -106,7 +169,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	m := &memS3{objects: map[string][]byte{}, modified: map[string]time.Time{}}
+	m := &memS3{objects: map[string][]byte{}, modified: map[string]time.Time{}, types: map[string]string{}}
 	srv := httptest.NewServer(m)
 	t.Cleanup(srv.Close)
 	root := t.TempDir()
@@ -124,7 +187,7 @@ func newFixture(t *testing.T) *fixture {
 			"STANDIN_BACKUP_ROOT":   root,
 			"AWS_ENDPOINT":          strings.TrimPrefix(srv.URL, "http://"),
 			"AWS_ENDPOINT_PROTO":    "http",
-			"AWS_S3_BUCKET_NAME":    "b",
+			"AWS_S3_BUCKET_NAME":    "backups",
 			"AWS_ACCESS_KEY_ID":     "ak",
 			"AWS_SECRET_ACCESS_KEY": testSecret,
 			"AWS_S3_PATH":           "/svc/",
@@ -160,11 +223,14 @@ func TestRunUploadsOneArchive(t *testing.T) {
 	if got := f.s3.keys(); len(got) != 1 || got[0] != "svc/node1_svc_2024-05-06T07-08-09.tar.gz" {
 		t.Fatalf("bucket holds %q", got)
 	}
+	if ct := f.s3.types["svc/node1_svc_2024-05-06T07-08-09.tar.gz"]; ct != "application/tar+gzip" {
+		t.Errorf("uploaded with Content-Type %q, want offen's application/tar+gzip", ct)
+	}
 	members, _ := readArchive(t, bytes.NewReader(f.s3.objects["svc/node1_svc_2024-05-06T07-08-09.tar.gz"]))
 	if members["backup/data/f.txt"].body != "payload" {
 		t.Errorf("uploaded archive lacks backup/data/f.txt: %v", members)
 	}
-	wantLine := "msg=\"Uploaded a copy of backup `" + filepath.Join(f.tmp, "node1_svc_2024-05-06T07-08-09.tar.gz") + "` to bucket `b`.\""
+	wantLine := "msg=\"Uploaded a copy of backup `" + filepath.Join(f.tmp, "node1_svc_2024-05-06T07-08-09.tar.gz") + "` to bucket `backups`.\""
 	if !strings.Contains(f.log.String(), wantLine) {
 		t.Errorf("log lacks %s:\n%s", wantLine, f.log)
 	}

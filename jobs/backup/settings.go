@@ -18,7 +18,6 @@ type Settings struct {
 	Stop    bool     // scale to 0 during the upload (replicated services only)
 	Volumes []string // named volumes to upload; trimmed, no empties, no duplicates, in label order
 	S3      config.S3
-	Token   string
 
 	ExecTimeout, StopTimeout, UploadTimeout, StartTimeout time.Duration
 }
@@ -35,7 +34,6 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 	s.Shell = r.StrOr(parse.LabelBackupExecShell, cfg.BackupExecShell)
 	s.Stop = r.Bool(parse.LabelBackupStop, false)
 	s.Volumes = r.List(parse.LabelBackupVolumes)
-	s.Token = r.Token(parse.LabelBackupToken)
 	s.ExecTimeout = r.Millis(parse.LabelBackupExecTimeout, cfg.Timeouts.BackupExec)
 	s.StopTimeout = r.Millis(parse.LabelBackupStopTimeout, cfg.Timeouts.BackupStop)
 	s.UploadTimeout = r.Millis(parse.LabelBackupUploadTimeout, cfg.Timeouts.BackupUpload)

@@ -12,7 +12,6 @@ import (
 type Settings struct {
 	Enabled, Image, Builder, Container             bool
 	ImageTimeout, BuilderTimeout, ContainerTimeout time.Duration
-	Token                                          string
 }
 
 // SettingsFromLabels reads a node's clean.* labels. Unlabelled nodes are cleaned with
@@ -31,7 +30,6 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 		ImageTimeout:     r.Millis(parse.LabelNodeCleanImageTimeout, cfg.Timeouts.CleanNodeImage),
 		BuilderTimeout:   r.Millis(parse.LabelNodeCleanBuilderTimeout, cfg.Timeouts.CleanNodeBuilder),
 		ContainerTimeout: r.Millis(parse.LabelNodeCleanContainerTimeout, cfg.Timeouts.CleanNodeContainer),
-		Token:            r.Token(parse.LabelNodeCleanToken),
 	}
 	if r.Err != nil {
 		return Settings{}, r.Err

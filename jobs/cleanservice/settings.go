@@ -13,7 +13,6 @@ type Settings struct {
 	Enabled     bool
 	Exec        string // one argv element for `SHELL -c`
 	Shell       string
-	Token       string // "" = admin tokens only
 	ExecTimeout time.Duration
 }
 
@@ -27,7 +26,6 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 	}
 	s.Exec = r.Command(parse.LabelCleanExec)
 	s.Shell = r.StrOr(parse.LabelCleanExecShell, cfg.CleanExecShell)
-	s.Token = r.Token(parse.LabelCleanToken)
 	s.ExecTimeout = r.Millis(parse.LabelCleanExecTimeout, cfg.Timeouts.CleanServiceExec)
 	if s.Exec == "" {
 		r.Fail(parse.LabelCleanExec, "is required when %s=true", parse.LabelCleanEnable)

@@ -396,27 +396,16 @@ func updNodeName(s string) string {
 
 // sameImage compares references ignoring a pinned digest and docker's implied defaults
 // (docker.io/library/, :latest), which `service update` adds or keeps.
-func sameImage(a, b string) bool { return normalImage(a) == normalImage(b) }
-
-func normalImage(ref string) string {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
-	}
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	ref = strings.TrimPrefix(ref, "library/")
-	if slash := strings.LastIndex(ref, "/"); !strings.Contains(ref[slash+1:], ":") {
-		ref += ":latest"
-	}
-	return ref
-}
+func sameImage(a, b string) bool { return parse.SameImage(a, b) }
 
 // registryMismatch warns when the image comes from another registry than the login's:
 // --with-registry-auth then sends no credentials for it.
 func registryMismatch(image, registryURL string) string {
-	host := "docker.io"
-	if first, _, ok := strings.Cut(image, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		host = first
+	ref, err := parse.ParseImageRef(image)
+	if err != nil {
+		return "" // validImageRef has refused it already
 	}
+	host := ref.Domain()
 	login := registryURL
 	if _, rest, ok := strings.Cut(login, "://"); ok {
 		login = rest

@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"net/http"
+
+	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// Handler is the whole API with its access log.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/update/service", s.handleUpdateService)
+	mux.HandleFunc("POST /api/backup/service", s.handleServiceAction(backupAction))
+	mux.HandleFunc("POST /api/clean/service", s.handleServiceAction(cleanAction))
+	mux.HandleFunc("POST /api/clean/node", s.handleCleanNode)
+	mux.HandleFunc("GET /api/jobs/{id}", s.handleJob)
+	mux.HandleFunc("GET /api/services", s.handleServices)
+	mux.HandleFunc("GET /api/nodes", s.handleNodes)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
+	return s.accessLog(jsonFallback(mux))
+}
+
+// The token-guarded actions: the operation and the label holding its token.
+var (
+	cleanAction     = authz.Action{Op: OpCleanService, TokenLabel: authz.LabelCleanToken}
+	backupAction    = authz.Action{Op: OpBackupService, TokenLabel: authz.LabelBackupToken}
+	updateAction    = authz.Action{Op: OpUpdateService, TokenLabel: authz.LabelUpdateToken}
+	cleanNodeAction = authz.Action{Op: OpCleanNode, TokenLabel: authz.LabelNodeCleanToken}
+)
+
+// runService runs clean-service or backup-service.
+func (s *Server) runService(a authz.Action, ctx context.Context, name string) operation.Result {
+	if a.Op == OpBackupService {
+		return s.ops.BackupService(ctx, name)
+	}
+	return s.ops.CleanService(ctx, name)
+}
+
+func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req serviceRequest
+		if e := decodeBody(w, r, &req); e != nil {
+			writeError(w, e)
+			return
+		}
+		setTarget(r, req.ServiceName)
+		wait, e := flag("waitRes", req.WaitRes, true)
+		if e == nil {
+			e = required([2]string{"serviceName", req.ServiceName})
+		}
+		var token string
+		if e == nil {
+			token, e = s.token(r, req.Token)
+		}
+		if e == nil {
+			_, _, ae := s.auth.Service(r.Context(), token, a, req.ServiceName)
+			e = fromAuth(ae)
+		}
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		name := req.ServiceName
+		s.launch(w, r, a.Op, name, token, wait, func(ctx context.Context) operation.Result { return s.runService(a, ctx, name) })
+	}
+}
+
+func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
+	var req updateRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	setTarget(r, req.ServiceName)
+	wait, e := flag("waitRes", req.WaitRes, true)
+	var force bool
+	if e == nil {
+		force, e = flag("isForce", req.IsForce, false)
+	}
+	if e == nil {
+		e = required([2]string{"serviceName", req.ServiceName}, [2]string{"image", req.Image})
+	}
+	if e == nil {
+		e = validImage(req.Image)
+	}
+	var token string
+	if e == nil {
+		token, e = s.token(r, req.Token)
+	}
+	var (
+		svc   parse.Service
+		admin bool
+	)
+	if e == nil {
+		var ae *authz.Error
+		svc, admin, ae = s.auth.Service(r.Context(), token, updateAction, req.ServiceName)
+		e = fromAuth(ae)
+	}
+	if e == nil && !admin {
+		e = fromAuth(s.auth.Image(svc, req.Image))
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	opts := update.Options{Service: req.ServiceName, Image: req.Image, Force: force}
+	s.launch(w, r, OpUpdateService, req.ServiceName, token, wait, func(ctx context.Context) operation.Result {
+		return s.ops.UpdateService(ctx, opts)
+	})
+}
+
+func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
+	var req nodeRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	setTarget(r, req.NodeName)
+	wait, e := flag("waitRes", req.WaitRes, true)
+	if e == nil {
+		e = required([2]string{"nodeName", req.NodeName})
+	}
+	var token string
+	if e == nil {
+		token, e = s.token(r, req.Token)
+	}
+	if e == nil {
+		e = fromAuth(s.auth.Node(r.Context(), token, cleanNodeAction, req.NodeName))
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	name := req.NodeName
+	s.launch(w, r, OpCleanNode, name, token, wait, func(ctx context.Context) operation.Result { return s.ops.CleanNode(ctx, name) })
+}
+
+// token reads the request's token (authz.FromRequest) and tells the access log to keep it out.
+func (s *Server) token(r *http.Request, bodyToken string) (string, *apiError) {
+	token, e := authz.FromRequest(r, bodyToken)
+	if e != nil {
+		return "", fromAuth(e)
+	}
+	setToken(r, token)
+	return token, nil
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "up"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.targets.Ping(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "status": "not ready", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "ready"})
+}
