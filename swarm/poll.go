@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -27,5 +26,3 @@ func Poll(ctx context.Context, interval time.Duration, check func(ctx context.Co
 		}
 	}
 }
-
-func errorfWrap(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -6,6 +6,7 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ type TaskReader interface {
 func RunningTasks(ctx context.Context, s TaskReader, svc parse.Service) ([]RunningTask, error) {
 	rows, err := s.Tasks(ctx, svc.ID, true)
 	if err != nil {
-		return nil, errorfWrap("list tasks of %s: %w", svc.Name, err)
+		return nil, fmt.Errorf("list tasks of %s: %w", svc.Name, err)
 	}
 	ids := make([]string, 0, len(rows))
 	hostByTask := map[string]string{}
@@ -138,7 +139,7 @@ func RunningTasks(ctx context.Context, s TaskReader, svc parse.Service) ([]Runni
 	}
 	tasks, err := s.InspectTasks(ctx, ids...)
 	if err != nil {
-		return nil, errorfWrap("inspect tasks of %s: %w", svc.Name, err)
+		return nil, fmt.Errorf("inspect tasks of %s: %w", svc.Name, err)
 	}
 	var running []RunningTask
 	for _, t := range tasks {
