@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +16,6 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -24,11 +25,11 @@ import (
 type fakeOps struct {
 	mu     sync.Mutex
 	calls  []string
-	update []commands.UpdateOptions
-	result func(ctx context.Context, op, target string) commands.Result
+	update []update.Options
+	result func(ctx context.Context, op, target string) operation.Result
 }
 
-func (f *fakeOps) do(ctx context.Context, op, target string) commands.Result {
+func (f *fakeOps) do(ctx context.Context, op, target string) operation.Result {
 	f.mu.Lock()
 	f.calls = append(f.calls, op+" "+target)
 	fn := f.result
@@ -36,26 +37,26 @@ func (f *fakeOps) do(ctx context.Context, op, target string) commands.Result {
 	if fn != nil {
 		return fn(ctx, op, target)
 	}
-	return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+	return operation.Result{Operation: op, Target: target, OK: true, Steps: []operation.Step{}}
 }
 
-func (f *fakeOps) CleanNode(ctx context.Context, name string) commands.Result {
+func (f *fakeOps) CleanNode(ctx context.Context, name string) operation.Result {
 	return f.do(ctx, OpCleanNode, name)
 }
-func (f *fakeOps) CleanService(ctx context.Context, name string) commands.Result {
+func (f *fakeOps) CleanService(ctx context.Context, name string) operation.Result {
 	return f.do(ctx, OpCleanService, name)
 }
-func (f *fakeOps) BackupService(ctx context.Context, name string) commands.Result {
+func (f *fakeOps) BackupService(ctx context.Context, name string) operation.Result {
 	return f.do(ctx, OpBackupService, name)
 }
-func (f *fakeOps) UpdateService(ctx context.Context, o commands.UpdateOptions) commands.Result {
+func (f *fakeOps) UpdateService(ctx context.Context, o update.Options) operation.Result {
 	f.mu.Lock()
 	f.update = append(f.update, o)
 	f.mu.Unlock()
 	return f.do(ctx, OpUpdateService, o.Service)
 }
-func (f *fakeOps) CleanAllNodes(ctx context.Context) commands.Report {
-	return commands.Report{Operation: OpCleanNode, OK: true, Results: []commands.Result{f.do(ctx, OpCleanNode, "*")}}
+func (f *fakeOps) CleanAllNodes(ctx context.Context) operation.Report {
+	return operation.Report{Operation: OpCleanNode, OK: true, Results: []operation.Result{f.do(ctx, OpCleanNode, "*")}}
 }
 
 func (f *fakeOps) Calls() []string {
@@ -65,9 +66,9 @@ func (f *fakeOps) Calls() []string {
 }
 
 // failWith is an operation result that failed with kind.
-func failWith(kind commands.Kind) func(context.Context, string, string) commands.Result {
-	return func(_ context.Context, op, target string) commands.Result {
-		return commands.Result{Operation: op, Target: target, OK: false, Error: string(kind) + " happened", ErrorKind: kind, Steps: []commands.Step{}}
+func failWith(kind operation.Kind) func(context.Context, string, string) operation.Result {
+	return func(_ context.Context, op, target string) operation.Result {
+		return operation.Result{Operation: op, Target: target, OK: false, Error: string(kind) + " happened", ErrorKind: kind, Steps: []operation.Step{}}
 	}
 }
 
@@ -92,7 +93,7 @@ func (f *fakeTargets) Service(_ context.Context, name string) (parse.Service, er
 			return s, nil
 		}
 	}
-	return parse.Service{}, &commands.Error{Kind: commands.KindNotFound, Err: errString("service " + name + " not found")}
+	return parse.Service{}, &operation.Error{Kind: operation.KindNotFound, Err: errString("service " + name + " not found")}
 }
 func (f *fakeTargets) Services(context.Context) ([]parse.Service, error) {
 	f.docker.Add(1)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // fuzzOps answers every operation at once and records any call that breaks the API's promise:
@@ -24,7 +24,7 @@ type fuzzOps struct {
 	bad   []string
 }
 
-func (o *fuzzOps) check(op, target string, ok bool, why string) commands.Result {
+func (o *fuzzOps) check(op, target string, ok bool, why string) operation.Result {
 	if !o.known[target] {
 		ok, why = false, "unknown target reached the operation"
 	}
@@ -33,19 +33,19 @@ func (o *fuzzOps) check(op, target string, ok bool, why string) commands.Result 
 		o.bad = append(o.bad, op+" "+target+": "+why)
 		o.mu.Unlock()
 	}
-	return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+	return operation.Result{Operation: op, Target: target, OK: true, Steps: []operation.Step{}}
 }
 
-func (o *fuzzOps) CleanNode(_ context.Context, name string) commands.Result {
+func (o *fuzzOps) CleanNode(_ context.Context, name string) operation.Result {
 	return o.check(OpCleanNode, name, true, "")
 }
-func (o *fuzzOps) CleanService(_ context.Context, name string) commands.Result {
+func (o *fuzzOps) CleanService(_ context.Context, name string) operation.Result {
 	return o.check(OpCleanService, name, true, "")
 }
-func (o *fuzzOps) BackupService(_ context.Context, name string) commands.Result {
+func (o *fuzzOps) BackupService(_ context.Context, name string) operation.Result {
 	return o.check(OpBackupService, name, true, "")
 }
-func (o *fuzzOps) UpdateService(_ context.Context, u commands.UpdateOptions) commands.Result {
+func (o *fuzzOps) UpdateService(_ context.Context, u update.Options) operation.Result {
 	return o.check(OpUpdateService, u.Service, validImage(u.Image) == nil, "image "+u.Image+" reached the operation")
 }
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // unauthenticated are requests on every token-guarded route with a token that no target has.
@@ -177,9 +177,9 @@ func TestRequestsInFlightAreCapped(t *testing.T) {
 
 	// A request waiting for its operation holds no slot.
 	release := make(chan struct{})
-	h.ops.result = func(ctx context.Context, op, target string) commands.Result {
+	h.ops.result = func(ctx context.Context, op, target string) operation.Result {
 		<-release
-		return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+		return operation.Result{Operation: op, Target: target, OK: true, Steps: []operation.Step{}}
 	}
 	for range 2 {
 		req := httptest.NewRequest("POST", "/api/clean/service", strings.NewReader(`{"token":"`+adminToken+`","serviceName":"shop_web"}`))

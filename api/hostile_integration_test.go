@@ -5,6 +5,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"net/http"
 	"os"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
@@ -126,7 +126,7 @@ func TestAPILabelCommandsAreInertOnTheCluster(t *testing.T) {
 		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec="+cmd, tb.WorkloadImage)
 
 	r := a.call(t, "POST", "/api/clean/service", itAdmin, jsonBody(map[string]any{"serviceName": svc}))
-	var res commands.Result
+	var res operation.Result
 	if err := json.Unmarshal([]byte(r.body), &res); err != nil || r.status != http.StatusOK || !res.OK {
 		t.Fatalf("clean-service with a hostile label: %d %v\n%s", r.status, err, r.body)
 	}
@@ -177,7 +177,7 @@ func TestAPILabelCommandsAreInertOnTheCluster(t *testing.T) {
 	tb.Service(t, bad, "--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=true",
 		"--label", "swarm-utils.clean.exec.shell=/bin/sh -c 'touch "+shellMarker+"'", tb.WorkloadImage)
 	r = a.call(t, "POST", "/api/clean/service", itAdmin, jsonBody(map[string]any{"serviceName": bad}))
-	res = commands.Result{}
+	res = operation.Result{}
 	_ = json.Unmarshal([]byte(r.body), &res)
 	if r.status == http.StatusOK || res.OK || len(res.Steps) != 1 || len(res.Steps[0].Tasks) != 1 || res.Steps[0].Tasks[0].ExitCode == 0 {
 		t.Errorf("a shell label that is a command line: want the step to fail, got %d:\n%s", r.status, r.body)
@@ -262,7 +262,7 @@ func TestAPINamesAreExactOnTheCluster(t *testing.T) {
 	}
 	for _, c := range []struct{ token, name, self string }{{tokApp, app, app}, {tokApp2, app2, app2}} {
 		r := clean(c.token, c.name)
-		var res commands.Result
+		var res operation.Result
 		_ = json.Unmarshal([]byte(r.body), &res)
 		if r.status != 200 || res.Target != c.self || len(res.Steps) != 1 || len(res.Steps[0].Tasks) != 1 ||
 			strings.TrimSpace(res.Steps[0].Tasks[0].Logs) != "I am "+c.self {

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"log/slog"
 	"net"
@@ -17,12 +19,11 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
-// These tests serve the real API (Run: listener, mux, jobs, metrics) over real *commands.Deps
+// These tests serve the real API (Run: listener, mux, jobs, metrics) over real *jobs.Deps
 // against the test swarm. Names are it-api-<rand>-…; other tests run on the same swarm at the
 // same time, so nothing here touches what it did not create, except clean-node on worker-2.
 
@@ -37,7 +38,7 @@ const itAdmin = "it-api-admin-token"
 // liveAPI is Run on addr over real dependencies; log records every line for the secret checks.
 type liveAPI struct {
 	base    string
-	deps    *commands.Deps
+	deps    *jobs.Deps
 	metrics *Metrics
 	log     *testbed.Recorder
 	secrets []string // must never appear in the log
@@ -48,7 +49,7 @@ func startAPI(t *testing.T, cfg config.Config, addr string) *liveAPI {
 	a := &liveAPI{log: &testbed.Recorder{}, metrics: NewMetrics(), secrets: []string{itAdmin}}
 	log := slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
-	a.deps = commands.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
+	a.deps = jobs.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
 	a.deps.OnHelperCreated = a.metrics.HelperCreated
 	srv := New(Options{Ops: Instrumented{Ops: a.deps, Metrics: a.metrics}, Targets: a.deps, Config: cfg, Log: log, Metrics: a.metrics})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -172,7 +173,7 @@ func TestAPIServiceRoutesOnTheCluster(t *testing.T) {
 	// 200: a CI token on its own service, through the header.
 	r := a.call(t, "POST", "/api/clean/service", webClean, jsonBody(map[string]any{"serviceName": web}))
 	expect(t, "clean-service with the label token", r, 200, `"ok": true`)
-	var res commands.Result
+	var res operation.Result
 	if err := json.Unmarshal([]byte(r.body), &res); err != nil || len(res.Steps) != 2 || !strings.Contains(r.body, "cleaned-by-api on ") {
 		t.Errorf("clean-service result (want one step per worker with the command's output): %v\n%s", err, r.body)
 	}
@@ -361,7 +362,7 @@ func TestAPICallFromCurlContainerOnOverlayNetwork(t *testing.T) {
 	out := tb.DockerOn(t, "worker-1", "run", "--rm", "--name", container, "--network", netName, "-e", "SU_API_TOKEN", tb.WorkloadImage,
 		"sh", "-c", `wget -q -O- --header "Authorization: Bearer $SU_API_TOKEN" --header "Content-Type: application/json" --post-data "$1" "$2"`,
 		"sh", body, a.base+"/api/clean/service")
-	var res commands.Result
+	var res operation.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("the CI call did not get a JSON result (%v):\n%s", err, out)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // Job states.
@@ -46,7 +46,7 @@ type job struct {
 	state   string
 	started time.Time
 	ended   time.Time
-	result  *commands.Result
+	result  *operation.Result
 }
 
 // JobView is GET /api/jobs/{id}'s body.
@@ -59,7 +59,7 @@ type JobView struct {
 	StartedAt *time.Time        `json:"startedAt,omitempty"`
 	EndedAt   *time.Time        `json:"endedAt,omitempty"`
 	Status    int               `json:"status,omitempty"` // the HTTP status the result maps to, when done
-	Result    *commands.Result  `json:"result,omitempty"`
+	Result    *operation.Result `json:"result,omitempty"`
 	Links     map[string]string `json:"links"`
 }
 
@@ -90,7 +90,7 @@ func (j *job) setRunning() {
 	j.mu.Unlock()
 }
 
-func (j *job) finish(r commands.Result) {
+func (j *job) finish(r operation.Result) {
 	j.mu.Lock()
 	j.state, j.ended, j.result = JobDone, time.Now().UTC(), &r
 	j.mu.Unlock()
@@ -160,7 +160,7 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 			mine++
 		}
 		if n.background && j.key == n.key {
-			return nil, errorf(http.StatusConflict, string(commands.KindBusy),
+			return nil, errorf(http.StatusConflict, string(operation.KindBusy),
 				"%s already has an operation queued or running: a background job (waitRes=false) starts only on an idle target; try again when it has ended", n.key)
 		}
 	}
@@ -208,7 +208,7 @@ func newJobID() string {
 
 // launch runs the operation as a job under the server's lifetime (a caller that hangs up does
 // not abort it) and answers with its Result, or at once with 202 when waitRes is false.
-func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target string, token authz.Token, admin, wait bool, run func(context.Context) commands.Result) {
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target string, token authz.Token, admin, wait bool, run func(context.Context) operation.Result) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -240,11 +240,11 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 
 	go func() {
 		defer s.running.Done()
-		var res commands.Result
+		var res operation.Result
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("operation panicked", "operation", op, "target", target, "panic", fmt.Sprint(p))
-				res = commands.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []commands.Step{}}
+				res = operation.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []operation.Step{}}
 			}
 			j.finish(res)
 		}()
@@ -289,6 +289,6 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token, the token that started a job, nor any service's or node's swarm-utils token"))
 		return
 	}
-	writeError(w, errorf(http.StatusNotFound, string(commands.KindNotFound),
+	writeError(w, errorf(http.StatusNotFound, string(operation.KindNotFound),
 		"job %.40q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
 }

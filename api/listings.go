@@ -1,6 +1,10 @@
 package api
 
 import (
+	"github.com/swarm-utils/swarm-utils/jobs/backup"
+	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
+	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"net/http"
 	"strings"
 	"time"
@@ -151,7 +155,7 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 	}
 
 	v.Clean.TokenSet = labelValue(svc.Labels, authz.LabelCleanToken) != ""
-	c, err := parse.CleanSettingsFromLabels(svc.Labels, s.cfg)
+	c, err := cleanservice.SettingsFromLabels(svc.Labels, s.cfg)
 	if err = checkToken(c.Enabled, err, svc.Labels, authz.LabelCleanToken); err != nil {
 		v.Clean.Error = mask(err.Error())
 	} else if c.Enabled {
@@ -160,7 +164,7 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 	may(cleanAction, v.Clean.Enabled)
 
 	v.Backup.TokenSet = labelValue(svc.Labels, authz.LabelBackupToken) != ""
-	b, err := parse.BackupSettingsFromLabels(svc.Labels, s.cfg)
+	b, err := backup.SettingsFromLabels(svc.Labels, s.cfg)
 	if err = checkToken(b.Enabled, err, svc.Labels, authz.LabelBackupToken); err != nil {
 		v.Backup.Error = mask(err.Error())
 	} else if b.Enabled {
@@ -173,7 +177,7 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 	may(backupAction, v.Backup.Enabled)
 
 	v.Update.TokenSet = labelValue(svc.Labels, authz.LabelUpdateToken) != ""
-	u, err := parse.UpdateSettingsFromLabels(svc.Labels, s.cfg)
+	u, err := update.SettingsFromLabels(svc.Labels, s.cfg)
 	err = checkToken(u.Enabled, err, svc.Labels, authz.LabelUpdateToken)
 	var allow authz.ImageAllow
 	if err == nil && u.Enabled {
@@ -215,7 +219,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		v := NodeView{ID: n.ID, Hostname: n.Hostname, Role: n.Role, State: n.State, Availability: n.Availability,
 			Labels: ownLabels(n.Labels, mask), Actions: []string{}}
 		v.Clean.TokenSet = labelValue(n.Labels, authz.LabelNodeCleanToken) != ""
-		c, err := parse.NodeCleanSettingsFromLabels(n.Labels, s.cfg)
+		c, err := cleannode.SettingsFromLabels(n.Labels, s.cfg)
 		if err = checkToken(c.Enabled, err, n.Labels, authz.LabelNodeCleanToken); err != nil {
 			v.Clean.Error = mask(err.Error())
 		} else if c.Enabled {

@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -23,11 +26,10 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
-// The load test serves the API on 127.0.0.1 over real *commands.Deps and fires 200 mixed calls
+// The load test serves the API on 127.0.0.1 over real *jobs.Deps and fires 200 mixed calls
 // at once on 10 services and the 3 nodes. To tell the server's own time from docker's, the
 // runner is wrapped with a recorder of docker calls: each request and each operation carries a
 // span list in its context, and its docker time is the union of its calls (calls on several
@@ -119,7 +121,7 @@ type opRecord struct {
 
 // timedOps runs every operation with a span list of its own.
 type timedOps struct {
-	*commands.Deps
+	*jobs.Deps
 	mu      sync.Mutex
 	records map[string]opRecord
 	dups    int
@@ -129,7 +131,7 @@ func opKey(op, target string, startedAt time.Time) string {
 	return fmt.Sprintf("%s|%s|%d", op, target, startedAt.UnixNano())
 }
 
-func (o *timedOps) track(ctx context.Context, op, target string, fn func(context.Context) commands.Result) commands.Result {
+func (o *timedOps) track(ctx context.Context, op, target string, fn func(context.Context) operation.Result) operation.Result {
 	spans := &dockerSpans{}
 	start := time.Now()
 	r := fn(context.WithValue(ctx, spansKey{}, spans))
@@ -149,7 +151,7 @@ func (o *timedOps) track(ctx context.Context, op, target string, fn func(context
 			lastEnd = s.end
 		}
 	}
-	if r.ErrorKind == commands.KindBusy && !slices.ContainsFunc(list, func(s dockerSpan) bool { return s.claim }) {
+	if r.ErrorKind == operation.KindBusy && !slices.ContainsFunc(list, func(s dockerSpan) bool { return s.claim }) {
 		rec.lockWait = end.Sub(lastEnd)
 	}
 	o.mu.Lock()
@@ -162,17 +164,17 @@ func (o *timedOps) track(ctx context.Context, op, target string, fn func(context
 	return r
 }
 
-func (o *timedOps) CleanNode(ctx context.Context, name string) commands.Result {
-	return o.track(ctx, OpCleanNode, name, func(ctx context.Context) commands.Result { return o.Deps.CleanNode(ctx, name) })
+func (o *timedOps) CleanNode(ctx context.Context, name string) operation.Result {
+	return o.track(ctx, OpCleanNode, name, func(ctx context.Context) operation.Result { return o.Deps.CleanNode(ctx, name) })
 }
-func (o *timedOps) CleanService(ctx context.Context, name string) commands.Result {
-	return o.track(ctx, OpCleanService, name, func(ctx context.Context) commands.Result { return o.Deps.CleanService(ctx, name) })
+func (o *timedOps) CleanService(ctx context.Context, name string) operation.Result {
+	return o.track(ctx, OpCleanService, name, func(ctx context.Context) operation.Result { return o.Deps.CleanService(ctx, name) })
 }
-func (o *timedOps) BackupService(ctx context.Context, name string) commands.Result {
-	return o.track(ctx, OpBackupService, name, func(ctx context.Context) commands.Result { return o.Deps.BackupService(ctx, name) })
+func (o *timedOps) BackupService(ctx context.Context, name string) operation.Result {
+	return o.track(ctx, OpBackupService, name, func(ctx context.Context) operation.Result { return o.Deps.BackupService(ctx, name) })
 }
-func (o *timedOps) UpdateService(ctx context.Context, u commands.UpdateOptions) commands.Result {
-	return o.track(ctx, OpUpdateService, u.Service, func(ctx context.Context) commands.Result { return o.Deps.UpdateService(ctx, u) })
+func (o *timedOps) UpdateService(ctx context.Context, u update.Options) operation.Result {
+	return o.track(ctx, OpUpdateService, u.Service, func(ctx context.Context) operation.Result { return o.Deps.UpdateService(ctx, u) })
 }
 
 // reqRecord is one request as the server handled it.
@@ -189,7 +191,7 @@ type loadCall struct {
 	answer       string
 	latency      time.Duration
 	jobID        string
-	result       commands.Result
+	result       operation.Result
 	err          error
 }
 
@@ -258,7 +260,7 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logRec, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
 	runner := &timingRunner{inner: bashexec.New(bashexec.Options{Logger: log, Secrets: secrets})}
-	deps := commands.NewDeps(cfg, runner, secrets, log)
+	deps := jobs.NewDeps(cfg, runner, secrets, log)
 	ops := &timedOps{Deps: deps, records: map[string]opRecord{}}
 	metrics := NewMetrics()
 	srv := New(Options{Ops: Instrumented{Ops: ops, Metrics: metrics}, Targets: deps, Config: cfg, Log: log, Metrics: metrics})
@@ -375,7 +377,7 @@ func TestAPILoadOnTheCluster(t *testing.T) {
 		case c.err != nil:
 			t.Errorf("POST %s %s: %v", c.path, c.body, c.err)
 		case c.status == http.StatusOK && c.result.OK && c.result.Target == c.target:
-		case c.status == http.StatusConflict && c.result.ErrorKind == commands.KindBusy && c.result.Target == c.target:
+		case c.status == http.StatusConflict && c.result.ErrorKind == operation.KindBusy && c.result.Target == c.target:
 		case c.status == http.StatusBadGateway && c.path == "/api/clean/node" && strings.Contains(c.answer, "a prune operation is already running"):
 			// docker's own answer when another test prunes that node outside this server.
 			t.Logf("clean-node %s met a prune of another process: %s", c.target, c.result.Error)

@@ -2,16 +2,17 @@ package api
 
 import (
 	"context"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
-// Operation names, as commands.Result.Operation spells them.
+// Operation names, as operation.Result.Operation spells them.
 const (
 	OpCleanNode     = "clean-node"
 	OpCleanService  = "clean-service"
@@ -65,7 +66,7 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// HelperCreated is commands.Deps.OnHelperCreated.
+// HelperCreated is jobs.Deps.OnHelperCreated.
 func (m *Metrics) HelperCreated(action string) { m.helpers.WithLabelValues(action).Inc() }
 
 // Handler serves the registry in the Prometheus text format.
@@ -74,7 +75,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // observe counts one ended operation.
-func (m *Metrics) observe(op string, r commands.Result) {
+func (m *Metrics) observe(op string, r operation.Result) {
 	outcome := "ok"
 	switch {
 	case !r.OK && r.ErrorKind != "":
@@ -94,10 +95,10 @@ func (m *Metrics) track(op string) func() {
 	return g.Dec
 }
 
-// AllOperations is every pipeline, as *commands.Deps has them: what the API and the cron call.
+// AllOperations is every pipeline, as *jobs.Deps has them: what the API and the cron call.
 type AllOperations interface {
 	Operations
-	CleanAllNodes(ctx context.Context) commands.Report
+	CleanAllNodes(ctx context.Context) operation.Report
 }
 
 // Instrumented wraps operations with the metrics; the API and the cron share one, so both
@@ -107,32 +108,32 @@ type Instrumented struct {
 	Metrics *Metrics
 }
 
-func (i Instrumented) run(op string, fn func() commands.Result) commands.Result {
+func (i Instrumented) run(op string, fn func() operation.Result) operation.Result {
 	defer i.Metrics.track(op)()
 	r := fn()
 	i.Metrics.observe(op, r)
 	return r
 }
 
-func (i Instrumented) CleanNode(ctx context.Context, name string) commands.Result {
-	return i.run(OpCleanNode, func() commands.Result { return i.Ops.CleanNode(ctx, name) })
+func (i Instrumented) CleanNode(ctx context.Context, name string) operation.Result {
+	return i.run(OpCleanNode, func() operation.Result { return i.Ops.CleanNode(ctx, name) })
 }
 
-func (i Instrumented) CleanService(ctx context.Context, name string) commands.Result {
-	return i.run(OpCleanService, func() commands.Result { return i.Ops.CleanService(ctx, name) })
+func (i Instrumented) CleanService(ctx context.Context, name string) operation.Result {
+	return i.run(OpCleanService, func() operation.Result { return i.Ops.CleanService(ctx, name) })
 }
 
-func (i Instrumented) BackupService(ctx context.Context, name string) commands.Result {
-	return i.run(OpBackupService, func() commands.Result { return i.Ops.BackupService(ctx, name) })
+func (i Instrumented) BackupService(ctx context.Context, name string) operation.Result {
+	return i.run(OpBackupService, func() operation.Result { return i.Ops.BackupService(ctx, name) })
 }
 
-func (i Instrumented) UpdateService(ctx context.Context, o commands.UpdateOptions) commands.Result {
-	return i.run(OpUpdateService, func() commands.Result { return i.Ops.UpdateService(ctx, o) })
+func (i Instrumented) UpdateService(ctx context.Context, o update.Options) operation.Result {
+	return i.run(OpUpdateService, func() operation.Result { return i.Ops.UpdateService(ctx, o) })
 }
 
 // CleanAllNodes counts each node's result as one clean-node operation; the whole sweep is one
 // in-flight operation.
-func (i Instrumented) CleanAllNodes(ctx context.Context) commands.Report {
+func (i Instrumented) CleanAllNodes(ctx context.Context) operation.Report {
 	defer i.Metrics.track(OpCleanNode)()
 	rep := i.Ops.CleanAllNodes(ctx)
 	for _, r := range rep.Results {

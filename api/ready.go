@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // readyTTL is how long /readyz answers from its last check: orchestrators and scrapers poll it,
@@ -79,7 +79,7 @@ func shortReason(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case commands.KindOf(err) == commands.KindImpossible:
+	case operation.KindOf(err) == operation.KindImpossible:
 		return err.Error()
 	}
 	return "docker is unreachable or failing (see the swarm-utils log)"

@@ -5,7 +5,8 @@ import (
 	"net/http"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
@@ -36,7 +37,7 @@ var (
 )
 
 // runService runs clean-service or backup-service.
-func (s *Server) runService(a authz.Action, ctx context.Context, name string) commands.Result {
+func (s *Server) runService(a authz.Action, ctx context.Context, name string) operation.Result {
 	if a.Op == OpBackupService {
 		return s.ops.BackupService(ctx, name)
 	}
@@ -72,7 +73,7 @@ func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 		}
 		name := req.ServiceName
 		setTarget(r, name) // only now: an unauthorised request's "name" may be anything, a token too
-		s.launch(w, r, a.Op, name, token, admin, wait, func(ctx context.Context) commands.Result { return s.runService(a, ctx, name) })
+		s.launch(w, r, a.Op, name, token, admin, wait, func(ctx context.Context) operation.Result { return s.runService(a, ctx, name) })
 	}
 }
 
@@ -114,8 +115,8 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setTarget(r, req.ServiceName)
-	opts := commands.UpdateOptions{Service: req.ServiceName, Image: req.Image, Force: force}
-	s.launch(w, r, OpUpdateService, req.ServiceName, token, admin, wait, func(ctx context.Context) commands.Result {
+	opts := update.Options{Service: req.ServiceName, Image: req.Image, Force: force}
+	s.launch(w, r, OpUpdateService, req.ServiceName, token, admin, wait, func(ctx context.Context) operation.Result {
 		return s.ops.UpdateService(ctx, opts)
 	})
 }
@@ -143,7 +144,7 @@ func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
 	}
 	name := req.NodeName
 	setTarget(r, name)
-	s.launch(w, r, OpCleanNode, name, token, s.auth.Admin(token), wait, func(ctx context.Context) commands.Result { return s.ops.CleanNode(ctx, name) })
+	s.launch(w, r, OpCleanNode, name, token, s.auth.Admin(token), wait, func(ctx context.Context) operation.Result { return s.ops.CleanNode(ctx, name) })
 }
 
 // token reads the request's token (authz.FromRequest, at most authz.MaxTokenBytes), hashes it

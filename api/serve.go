@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // Cron is the scheduler that serve runs next to the HTTP server (*schedule.Scheduler).
@@ -33,10 +33,10 @@ type RunOptions struct {
 	OnListen func(net.Addr) // called once the listener is open (tests use port 0)
 	// Repair (nil: none) runs once after the listener opens and before the cron starts: it
 	// removes helpers left by an earlier, killed process and starts the services its backups
-	// left stopped (commands.Deps.Repair). Meanwhile /healthz answers, /readyz is 503
+	// left stopped (jobs.Deps.Repair). Meanwhile /healthz answers, /readyz is 503
 	// "repairing" and operations are 503. A failed repair is logged, not fatal: docker may be
 	// briefly away.
-	Repair func(context.Context) commands.Report
+	Repair func(context.Context) operation.Report
 }
 
 // Run serves the API and runs the cron until ctx ends, then shuts down gracefully: no new

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // TestRunListensBeforeRepairing: the listener opens before the start-up repair, so /healthz
@@ -26,12 +26,12 @@ func TestRunListensBeforeRepairing(t *testing.T) {
 		ended := make(chan error, 1)
 		go func() {
 			ended <- Run(ctx, RunOptions{Addr: "127.0.0.1:0", Server: h.server, Cron: cron, Grace: time.Second, Log: h.server.log,
-				Repair: func(context.Context) commands.Report {
+				Repair: func(context.Context) operation.Report {
 					close(repairing)
 					<-release
-					rep := commands.Report{Operation: "recover", OK: ok}
+					rep := operation.Report{Operation: "recover", OK: ok}
 					if !ok {
-						rep.Results = []commands.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
+						rep.Results = []operation.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
 					}
 					return rep
 				},
@@ -85,10 +85,10 @@ func TestRunStoppedDuringTheRepair(t *testing.T) {
 	ended := make(chan error, 1)
 	go func() {
 		ended <- Run(ctx, RunOptions{Addr: "127.0.0.1:0", Server: h.server, Cron: cron, Grace: time.Second, Log: h.server.log,
-			Repair: func(rctx context.Context) commands.Report {
+			Repair: func(rctx context.Context) operation.Report {
 				cancel()
 				<-rctx.Done()
-				return commands.Report{Operation: "recover", OK: false}
+				return operation.Report{Operation: "recover", OK: false}
 			}})
 	}()
 	if err := <-ended; err != nil {

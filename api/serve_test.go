@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
 	"net"
 	"net/http"
@@ -9,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 type fakeCron struct {
@@ -23,10 +22,10 @@ func (c *fakeCron) Stop()                          { c.stopped.Store(true) }
 func (c *fakeCron) Wait(ctx context.Context) error { return nil }
 
 // serveHarness runs Run on a free loopback port with one blocking operation.
-func serveHarness(t *testing.T, grace time.Duration, op func(ctx context.Context) commands.Result) (base string, stop func() error, cron *fakeCron) {
+func serveHarness(t *testing.T, grace time.Duration, op func(ctx context.Context) operation.Result) (base string, stop func() error, cron *fakeCron) {
 	t.Helper()
 	h := newHarness(t)
-	h.ops.result = func(ctx context.Context, _, _ string) commands.Result { return op(ctx) }
+	h.ops.result = func(ctx context.Context, _, _ string) operation.Result { return op(ctx) }
 	cron = &fakeCron{}
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan net.Addr, 1)
@@ -67,10 +66,10 @@ func post(base, path, body string) (int, string, error) {
 // but an operation that ends within the grace period ends normally and its caller gets 200.
 func TestShutdownLetsRunningOperationsEnd(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
-	base, stop, cron := serveHarness(t, 5*time.Second, func(ctx context.Context) commands.Result {
+	base, stop, cron := serveHarness(t, 5*time.Second, func(ctx context.Context) operation.Result {
 		close(started)
 		<-release
-		return commands.Result{Operation: OpCleanService, Target: "shop_web", OK: true, Steps: []commands.Step{}}
+		return operation.Result{Operation: OpCleanService, Target: "shop_web", OK: true, Steps: []operation.Step{}}
 	})
 	if !cron.started.Load() || cron.ctx == nil {
 		t.Error("cron not started with the operations' context")
@@ -109,11 +108,11 @@ func TestShutdownLetsRunningOperationsEnd(t *testing.T) {
 // canceled (it then restores and removes what it must, as commands do) and its caller gets 503.
 func TestShutdownAbortsPastTheGrace(t *testing.T) {
 	started := make(chan struct{})
-	base, stop, cron := serveHarness(t, 300*time.Millisecond, func(ctx context.Context) commands.Result {
+	base, stop, cron := serveHarness(t, 300*time.Millisecond, func(ctx context.Context) operation.Result {
 		close(started)
 		<-ctx.Done()
-		return commands.Result{Operation: OpCleanService, Target: "shop_web", OK: false, Error: "canceled: " + ctx.Err().Error(),
-			ErrorKind: commands.KindCanceled, Steps: []commands.Step{}}
+		return operation.Result{Operation: OpCleanService, Target: "shop_web", OK: false, Error: "canceled: " + ctx.Err().Error(),
+			ErrorKind: operation.KindCanceled, Steps: []operation.Step{}}
 	})
 	answered := make(chan int, 1)
 	go func() {

@@ -11,22 +11,23 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/bashexec"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
-// Operations are the pipelines the API starts; *commands.Deps (or Instrumented) in production.
+// Operations are the pipelines the API starts; *jobs.Deps (or Instrumented) in production.
 type Operations interface {
-	CleanNode(ctx context.Context, name string) commands.Result
-	CleanService(ctx context.Context, name string) commands.Result
-	BackupService(ctx context.Context, name string) commands.Result
-	UpdateService(ctx context.Context, o commands.UpdateOptions) commands.Result
+	CleanNode(ctx context.Context, name string) operation.Result
+	CleanService(ctx context.Context, name string) operation.Result
+	BackupService(ctx context.Context, name string) operation.Result
+	UpdateService(ctx context.Context, o update.Options) operation.Result
 }
 
-// Targets reads what authorisation and the listings need; *commands.Deps in production.
+// Targets reads what authorisation and the listings need; *jobs.Deps in production.
 type Targets interface {
-	// Service returns the service named exactly name; an error of commands.KindNotFound when
+	// Service returns the service named exactly name; an error of operation.KindNotFound when
 	// there is none.
 	Service(ctx context.Context, name string) (parse.Service, error)
 	Services(ctx context.Context) ([]parse.Service, error)

@@ -11,23 +11,24 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/commands"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
 func TestStatusFor(t *testing.T) {
-	for kind, want := range map[commands.Kind]int{
-		"":                          200,
-		commands.KindNotFound:       404,
-		commands.KindBusy:           409,
-		commands.KindInvalid:        400,
-		commands.KindImpossible:     422,
-		commands.KindConfig:         422,
-		commands.KindTimeout:        504,
-		commands.KindDocker:         502,
-		commands.KindForbidden:      403,
-		commands.KindCanceled:       503,
-		commands.Kind("surprising"): 500,
+	for kind, want := range map[operation.Kind]int{
+		"":                           200,
+		operation.KindNotFound:       404,
+		operation.KindBusy:           409,
+		operation.KindInvalid:        400,
+		operation.KindImpossible:     422,
+		operation.KindConfig:         422,
+		operation.KindTimeout:        504,
+		operation.KindDocker:         502,
+		operation.KindForbidden:      403,
+		operation.KindCanceled:       503,
+		operation.Kind("surprising"): 500,
 	} {
 		if got := StatusFor(kind); got != want {
 			t.Errorf("StatusFor(%q) = %d, want %d", kind, got, want)
@@ -43,7 +44,7 @@ func TestActionRoutes(t *testing.T) {
 		name       string
 		path, body string
 		bearer     string
-		result     func(context.Context, string, string) commands.Result
+		result     func(context.Context, string, string) operation.Result
 		targetsErr error
 		status     int
 		call       string // the operation call expected; "" = none
@@ -74,25 +75,25 @@ func TestActionRoutes(t *testing.T) {
 		{name: "admin, unknown service", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"nope"}`,
 			status: 404, msg: `service \"nope\" not found`},
 		{name: "action not enabled", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"plain"}`,
-			result: failWith(commands.KindNotFound), status: 404, call: "clean-service plain", msg: "not_found"},
+			result: failWith(operation.KindNotFound), status: 404, call: "clean-service plain", msg: "not_found"},
 		{name: "busy", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindBusy), status: 409, call: "clean-service shop_web", msg: `"errorKind": "busy"`},
+			result: failWith(operation.KindBusy), status: 409, call: "clean-service shop_web", msg: `"errorKind": "busy"`},
 		{name: "invalid", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindInvalid), status: 400, call: "clean-service shop_web"},
+			result: failWith(operation.KindInvalid), status: 400, call: "clean-service shop_web"},
 		{name: "impossible", path: "/api/backup/service", body: `{"token":"` + adminToken + `","serviceName":"shop_db"}`,
-			result: failWith(commands.KindImpossible), status: 422, call: "backup-service shop_db"},
+			result: failWith(operation.KindImpossible), status: 422, call: "backup-service shop_db"},
 		{name: "config", path: "/api/backup/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindConfig), status: 422, call: "backup-service shop_web"},
+			result: failWith(operation.KindConfig), status: 422, call: "backup-service shop_web"},
 		{name: "timeout", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindTimeout), status: 504, call: "clean-service shop_web"},
+			result: failWith(operation.KindTimeout), status: 504, call: "clean-service shop_web"},
 		{name: "docker failure", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindDocker), status: 502, call: "clean-service shop_web"},
+			result: failWith(operation.KindDocker), status: 502, call: "clean-service shop_web"},
 		{name: "forbidden by the operation", path: "/api/update/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web","image":"x:1"}`,
-			result: failWith(commands.KindForbidden), status: 403, call: "update-service shop_web"},
+			result: failWith(operation.KindForbidden), status: 403, call: "update-service shop_web"},
 		{name: "canceled", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: failWith(commands.KindCanceled), status: 503, call: "clean-service shop_web"},
+			result: failWith(operation.KindCanceled), status: 503, call: "clean-service shop_web"},
 		{name: "failure without a kind", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
-			result: func(context.Context, string, string) commands.Result { return commands.Result{} }, status: 500, call: "clean-service shop_web"},
+			result: func(context.Context, string, string) operation.Result { return operation.Result{} }, status: 500, call: "clean-service shop_web"},
 		{name: "docker down while authorising", path: "/api/clean/service", body: `{"token":"` + adminToken + `","serviceName":"shop_web"}`,
 			targetsErr: errString("Cannot connect to the Docker daemon"), status: 502, msg: "Cannot connect to the Docker daemon"},
 		{name: "missing serviceName", path: "/api/clean/service", body: `{"token":"` + adminToken + `"}`,
@@ -198,7 +199,7 @@ func TestUpdateOptionsReachTheOperation(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
 	}
-	want := commands.UpdateOptions{Service: "shop_web", Image: "registry:5000/shop/web:2", Force: true}
+	want := update.Options{Service: "shop_web", Image: "registry:5000/shop/web:2", Force: true}
 	if len(h.ops.update) != 1 || h.ops.update[0] != want {
 		t.Errorf("UpdateService got %+v, want %+v", h.ops.update, want)
 	}
@@ -221,9 +222,9 @@ func TestMethodAndPathErrorsAreJSON(t *testing.T) {
 func TestBackgroundJob(t *testing.T) {
 	h := newHarness(t)
 	release := make(chan struct{})
-	h.ops.result = func(ctx context.Context, op, target string) commands.Result {
+	h.ops.result = func(ctx context.Context, op, target string) operation.Result {
 		<-release
-		return failWith(commands.KindTimeout)(ctx, op, target)
+		return failWith(operation.KindTimeout)(ctx, op, target)
 	}
 	res := h.do("POST", "/api/clean/service", `{"token":"`+webClean+`","serviceName":"shop_web","waitRes":false}`, "")
 	if res.Status != 202 {
@@ -284,11 +285,11 @@ func TestSyncRequestOutlivesItsCaller(t *testing.T) {
 	h := newHarness(t)
 	started, release := make(chan struct{}), make(chan struct{})
 	var opCtxErr error
-	h.ops.result = func(ctx context.Context, op, target string) commands.Result {
+	h.ops.result = func(ctx context.Context, op, target string) operation.Result {
 		close(started)
 		<-release
 		opCtxErr = ctx.Err()
-		return commands.Result{Operation: op, Target: target, OK: true}
+		return operation.Result{Operation: op, Target: target, OK: true}
 	}
 	ctx, hangUp := context.WithCancel(context.Background())
 	req := httptest.NewRequest("POST", "/api/clean/service", strings.NewReader(`{"token":"`+adminToken+`","serviceName":"shop_web"}`)).WithContext(ctx)
@@ -329,8 +330,8 @@ func TestJobStoreKeepsTheLastJobs(t *testing.T) {
 	if _, e := add("x"); e == nil || e.Status != 503 {
 		t.Fatalf("a full store of running jobs accepted another: %v", e)
 	}
-	jobs[1].finish(commands.Result{OK: true})
-	jobs[0].finish(commands.Result{OK: true})
+	jobs[1].finish(operation.Result{OK: true})
+	jobs[0].finish(operation.Result{OK: true})
 	j, e := add("3")
 	if e != nil || s.len() != 3 {
 		t.Fatalf("store did not make room: %v, %d", e, s.len())
@@ -380,7 +381,7 @@ func TestJobStoreLimits(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.finish >= 0 {
-			started[st.finish].finish(commands.Result{OK: true})
+			started[st.finish].finish(operation.Result{OK: true})
 		}
 		j, e := s.add(newJob{operation: "op", target: st.target, key: st.target, owner: tok(st.owner), admin: st.admin, background: st.bg})
 		switch {
@@ -402,9 +403,9 @@ func TestJobStoreLimits(t *testing.T) {
 func TestBackgroundJobOnABusyTargetIs409AtOnce(t *testing.T) {
 	h := newHarness(t)
 	release := make(chan struct{})
-	h.ops.result = func(_ context.Context, op, target string) commands.Result {
+	h.ops.result = func(_ context.Context, op, target string) operation.Result {
 		<-release
-		return commands.Result{Operation: op, Target: target, OK: true, Steps: []commands.Step{}}
+		return operation.Result{Operation: op, Target: target, OK: true, Steps: []operation.Step{}}
 	}
 	defer close(release)
 	body := `{"token":"` + webBackup + `","serviceName":"shop_web","waitRes":false}`
@@ -506,7 +507,7 @@ func TestProbes(t *testing.T) {
 		t.Errorf("readyz %d", res.Status)
 	}
 	h = newHarness(t) // a fresh readiness cache
-	h.targets.pingErr = &commands.Error{Kind: commands.KindImpossible, Err: errString("docker's node is a swarm worker, not a manager")}
+	h.targets.pingErr = &operation.Error{Kind: operation.KindImpossible, Err: errString("docker's node is a swarm worker, not a manager")}
 	if res := h.do("GET", "/readyz", "", ""); res.Status != 503 || !strings.Contains(string(res.Body), "not a manager") {
 		t.Errorf("readyz on a worker: %d %s", res.Status, res.Body)
 	}
@@ -518,7 +519,7 @@ func TestProbes(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	h := newHarness(t)
 	h.do("POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, "")
-	h.ops.result = failWith(commands.KindBusy)
+	h.ops.result = failWith(operation.KindBusy)
 	h.do("POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, "")
 	h.metrics.HelperCreated(OpCleanService)
 	h.metrics.HelperCreated(OpCleanService)
@@ -544,9 +545,9 @@ func TestMetrics(t *testing.T) {
 func TestInFlightGauge(t *testing.T) {
 	h := newHarness(t)
 	release := make(chan struct{})
-	h.ops.result = func(_ context.Context, op, target string) commands.Result {
+	h.ops.result = func(_ context.Context, op, target string) operation.Result {
 		<-release
-		return commands.Result{Operation: op, Target: target, OK: true}
+		return operation.Result{Operation: op, Target: target, OK: true}
 	}
 	h.do("POST", "/api/backup/service", `{"token":"`+adminToken+`","serviceName":"shop_web","waitRes":false}`, "")
 	deadline := time.Now().Add(5 * time.Second)

@@ -3,10 +3,10 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
-	"github.com/swarm-utils/swarm-utils/commands"
 )
 
 // StatusFor maps an operation's error Kind to the HTTP status of its response.
@@ -15,25 +15,25 @@ import (
 // target cannot be acted on until an operator sets what is missing (the Result's error names the
 // variable and the label that would fix it). 500 would page the swarm-utils maintainers for what
 // is a deployment setting, and 400 would blame the CI call, which cannot fix it either.
-func StatusFor(k commands.Kind) int {
+func StatusFor(k operation.Kind) int {
 	switch k {
 	case "":
 		return http.StatusOK
-	case commands.KindNotFound:
+	case operation.KindNotFound:
 		return http.StatusNotFound
-	case commands.KindBusy:
+	case operation.KindBusy:
 		return http.StatusConflict
-	case commands.KindInvalid:
+	case operation.KindInvalid:
 		return http.StatusBadRequest
-	case commands.KindImpossible, commands.KindConfig:
+	case operation.KindImpossible, operation.KindConfig:
 		return http.StatusUnprocessableEntity
-	case commands.KindTimeout:
+	case operation.KindTimeout:
 		return http.StatusGatewayTimeout
-	case commands.KindDocker:
+	case operation.KindDocker:
 		return http.StatusBadGateway
-	case commands.KindForbidden:
+	case operation.KindForbidden:
 		return http.StatusForbidden
-	case commands.KindCanceled:
+	case operation.KindCanceled:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -41,7 +41,7 @@ func StatusFor(k commands.Kind) int {
 
 // resultStatus is the status of an operation's response: 200 when it succeeded (or had
 // nothing to do), else its Kind's status; a failure without a Kind is an internal error.
-func resultStatus(r commands.Result) int {
+func resultStatus(r operation.Result) int {
 	if r.OK {
 		return http.StatusOK
 	}
@@ -51,7 +51,7 @@ func resultStatus(r commands.Result) int {
 	return StatusFor(r.ErrorKind)
 }
 
-// Kinds of request errors beyond commands.Kind, for the errorKind field of error bodies.
+// Kinds of request errors beyond operation.Kind, for the errorKind field of error bodies.
 const (
 	kindUnauthorized = authz.KindUnauthorized
 	kindTooLarge     = "too_large"
@@ -76,7 +76,7 @@ func errorf(status int, kind string, format string, args ...any) *apiError {
 
 // fromErr turns an error of a Targets call (inspect, list) into an apiError by its Kind.
 func fromErr(what string, err error) *apiError {
-	k := commands.KindOf(err)
+	k := operation.KindOf(err)
 	return &apiError{Status: StatusFor(k), Kind: string(k), Msg: what + ": " + err.Error()}
 }
 

@@ -6,20 +6,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
 // onlyOurs runs the real clean-service on this test's services and only records the rest: the
 // swarm is shared with other tests, whose services and nodes a real run must not touch.
 type onlyOurs struct {
-	deps   *commands.Deps
+	deps   *jobs.Deps
 	prefix string
 	mu     sync.Mutex
 	calls  []string
@@ -31,25 +32,25 @@ func (o *onlyOurs) record(call string) {
 	o.mu.Unlock()
 }
 
-func (o *onlyOurs) CleanAllNodes(context.Context) commands.Report {
+func (o *onlyOurs) CleanAllNodes(context.Context) operation.Report {
 	o.record("clean-node *")
-	return commands.Report{Operation: "clean-node", OK: true, Results: []commands.Result{}}
+	return operation.Report{Operation: "clean-node", OK: true, Results: []operation.Result{}}
 }
 
-func (o *onlyOurs) CleanService(ctx context.Context, name string) commands.Result {
+func (o *onlyOurs) CleanService(ctx context.Context, name string) operation.Result {
 	if !strings.HasPrefix(name, o.prefix) {
-		return commands.Result{Operation: "clean-service", Target: name, OK: true, Skipped: "not this test's"}
+		return operation.Result{Operation: "clean-service", Target: name, OK: true, Skipped: "not this test's"}
 	}
 	o.record("clean-service " + name)
 	return o.deps.CleanService(ctx, name)
 }
 
-func (o *onlyOurs) BackupService(_ context.Context, name string) commands.Result {
+func (o *onlyOurs) BackupService(_ context.Context, name string) operation.Result {
 	if !strings.HasPrefix(name, o.prefix) {
-		return commands.Result{Operation: "backup-service", Target: name, OK: true, Skipped: "not this test's"}
+		return operation.Result{Operation: "backup-service", Target: name, OK: true, Skipped: "not this test's"}
 	}
 	o.record("backup-service " + name)
-	return commands.Result{Operation: "backup-service", Target: name, OK: true}
+	return operation.Result{Operation: "backup-service", Target: name, OK: true}
 }
 
 // TestRunFindsLabelledServicesOnTheCluster: a run lists the labelled services through the real
@@ -62,7 +63,7 @@ func TestRunFindsLabelledServicesOnTheCluster(t *testing.T) {
 	cfg := tb.Config()
 	log := testbed.NewTestLogger(t)
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
-	d := commands.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
+	d := jobs.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
 	tb.Service(t, prefix+"a", "--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=echo a", tb.WorkloadImage)
 	tb.Service(t, prefix+"b", "--label", "swarm-utils.clean.enable= True ", "--label", "swarm-utils.clean.exec=echo b",
 		"--label", "swarm-utils.backup.enable=true", tb.WorkloadImage)

@@ -7,24 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"sync"
 	"time"
 
 	cron "github.com/netresearch/go-cron"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
-// Operations are the pipelines a run calls; *commands.Deps (or api.Instrumented) in production.
+// Operations are the pipelines a run calls; *jobs.Deps (or api.Instrumented) in production.
 type Operations interface {
-	CleanAllNodes(ctx context.Context) commands.Report
-	CleanService(ctx context.Context, name string) commands.Result
-	BackupService(ctx context.Context, name string) commands.Result
+	CleanAllNodes(ctx context.Context) operation.Report
+	CleanService(ctx context.Context, name string) operation.Result
+	BackupService(ctx context.Context, name string) operation.Result
 }
 
-// Targets finds the labelled services; *commands.Deps in production.
+// Targets finds the labelled services; *jobs.Deps in production.
 type Targets interface {
 	// EnabledServices returns the names of the services whose label is true.
 	EnabledServices(ctx context.Context, label string) ([]string, error)
@@ -125,27 +125,27 @@ func (s *Scheduler) Wait(ctx context.Context) error {
 
 // Summary is what one run did.
 type Summary struct {
-	StartedAt time.Time         `json:"startedAt"`
-	Duration  commands.Duration `json:"durationMs"`
-	OK        bool              `json:"ok"`
-	Targets   int               `json:"targets"`
-	Failures  int               `json:"failures"`
-	Skipped   int               `json:"skipped"`
-	Canceled  bool              `json:"canceled,omitempty"`
-	Phases    []Phase           `json:"phases"`
+	StartedAt time.Time          `json:"startedAt"`
+	Duration  operation.Duration `json:"durationMs"`
+	OK        bool               `json:"ok"`
+	Targets   int                `json:"targets"`
+	Failures  int                `json:"failures"`
+	Skipped   int                `json:"skipped"`
+	Canceled  bool               `json:"canceled,omitempty"`
+	Phases    []Phase            `json:"phases"`
 }
 
 // Phase is one operation over all its targets.
 type Phase struct {
-	Operation string            `json:"operation"`
-	Enabled   bool              `json:"enabled"` // the SWARM_UTILS_IS_CRON_* switch
-	Targets   int               `json:"targets"`
-	Failures  int               `json:"failures"`
-	Skipped   int               `json:"skipped"`
-	Error     string            `json:"error,omitempty"` // the targets could not be listed
-	Duration  commands.Duration `json:"durationMs"`
-	Results   []commands.Result `json:"results"`
-	failed    []string          // "target: error", for the log line
+	Operation string             `json:"operation"`
+	Enabled   bool               `json:"enabled"` // the SWARM_UTILS_IS_CRON_* switch
+	Targets   int                `json:"targets"`
+	Failures  int                `json:"failures"`
+	Skipped   int                `json:"skipped"`
+	Error     string             `json:"error,omitempty"` // the targets could not be listed
+	Duration  operation.Duration `json:"durationMs"`
+	Results   []operation.Result `json:"results"`
+	failed    []string           // "target: error", for the log line
 	started   time.Time
 }
 
@@ -184,7 +184,7 @@ func (s *Scheduler) Run(ctx context.Context) (Summary, error) {
 		op      string
 		enabled bool
 		label   string
-		run     func(context.Context, string) commands.Result
+		run     func(context.Context, string) operation.Result
 	}{
 		{"clean-service", s.cfg.CleanService, parse.LabelCleanEnable, s.ops.CleanService},
 		{"backup-service", s.cfg.BackupService, parse.LabelBackupEnable, s.ops.BackupService},
@@ -209,16 +209,16 @@ func (s *Scheduler) Run(ctx context.Context) (Summary, error) {
 
 	sum.Canceled = ctx.Err() != nil
 	sum.OK = sum.Failures == 0 && !sum.Canceled
-	sum.Duration = commands.Duration(time.Since(sum.StartedAt))
+	sum.Duration = operation.Duration(time.Since(sum.StartedAt))
 	s.logSummary(sum)
 	return sum, nil
 }
 
 func newPhase(op string, enabled bool) Phase {
-	return Phase{Operation: op, Enabled: enabled, Results: []commands.Result{}, started: time.Now()}
+	return Phase{Operation: op, Enabled: enabled, Results: []operation.Result{}, started: time.Now()}
 }
 
-func (p *Phase) add(r commands.Result) {
+func (p *Phase) add(r operation.Result) {
 	p.Results = append(p.Results, r)
 	p.Targets++
 	switch {
@@ -231,7 +231,7 @@ func (p *Phase) add(r commands.Result) {
 }
 
 func (s *Summary) add(p Phase) {
-	p.Duration = commands.Duration(time.Since(p.started))
+	p.Duration = operation.Duration(time.Since(p.started))
 	s.Targets += p.Targets
 	s.Failures += p.Failures
 	s.Skipped += p.Skipped

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"slices"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
@@ -39,7 +39,7 @@ var labelled = map[string][]string{
 	parse.LabelBackupEnable: {"svc-b", "svc-c"},
 }
 
-func (r *recorder) op(ctx context.Context, op, target string) commands.Result {
+func (r *recorder) op(ctx context.Context, op, target string) operation.Result {
 	call := op + " " + target
 	r.mu.Lock()
 	r.events = append(r.events, event{call, true, time.Now()})
@@ -55,25 +55,25 @@ func (r *recorder) op(ctx context.Context, op, target string) commands.Result {
 	r.events = append(r.events, event{call, false, time.Now()})
 	failed := r.fail[call]
 	r.mu.Unlock()
-	res := commands.Result{Operation: op, Target: target, OK: true}
+	res := operation.Result{Operation: op, Target: target, OK: true}
 	switch {
 	case ctx.Err() != nil:
-		res.OK, res.Error, res.ErrorKind = false, "canceled", commands.KindCanceled
+		res.OK, res.Error, res.ErrorKind = false, "canceled", operation.KindCanceled
 	case failed:
-		res.OK, res.Error, res.ErrorKind = false, "exec failed", commands.KindDocker
+		res.OK, res.Error, res.ErrorKind = false, "exec failed", operation.KindDocker
 	}
 	return res
 }
 
-func (r *recorder) CleanAllNodes(ctx context.Context) commands.Report {
+func (r *recorder) CleanAllNodes(ctx context.Context) operation.Report {
 	res := r.op(ctx, "clean-node", "*")
-	return commands.Report{Operation: "clean-node", OK: res.OK, Results: []commands.Result{
+	return operation.Report{Operation: "clean-node", OK: res.OK, Results: []operation.Result{
 		res, {Operation: "clean-node", Target: "worker-2", OK: true, Skipped: "node is drain"}}}
 }
-func (r *recorder) CleanService(ctx context.Context, name string) commands.Result {
+func (r *recorder) CleanService(ctx context.Context, name string) operation.Result {
 	return r.op(ctx, "clean-service", name)
 }
-func (r *recorder) BackupService(ctx context.Context, name string) commands.Result {
+func (r *recorder) BackupService(ctx context.Context, name string) operation.Result {
 	return r.op(ctx, "backup-service", name)
 }
 func (r *recorder) EnabledServices(_ context.Context, label string) ([]string, error) {

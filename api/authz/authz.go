@@ -8,19 +8,19 @@ package authz
 import (
 	"context"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
 // Targets reads the services and nodes whose labels authorise; the API's Targets in production.
 type Targets interface {
-	// Service returns the service named exactly name; an error of commands.KindNotFound when
+	// Service returns the service named exactly name; an error of operation.KindNotFound when
 	// there is none.
 	Service(ctx context.Context, name string) (parse.Service, error)
 	Services(ctx context.Context) ([]parse.Service, error)
@@ -60,7 +60,7 @@ func New(o Options) *Authorizer {
 		admins: digests(o.Config.AdminTokens), now: o.Now, secrets: o.Secrets}
 }
 
-// Kinds of refusals beyond commands.Kind, for the errorKind field of error bodies.
+// Kinds of refusals beyond operation.Kind, for the errorKind field of error bodies.
 const (
 	KindUnauthorized = "unauthorized"
 	KindUnavailable  = "unavailable"
@@ -126,7 +126,7 @@ func (a *Authorizer) Service(ctx context.Context, tok Token, act Action, name st
 	// The target itself is read fresh: the cache only tells who may ask.
 	svc, err := a.targets.Service(ctx, name)
 	found := err == nil
-	if err != nil && commands.KindOf(err) != commands.KindNotFound {
+	if err != nil && operation.KindOf(err) != operation.KindNotFound {
 		return parse.Service{}, false, lookupFailed("inspect service "+name, err)
 	}
 	switch {
@@ -137,7 +137,7 @@ func (a *Authorizer) Service(ctx context.Context, tok Token, act Action, name st
 	case tok.Matches(labelValue(svc.Labels, act.TokenLabel)):
 		return svc, false, nil
 	}
-	return parse.Service{}, false, errorf(http.StatusForbidden, string(commands.KindForbidden),
+	return parse.Service{}, false, errorf(http.StatusForbidden, string(operation.KindForbidden),
 		"this token may not run %s on service %q: it is not that service's %s label (one token per service and action)", act.Op, name, act.TokenLabel)
 }
 
@@ -182,14 +182,14 @@ func (a *Authorizer) Node(ctx context.Context, tok Token, act Action, name strin
 	case admin, tok.Matches(labelValue(node.Labels, act.TokenLabel)):
 		return nil
 	}
-	return errorf(http.StatusForbidden, string(commands.KindForbidden),
+	return errorf(http.StatusForbidden, string(operation.KindForbidden),
 		"this token may not run %s on node %q: it is not that node's %s label", act.Op, name, act.TokenLabel)
 }
 
 func serviceNotFound(name string) *Error {
-	return errorf(http.StatusNotFound, string(commands.KindNotFound), "service %q not found (names are exact: stack_service)", name)
+	return errorf(http.StatusNotFound, string(operation.KindNotFound), "service %q not found (names are exact: stack_service)", name)
 }
 
 func nodeNotFound(name string) *Error {
-	return errorf(http.StatusNotFound, string(commands.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
+	return errorf(http.StatusNotFound, string(operation.KindNotFound), "node %q not found (use its exact hostname or ID)", name)
 }

@@ -3,11 +3,11 @@ package authz
 import (
 	"context"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
@@ -36,7 +36,7 @@ func (a *Authorizer) serviceOIDC(ctx context.Context, token string, act Action, 
 	}
 	svc, err := a.targets.Service(ctx, name)
 	found := err == nil
-	if err != nil && commands.KindOf(err) != commands.KindNotFound {
+	if err != nil && operation.KindOf(err) != operation.KindNotFound {
 		return parse.Service{}, lookupFailed("inspect service "+name, err)
 	}
 	var why string
@@ -149,7 +149,7 @@ func (a *Authorizer) oidcForbidden(c *claims, act Action, kind, name, why string
 	if why != "" {
 		msg += ": " + why
 	}
-	return errorf(http.StatusForbidden, string(commands.KindForbidden), "%s", msg)
+	return errorf(http.StatusForbidden, string(operation.KindForbidden), "%s", msg)
 }
 
 // logIdentity logs the token's claims, never the token.

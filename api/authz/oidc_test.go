@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz/oidctest"
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
@@ -31,7 +31,7 @@ func (f fakeTargets) Service(_ context.Context, name string) (parse.Service, err
 			return s, nil
 		}
 	}
-	return parse.Service{}, &commands.Error{Kind: commands.KindNotFound, Err: fmt.Errorf("service %s not found", name)}
+	return parse.Service{}, &operation.Error{Kind: operation.KindNotFound, Err: fmt.Errorf("service %s not found", name)}
 }
 func (f fakeTargets) Services(context.Context) ([]parse.Service, error) { return f.services, nil }
 func (f fakeTargets) Nodes(context.Context) ([]parse.Node, error)       { return nil, nil }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/commands"
 	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
@@ -96,13 +96,13 @@ func (c client) do(token, path, body string) reply {
 
 // result calls path and decodes a 2xx answer into a Result that must be OK; it returns the raw
 // answer too.
-func (c client) result(t *testing.T, token, path, body string) (commands.Result, string) {
+func (c client) result(t *testing.T, token, path, body string) (operation.Result, string) {
 	t.Helper()
 	r := c.do(token, path, body)
 	if r.err != nil {
 		t.Fatalf("POST %s %s: %v: %s", path, body, r.err, r.stderr)
 	}
-	var res commands.Result
+	var res operation.Result
 	if err := json.Unmarshal([]byte(r.body), &res); err != nil {
 		t.Fatalf("POST %s: not a result: %v\n%s", path, err, r.body)
 	}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/schedule"
+	"github.com/urfave/cli/v3"
+)
+
+// cronCommand is `swarm-utils cron`: one run now, or the next run times of the expression.
+func cronCommand(deps jobs.DepsFunc) *cli.Command {
+	return &cli.Command{
+		Name:  "cron",
+		Usage: "the maintenance cron: run it once now, or show when it runs",
+		Commands: []*cli.Command{
+			{
+				Name:  "run-now",
+				Usage: "run clean-node (all nodes), clean-service and backup-service (all labelled services) once, as the SWARM_UTILS_IS_CRON_* switches say, and print the summary as JSON",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					d := deps()
+					s, err := schedule.New(d.Config.Cron, d, d, slog.Default())
+					if err != nil {
+						return err
+					}
+					sum, err := s.Run(ctx)
+					if err != nil {
+						return err
+					}
+					out, err := json.MarshalIndent(sum, "", "  ")
+					if err != nil {
+						return fmt.Errorf("encode summary: %w", err)
+					}
+					if _, err := fmt.Fprintln(cmd.Root().Writer, string(out)); err != nil {
+						return err
+					}
+					if !sum.OK {
+						return fmt.Errorf("cron run: %d of %d targets failed", sum.Failures, sum.Targets)
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "next",
+				Usage: "print the next run times of SWARM_UTILS_CRON_EXPR",
+				Flags: []cli.Flag{&cli.IntFlag{Name: "count", Value: 5, Usage: "how many run times"}},
+				Action: func(_ context.Context, cmd *cli.Command) error {
+					s, err := schedule.New(deps().Config.Cron, nil, nil, slog.Default())
+					if err != nil {
+						return err
+					}
+					for _, t := range s.Next(time.Now(), int(cmd.Int("count"))) {
+						if _, err := fmt.Fprintln(cmd.Root().Writer, t.Format(time.RFC3339)); err != nil {
+							return err
+						}
+					}
+					return nil
+				},
+			},
+		},
+	}
+}

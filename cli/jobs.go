@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/swarm"
+	"github.com/urfave/cli/v3"
+)
+
+// jobCommands are the one-shot subcommands; each prints its structured result as JSON and
+// exits non-zero when the operation failed.
+func jobCommands(deps jobs.DepsFunc) []*cli.Command {
+	cmds := []*cli.Command{
+		{
+			Name:  "clean-node",
+			Usage: "prune containers, images (-a) and build cache on a node, or on every node with --all",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID"},
+				&cli.BoolFlag{Name: "all", Usage: "clean every ready, active node in parallel"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				switch {
+				case cmd.Bool("all") && cmd.String("node") == "":
+					rep := deps().CleanAllNodes(ctx)
+					return printJSON(cmd, rep, rep.OK, "clean-node --all")
+				case !cmd.Bool("all") && cmd.String("node") != "":
+					return printResult(cmd, deps().CleanNode(ctx, cmd.String("node")))
+				}
+				return fmt.Errorf("give exactly one of --node NAME or --all")
+			},
+		},
+		{
+			Name:  "clean-service",
+			Usage: "run the service's swarm-utils.clean.exec command inside every running task",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().CleanService(ctx, cmd.String("service")))
+			},
+		},
+		{
+			Name:  "backup-service",
+			Usage: "back the service's volumes up to S3 (pre-exec, optional stop, upload from every node with a task, start)",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().BackupService(ctx, cmd.String("service")))
+			},
+		},
+		{
+			Name:  "update-service",
+			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				&cli.StringFlag{Name: "image", Usage: "new image reference", Required: true},
+				&cli.BoolFlag{Name: "force", Usage: "update even if the image did not change (docker service update --force)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().UpdateService(ctx, jobs.UpdateOptions{
+					Service: cmd.String("service"), Image: cmd.String("image"), Force: cmd.Bool("force"),
+				}))
+			},
+		},
+		{
+			Name: "recover",
+			Usage: "repair what a killed swarm-utils left behind: remove its helper services (stopping running ones) and start " +
+				"the services a backup left at 0 replicas (serve does this at start); run it while no other swarm-utils works on the cluster",
+			Flags: []cli.Flag{
+				// Tests share the swarm with other tests: they repair only their own target.
+				&cli.StringFlag{Name: "only-target", Hidden: true, Usage: "repair only this lock key (service:NAME or node:NAME)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				only := cmd.String("only-target")
+				if only != "" {
+					kind, name, _ := strings.Cut(only, ":")
+					if err := swarm.ValidName(kind, name); err != nil || (kind != "service" && kind != "node") {
+						return fmt.Errorf("--only-target %q: want service:NAME or node:NAME", only)
+					}
+				}
+				rep := deps().RepairWith(ctx, jobs.RepairOptions{Only: only})
+				return printJSON(cmd, rep, rep.OK, "recover")
+			},
+		},
+	}
+	for _, c := range cmds {
+		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "text", Usage: "print a summary for people instead of JSON"})
+	}
+	return cmds
+}
+
+func printResult(cmd *cli.Command, r operation.Result) error {
+	return printJSON(cmd, r, r.OK, r.Operation+" "+r.Target)
+}
+
+// printJSON prints the result as JSON, or for people with --text.
+func printJSON(cmd *cli.Command, v interface{ Text() string }, ok bool, what string) error {
+	text := v.Text()
+	if !cmd.Bool("text") {
+		out, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode result: %w", err)
+		}
+		text = string(out) + "\n"
+	}
+	if _, err := fmt.Fprint(cmd.Root().Writer, text); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s failed", what)
+	}
+	return nil
+}

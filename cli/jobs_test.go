@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
+	"github.com/urfave/cli/v3"
+)
+
+func TestRecoverCommand(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	name := helper.Name("clean-service", "mine", "exec", "worker-1")
+	f.AddService(parse.Service{ID: "hid1", Name: name, Mode: parse.ModeReplicatedJob, Labels: map[string]string{
+		helper.LabelHelper: "true", helper.LabelLock: "service:mine", helper.LabelAction: "clean-service", helper.LabelStep: "exec"}})
+	f.AddTask("hid1", "worker-1", parse.Task{ID: "t1", NodeID: "n1", State: "complete"}, "")
+	d := jobs.NewDeps(config.Config{}, nil, nil, nil)
+	d.Swarm = f
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: jobCommands(func() *jobs.Deps { return d }),
+			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
+		err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...))
+		return out.String(), err
+	}
+	for _, bad := range []string{"service:-x", "volume:x", "service:"} {
+		if _, err := run("recover", "--only-target", bad); err == nil {
+			t.Errorf("--only-target %q was accepted", bad)
+		}
+	}
+	if n := len(f.Calls()); n != 0 {
+		t.Errorf("bad flags reached the swarm: %d calls", n)
+	}
+	out, err := run("recover", "--only-target", "service:mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep operation.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("output is not a report: %v\n%s", err, out)
+	}
+	if rep.Operation != "recover" || !rep.OK || len(rep.Results) != 1 || rep.Results[0].Steps[0].Helper != name {
+		t.Errorf("report %s", out)
+	}
+	out, err = run("recover", "--text")
+	if err != nil || out != "" { // nothing left to repair
+		t.Errorf("second run: %q, %v", out, err)
+	}
+}
+
+func TestCleanNodeFlags(t *testing.T) {
+	d := jobs.NewDeps(config.Config{}, nil, nil, nil)
+	f := swarmtest.New()
+	d.Swarm = f
+	for _, args := range [][]string{{"clean-node"}, {"clean-node", "--all", "--node", "x"}} {
+		root := &cli.Command{Name: "swarm-utils", Writer: &bytes.Buffer{}, Commands: jobCommands(func() *jobs.Deps { return d }),
+			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
+		if err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...)); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	if n := len(f.Calls()); n != 0 {
+		t.Errorf("bad flags reached the swarm: %d calls", n)
+	}
+}

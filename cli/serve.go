@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/api"
+	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/schedule"
+	"github.com/urfave/cli/v3"
+)
+
+// serveCommand is `swarm-utils serve`: the HTTP API and the cron together, until SIGTERM.
+func serveCommand(deps jobs.DepsFunc) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the HTTP API and the cron together until SIGTERM",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default: every interface, port SWARM_UTILS_SERVER_PORT)"},
+			&cli.DurationFlag{Name: "shutdown-grace", Value: 30 * time.Second,
+				Usage: "on SIGTERM, how long running operations may go on before they are aborted safely; set the service's stop_grace_period above this plus the backup start timeout"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			d := deps()
+			log := slog.Default()
+			metrics := api.NewMetrics()
+			d.OnHelperCreated = metrics.HelperCreated
+			ops := api.Instrumented{Ops: d, Metrics: metrics}
+			srv := api.New(api.Options{Ops: ops, Targets: d, Config: d.Config, Log: log, Metrics: metrics})
+
+			var c api.Cron
+			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {
+				sched, err := schedule.New(cc, ops, d, log)
+				if err != nil {
+					return err
+				}
+				c = sched
+			} else {
+				log.Info("cron is off: every SWARM_UTILS_IS_CRON_* switch is false")
+			}
+			addr := cmd.String("listen")
+			if addr == "" {
+				addr = fmt.Sprintf(":%d", d.Config.ServerPort)
+			}
+			return api.Run(ctx, api.RunOptions{Addr: addr, Server: srv, Cron: c, Grace: cmd.Duration("shutdown-grace"), Log: log, Repair: d.Repair})
+		},
+	}
+}

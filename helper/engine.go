@@ -1,0 +1,363 @@
+// Package helper is the helper-service engine: a step that must run on a particular node runs
+// in a short-lived one-shot service pinned to it. The engine creates the helper, waits for its
+// task, collects its exit code and logs, always removes it, stops a task a removed helper left
+// running, and claims a target against helpers of earlier runs. Helpers that print several
+// results use marker scripts (script.go).
+package helper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
+)
+
+// Labels every helper service carries. The lock label is the cross-restart lock (SPEC §6); the
+// step label tells recovery what a helper was doing without reading its name back.
+const (
+	LabelHelper = "swarm-utils.helper"
+	LabelLock   = "swarm-utils.helper.lock"
+	LabelAction = "swarm-utils.helper.action"
+	LabelStep   = "swarm-utils.helper.step"
+	dockerSock  = "/var/run/docker.sock"
+)
+
+// Slack covers a helper's own start and the docker CLI's start inside it, on top of the
+// timeouts of the commands it runs.
+const Slack = 5 * time.Second
+
+// Swarm is what the engine does to the cluster.
+type Swarm interface {
+	swarm.TaskReader
+	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
+	Logs(ctx context.Context, id string, tail int) (string, error)
+	CreateJob(ctx context.Context, j swarm.Job) (string, error)
+	Remove(ctx context.Context, id string) error
+	LocalNodeID(ctx context.Context) (string, error)
+	Node(ctx context.Context, id string) (parse.Node, error)
+	APIVersion(ctx context.Context) (string, error)
+	RunLocal(ctx context.Context, args []string, timeout time.Duration) (bashexec.Result, error)
+}
+
+// Engine runs helpers.
+type Engine struct {
+	Swarm   Swarm
+	Secrets *bashexec.Secrets
+	Log     *slog.Logger
+	// Pending is how long a helper may stay unscheduled (SWARM_UTILS_PENDING_TIMEOUT).
+	Pending time.Duration
+	// PollInterval is how often a helper's task state is read; 100 ms keeps a helper's whole
+	// lifecycle near the ~0.6 s floor without loading the manager.
+	PollInterval time.Duration
+	// DockerCLIImage runs the helpers that drive a node's docker CLI (Direct steps, stops).
+	DockerCLIImage string
+	// OnCreated is called for every helper created (metrics); nil-safe.
+	OnCreated func(action string)
+
+	localOnce sync.Once
+	localNode string
+	apiOnce   sync.Once
+	apiVer    string // see localAPIVersion
+}
+
+// Spec is one short-lived job pinned to one node.
+type Spec struct {
+	Action     string   // operation, e.g. "clean-node"
+	LockKey    string   // target, e.g. "node:worker-1"
+	Target     string   // target name, for the helper's name
+	Step       string   // step, e.g. "prune"
+	NodeID     string   // pin: node.id constraint
+	NodeName   string   // for the helper's name and the logs
+	Image      string   // helper image
+	Entrypoint string   // overrides the image's entrypoint when set (offen's is a scheduler)
+	Args       []string // command; empty = the image's own command
+	Env        []string // KEY=VALUE; secret values are masked in every log line
+	Mounts     []string // extra --mount values
+	Socket     bool     // mount the node's docker.sock
+	Timeout    time.Duration
+	// Direct: the command only drives the node's docker CLI (Args is a script run by sh), so on
+	// the node swarm-utils itself talks to it runs directly, without a helper (SPEC §1: what the
+	// manager can do itself, it does itself). Saves a helper lifecycle and a container start.
+	Direct bool
+}
+
+// Outcome is what a helper did.
+type Outcome struct {
+	Name string
+	Task operation.TaskResult // a one-shot job has exactly one task
+	Logs string               // raw (unmasked) logs, for parsing; Task.Logs is the masked copy
+	Err  error
+}
+
+// Step turns the outcome into the Step name on node, started at started.
+func (o Outcome) Step(name, node string, started time.Time) operation.Step {
+	s := operation.Step{Name: name, Node: node, Helper: o.Name, OK: o.Err == nil, Duration: operation.Since(started), Tasks: []operation.TaskResult{o.Task}}
+	if o.Err != nil {
+		s.Error = o.Err.Error()
+	}
+	return s
+}
+
+// Name is deterministic so that a helper left behind by a crashed run blocks the next one
+// (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node>]. Docker allows 63 characters;
+// longer names keep a prefix plus a hash of the whole.
+func Name(action, target, step, node string) string {
+	name := "swarm-utils-" + action + "-" + target + "-" + step
+	if node != "" && node != target {
+		name += "-" + node
+	}
+	clean := []byte(name)
+	for i, c := range clean {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			clean[i] = '-'
+		}
+	}
+	name = string(clean)
+	if len(name) > 63 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:54] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return name
+}
+
+// Run creates the helper, waits for its task to end, collects state, exit code, error and
+// logs, and always removes it — on success, failure, timeout and cancel alike.
+func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
+	if spec.Direct && spec.NodeID != "" && spec.NodeID == e.localNodeID(ctx) {
+		return e.runDirect(ctx, spec)
+	}
+	out.Name = Name(spec.Action, spec.Target, spec.Step, spec.NodeName)
+	out.Task = operation.TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
+	job := swarm.Job{Name: out.Name, NodeID: spec.NodeID,
+		Labels: []swarm.Label{{Key: LabelHelper, Value: "true"}, {Key: LabelLock, Value: spec.LockKey},
+			{Key: LabelAction, Value: spec.Action}, {Key: LabelStep, Value: spec.Step}},
+		// Swarm keeps the exited container of a finished job task on its node even after the
+		// service is removed; the label lets later helpers there remove it (clean-node).
+		ContainerLabels: []swarm.Label{{Key: LabelHelper, Value: "true"}},
+		Env:             spec.Env, Entrypoint: spec.Entrypoint, Image: spec.Image, Args: spec.Args}
+	if spec.Socket {
+		job.Mounts = append(job.Mounts, "type=bind,src="+dockerSock+",dst="+dockerSock)
+	}
+	job.Mounts = append(job.Mounts, spec.Mounts...)
+
+	e.Log.Info("helper start", "helper", out.Name, "node", spec.NodeName, "step", spec.Step)
+	id, err := e.Swarm.CreateJob(ctx, job)
+	if err != nil {
+		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, err)
+		// A create that timed out may still have made the service.
+		e.Remove(ctx, out.Name)
+		return out
+	}
+	if e.OnCreated != nil {
+		e.OnCreated(spec.Action)
+	}
+	if id == "" { // dry-run
+		out.Task.State = "dry-run"
+		out.Task.ExitCode = 0
+		return out
+	}
+	// Registered before the removal, so it runs after it: a helper stopped mid-run (timeout,
+	// cancel) is waited for until its task stopped, and its container removed on its node where
+	// the engine leaves a removed job's task running (docker before 24, moby/moby#44312).
+	var orphan *parse.TaskRow
+	defer func() {
+		if orphan == nil {
+			return
+		}
+		h := Stale{ID: id, Name: out.Name, LockKey: spec.LockKey, Action: spec.Action, Step: spec.Step,
+			Node: spec.NodeName, NodeID: spec.NodeID, TaskID: orphan.ID, State: swarm.TaskState(*orphan)}
+		if err := e.StopOrphan(context.WithoutCancel(ctx), h, *orphan); err != nil {
+			e.Log.Error("stop the task of a removed helper", "helper", out.Name, "err", err)
+		}
+	}()
+	defer e.Remove(ctx, id)
+
+	row, err := e.wait(ctx, id, spec)
+	if row.ID != "" {
+		out.Task.TaskID = row.ID
+		out.Task.State = swarm.TaskState(row)
+		out.Task.Error = row.Error
+	}
+	if row.ID != "" && swarm.Terminal(out.Task.State) {
+		e.collect(ctx, id, &out)
+	} else if row.ID != "" {
+		// Timed out or cancelled while running: whatever it logged so far helps.
+		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, 0)
+		out.Task.Logs = e.Secrets.Mask(out.Logs)
+		if !swarm.Unscheduled(out.Task.State) {
+			orphan = &row
+		}
+	}
+	if err != nil {
+		out.Err = fmt.Errorf("helper %s on %s: %w", out.Name, spec.NodeName, err)
+		return out
+	}
+	if out.Task.State != "complete" || out.Task.ExitCode != 0 {
+		msg := fmt.Sprintf("helper %s on %s ended %s with exit code %d", out.Name, spec.NodeName, out.Task.State, out.Task.ExitCode)
+		if out.Task.Error != "" {
+			msg += ": " + out.Task.Error
+		}
+		out.Err = operation.Errorf(operation.KindDocker, "%s", e.Secrets.Mask(msg))
+	}
+	e.Log.Info("helper end", "helper", out.Name, "node", spec.NodeName, "state", out.Task.State, "exit", out.Task.ExitCode)
+	return out
+}
+
+// wait polls the helper's task until it ends, failing it when it stays unscheduled past the
+// pending timeout or runs past its step timeout.
+func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow, error) {
+	created := time.Now()
+	var scheduled time.Time
+	var last parse.TaskRow
+	state := "new"
+	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
+		rows, err := e.Swarm.Tasks(ctx, id, false)
+		if err != nil {
+			return false, fmt.Errorf("read helper state: %w", err)
+		}
+		state = "new"
+		if len(rows) > 0 {
+			last = rows[0]
+			state = swarm.TaskState(last)
+		}
+		now := time.Now()
+		switch {
+		case swarm.Terminal(state):
+			return true, nil
+		case swarm.Unscheduled(state):
+			if now.Sub(created) > e.Pending {
+				why := last.Error
+				if why == "" {
+					why = "no node took it"
+				}
+				return false, operation.Errorf(operation.KindTimeout, "not scheduled on %s within the pending timeout %s: %s", spec.NodeName, e.Pending, why)
+			}
+		default:
+			if scheduled.IsZero() {
+				scheduled = now
+			}
+			if now.Sub(scheduled) > spec.Timeout {
+				return false, operation.Errorf(operation.KindTimeout, "still %s after its timeout %s", state, spec.Timeout)
+			}
+		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = &operation.Error{Kind: operation.KindOf(ctx.Err()), Err: fmt.Errorf("stopped while %s: %w", state, ctx.Err())}
+	}
+	return last, err
+}
+
+// collect reads the ended task's exit code and error, and the helper's logs (both at once:
+// they are independent reads and each costs a docker round trip).
+func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
+	var logs string
+	var logsErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logs, logsErr = e.Swarm.Logs(ctx, id, 0)
+	}()
+	if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
+		if len(tasks) > 0 {
+			t := tasks[0]
+			out.Task.ExitCode = t.ExitCode
+			if t.Err != "" {
+				out.Task.Error = t.Err
+			}
+		}
+	} else {
+		out.Task.Error = strings.TrimSpace(out.Task.Error + "; inspect: " + err.Error())
+	}
+	<-done
+	if logsErr != nil {
+		logs += "\n(logs unavailable: " + logsErr.Error() + ")"
+	}
+	out.Logs = logs
+	out.Task.Logs = e.Secrets.Mask(logs)
+	out.Task.Error = e.Secrets.Mask(out.Task.Error)
+}
+
+// removeTimeout bounds the removal of a helper, also after its operation's context ended.
+const removeTimeout = 30 * time.Second
+
+// Remove removes a helper even when ctx is already cancelled: nothing is left behind.
+func (e *Engine) Remove(ctx context.Context, id string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeTimeout)
+	defer cancel()
+	if err := e.Swarm.Remove(rctx, id); err != nil {
+		e.Log.Error("remove helper", "helper", id, "err", err)
+	}
+}
+
+// Claim handles helpers left from earlier runs for the same target (a crash, a restart):
+// finished ones are removed; a running one means the target is busy.
+func (e *Engine) Claim(ctx context.Context, lockKey string) error {
+	rows, err := e.Swarm.ListServices(ctx, LabelLock+"="+lockKey)
+	if err != nil {
+		return fmt.Errorf("look for earlier helpers of %s: %w", lockKey, err)
+	}
+	for _, svc := range rows {
+		tasks, err := e.Swarm.Tasks(ctx, svc.ID, false)
+		if err != nil {
+			return fmt.Errorf("read earlier helper %s: %w", svc.Name, err)
+		}
+		for _, t := range tasks {
+			if st := swarm.TaskState(t); !swarm.Terminal(st) {
+				return operation.Errorf(operation.KindBusy, "%s is busy: helper %s from an earlier run is still %s", lockKey, svc.Name, st)
+			}
+		}
+		e.Log.Warn("removing finished helper left from an earlier run", "helper", svc.Name, "target", lockKey)
+		e.Remove(ctx, svc.ID)
+	}
+	return nil
+}
+
+// localNodeID is the swarm node ID of the daemon swarm-utils talks to, read once; "" when it
+// cannot be read (then every step uses a helper).
+func (e *Engine) localNodeID(ctx context.Context) string {
+	e.localOnce.Do(func() {
+		id, err := e.Swarm.LocalNodeID(ctx)
+		if err != nil {
+			e.Log.Warn("cannot tell which node this is; every step will use a helper", "err", err)
+			return
+		}
+		e.localNode = id
+	})
+	return e.localNode
+}
+
+// runDirect runs a Direct step's command here, against the local node's daemon, and reports it
+// like a helper's single task.
+func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
+	out.Name = "direct"
+	out.Task = operation.TaskResult{Node: spec.NodeName, State: "complete"}
+	e.Log.Info("direct step start", "node", spec.NodeName, "step", spec.Step)
+	res, err := e.Swarm.RunLocal(ctx, spec.Args, spec.Timeout)
+	out.Logs = res.Stdout + res.Stderr
+	out.Task.Logs = e.Secrets.Mask(out.Logs)
+	out.Task.ExitCode = res.ExitCode
+	switch {
+	case res.DryRun:
+		out.Task.State = "dry-run"
+	case err != nil:
+		out.Task.State = "failed"
+		out.Task.Error = err.Error()
+		out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, err)}
+		if errors.Is(err, bashexec.ErrTimeout) {
+			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: still running after its timeout %s", spec.Step, spec.NodeName, spec.Timeout)
+		}
+	}
+	e.Log.Info("direct step end", "node", spec.NodeName, "step", spec.Step, "state", out.Task.State, "exit", out.Task.ExitCode)
+	return out
+}

@@ -1,0 +1,159 @@
+package helper_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
+	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
+)
+
+func spec(timeout time.Duration) helper.Spec {
+	return helper.Spec{Action: "clean-service", LockKey: "service:web", Target: "web", Step: "exec", NodeID: "n1", NodeName: "worker-1",
+		Image: "docker:cli", Args: []string{"sh", "-c", "true"}, Socket: true, Timeout: timeout}
+}
+
+func TestRunHelper(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		engine  string
+		run     swarmtest.JobRun
+		dry     bool
+		kind    operation.Kind
+		wantErr string
+		state   string
+		stopper bool // a helper removes the orphaned task's container
+	}{
+		{name: "complete", run: swarmtest.JobRun{State: "complete", Logs: "hello pw-123\n"}, state: "complete"},
+		{name: "non-zero exit", run: swarmtest.JobRun{State: "failed", Exit: 3, Err: "task: non-zero exit (3) pw-123"}, kind: operation.KindDocker,
+			wantErr: "ended failed with exit code 3: task: non-zero exit (3) ***", state: "failed"},
+		{name: "never scheduled", run: swarmtest.JobRun{State: "pending", Err: "no suitable node"}, kind: operation.KindTimeout,
+			wantErr: "not scheduled on worker-1 within the pending timeout 50ms: no suitable node", state: "pending"},
+		{name: "past its timeout on 20.10: its container is removed", run: swarmtest.JobRun{State: "running"}, kind: operation.KindTimeout,
+			wantErr: "still running after its timeout 30ms", state: "running", stopper: true},
+		{name: "past its timeout on a current engine: the engine stops it", engine: "29.1.3", run: swarmtest.JobRun{State: "running"},
+			kind: operation.KindTimeout, wantErr: "still running after its timeout 30ms", state: "running"},
+		{name: "dry run", dry: true, state: "dry-run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+			f.Engine, f.Dry = tc.engine, tc.dry
+			f.OnJob = func(swarm.Job) swarmtest.JobRun { return tc.run }
+			cfg := config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: 50 * time.Millisecond}}
+			w := swarmtest.Wire(f, cfg)
+			w.Secrets.Add("pw-123")
+			var created []string
+			w.Helpers.OnCreated = func(action string) { created = append(created, action) }
+			out := w.Helpers.Run(context.Background(), spec(30*time.Millisecond))
+			if operation.KindOf(out.Err) != tc.kind || (tc.wantErr != "" && !strings.Contains(out.Err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v (%s), want %s %q", out.Err, operation.KindOf(out.Err), tc.kind, tc.wantErr)
+			}
+			wantCreated := 1
+			if tc.stopper {
+				wantCreated = 2 // the stopper is a helper too (action recover)
+			}
+			if out.Task.State != tc.state || out.Name != "swarm-utils-clean-service-web-exec-worker-1" || len(created) != wantCreated {
+				t.Errorf("outcome %+v, created %v", out, created)
+			}
+			if strings.Contains(out.Task.Logs+out.Task.Error, "pw-123") {
+				t.Errorf("secret in the task result %+v", out.Task)
+			}
+			jobs := f.Calls("create-job")
+			j := jobs[0].Job
+			for _, l := range []swarm.Label{{Key: helper.LabelHelper, Value: "true"}, {Key: helper.LabelLock, Value: "service:web"},
+				{Key: helper.LabelAction, Value: "clean-service"}, {Key: helper.LabelStep, Value: "exec"}} {
+				if !contains(j.Labels, l) {
+					t.Errorf("helper lacks label %v: %v", l, j.Labels)
+				}
+			}
+			if len(j.Mounts) != 1 || j.Mounts[0] != "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock" || j.NodeID != "n1" {
+				t.Errorf("helper %+v", j)
+			}
+			if (len(jobs) == 2) != tc.stopper {
+				t.Errorf("%d helpers created, stopper wanted: %v", len(jobs), tc.stopper)
+			}
+			if tc.stopper && (!strings.HasPrefix(strings.Join(jobs[1].Job.Args, " "), "docker rm --force ") || jobs[1].Job.NodeID != "n1") {
+				t.Errorf("stopper %+v", jobs[1].Job)
+			}
+			if !tc.dry && len(f.Helpers()) != 0 {
+				t.Errorf("helpers left: %+v", f.Helpers())
+			}
+		})
+	}
+}
+
+func contains(labels []swarm.Label, l swarm.Label) bool {
+	for _, x := range labels {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRunHelperCreateFailsRemovesByName(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.Fail = map[string]error{"create-job": errors.New("context deadline exceeded")}
+	w := swarmtest.Wire(f, config.Config{})
+	out := w.Helpers.Run(context.Background(), spec(time.Second))
+	if out.Err == nil || !strings.Contains(out.Err.Error(), "create helper swarm-utils-clean-service-web-exec-worker-1 on worker-1") {
+		t.Fatalf("err %v", out.Err)
+	}
+	// A create that timed out may still have made the service.
+	if rm := f.Calls("remove"); len(rm) != 1 || rm[0].Target != out.Name {
+		t.Errorf("removes %+v, want the helper by name", rm)
+	}
+}
+
+func TestRunDirectOnTheLocalNode(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.Local = "n1"
+	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "complete", Logs: "done\n"} }
+	w := swarmtest.Wire(f, config.Config{})
+	s := spec(time.Second)
+	s.Direct = true
+	out := w.Helpers.Run(context.Background(), s)
+	if out.Err != nil || out.Name != "direct" || out.Logs != "done\n" || len(f.Calls("create-job")) != 0 || len(f.Calls("run-local")) != 1 {
+		t.Errorf("outcome %+v, changes %+v", out, f.Changes())
+	}
+	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
+	if out := w.Helpers.Run(context.Background(), s); operation.KindOf(out.Err) != operation.KindTimeout {
+		t.Errorf("a direct step past its timeout: %v", out.Err)
+	}
+}
+
+func TestClaim(t *testing.T) {
+	for _, tc := range []struct {
+		state  string
+		kind   operation.Kind
+		remove bool
+	}{
+		{"complete", "", true},
+		{"failed", "", true},
+		{"running", operation.KindBusy, false},
+		{"pending", operation.KindBusy, false},
+	} {
+		f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+		f.AddService(parse.Service{ID: "old", Name: "swarm-utils-clean-node-worker-1-prune", Mode: parse.ModeReplicatedJob,
+			Labels: map[string]string{helper.LabelHelper: "true", helper.LabelLock: "node:worker-1"}})
+		f.AddTask("old", "worker-1", parse.Task{NodeID: "n1", State: tc.state}, "")
+		w := swarmtest.Wire(f, config.Config{})
+		err := w.Helpers.Claim(context.Background(), "node:worker-1")
+		if operation.KindOf(err) != tc.kind {
+			t.Errorf("%s: claim %v, want %q", tc.state, err, tc.kind)
+		}
+		if removed := len(f.Calls("remove")) == 1; removed != tc.remove {
+			t.Errorf("%s: removed %v, want %v", tc.state, removed, tc.remove)
+		}
+		if err := w.Helpers.Claim(context.Background(), "node:worker-2"); err != nil {
+			t.Errorf("another target: %v", err)
+		}
+	}
+}

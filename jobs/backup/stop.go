@@ -1,0 +1,179 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
+)
+
+// OpRecover names the repair of services a backup left stopped.
+const OpRecover = "backup-recover"
+
+// stop records the replica count on the service and scales it to 0 in one update, then waits
+// until none of its tasks runs any more.
+func (j *Job) stop(ctx context.Context, name string, replicas uint64, timeout time.Duration) (st operation.Step) {
+	started := time.Now()
+	n := strconv.FormatUint(replicas, 10)
+	st = operation.Step{Name: "stop", OK: true, Details: map[string]string{"replicas": n}}
+	defer func() { st.Duration = operation.Since(started) }()
+	if err := j.Swarm.Scale(ctx, swarm.Scale{Service: name, Replicas: 0, LabelAdd: &swarm.Label{Key: LabelRestoreReplicas, Value: n}}); err != nil {
+		st.OK, st.Error = false, fmt.Sprintf("scale %s to 0: %v", name, err)
+		return st
+	}
+	if j.Swarm.DryRun() {
+		return st
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := j.waitTasks(wctx, name, false, func(rows []parse.TaskRow) (bool, string) {
+		active := 0
+		for _, r := range rows {
+			if !swarm.Terminal(swarm.TaskState(r)) {
+				active++
+			}
+		}
+		return active == 0, fmt.Sprintf("%d task(s) still running", active)
+	})
+	if err != nil {
+		st.OK, st.Error = false, fmt.Sprintf("stop %s within %s: %v", name, timeout, err)
+	}
+	return st
+}
+
+// start scales the service back to replicas, drops the restore label and waits until that
+// many tasks run. It runs on a context of its own (timeout): the operation's may be over
+// already. A failing update is retried until the timeout: the service must not stay at 0.
+func (j *Job) start(ctx context.Context, name string, replicas uint64, timeout time.Duration) (st operation.Step) {
+	started := time.Now()
+	n := strconv.FormatUint(replicas, 10)
+	st = operation.Step{Name: "start", OK: true, Details: map[string]string{"replicas": n}}
+	defer func() { st.Duration = operation.Since(started) }()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	var lastErr error
+	err := swarm.Poll(rctx, 10*j.PollInterval, func(ctx context.Context) (bool, error) {
+		lastErr = j.Swarm.Scale(ctx, swarm.Scale{Service: name, Replicas: replicas, LabelRm: LabelRestoreReplicas})
+		switch {
+		case lastErr == nil:
+			return true, nil
+		case swarm.IsNoSuch(lastErr) || ctx.Err() != nil:
+			return false, lastErr
+		}
+		j.Log.Warn("scale back failed, retrying", "service", name, "replicas", n, "err", lastErr)
+		return false, nil
+	})
+	if err != nil {
+		if lastErr != nil && errors.Is(err, rctx.Err()) {
+			err = lastErr
+		}
+		st.OK, st.Error = false, fmt.Sprintf("scale %s back to %s: %v", name, n, err)
+		j.Log.Error("service left scaled down; restore it by hand", "service", name, "cmd",
+			fmt.Sprintf("docker service update --replicas %s --label-rm %s %s", n, LabelRestoreReplicas, name), "err", err)
+		return st
+	}
+	if j.Swarm.DryRun() {
+		return st
+	}
+	err = j.waitTasks(rctx, name, true, func(rows []parse.TaskRow) (bool, string) {
+		running := 0
+		for _, r := range rows {
+			if swarm.TaskState(r) == "running" {
+				running++
+			}
+		}
+		return uint64(running) >= replicas, fmt.Sprintf("%d of %s task(s) running", running, n)
+	})
+	if err != nil {
+		st.OK, st.Error = false, fmt.Sprintf("start %s at %s replicas within %s: %v", name, n, timeout, err)
+	}
+	return st
+}
+
+// waitTasks reads the service's tasks (only those desired running when desiredRunning) until
+// done says so or ctx ends; the error then carries done's last account. A failed read is
+// retried.
+func (j *Job) waitTasks(ctx context.Context, name string, desiredRunning bool, done func([]parse.TaskRow) (bool, string)) error {
+	last := "no answer yet"
+	err := swarm.Poll(ctx, j.PollInterval, func(ctx context.Context) (bool, error) {
+		rows, err := j.Swarm.Tasks(ctx, name, desiredRunning)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ok, account := done(rows)
+		last = account
+		return ok, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, last)
+	}
+	return nil
+}
+
+// recoverStopped repairs a service left at 0 replicas by a backup that never reached its start
+// (swarm-utils crashed or was killed): it carries LabelRestoreReplicas. ok is false when there
+// was nothing to repair.
+func (j *Job) recoverStopped(ctx context.Context, svc parse.Service, timeout time.Duration) (operation.Step, bool) {
+	v, has := svc.Labels[LabelRestoreReplicas]
+	if !has || svc.Mode != parse.ModeReplicated {
+		return operation.Step{}, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+	if err != nil || svc.Replicas > 0 {
+		// Someone scaled it since (or the label is not ours to read): keep their count, drop
+		// the stale label.
+		n = svc.Replicas
+	}
+	j.Log.Warn("service was left stopped by an earlier backup: starting it again", "service", svc.Name, "replicas", n)
+	st := j.start(ctx, svc.Name, n, timeout)
+	st.Name = "recover-start"
+	return st, true
+}
+
+// RecoverStopped starts again every service that a backup left at 0 replicas (it carries
+// LabelRestoreReplicas), each under its lock; only the service named only, when set. Call it
+// when swarm-utils starts.
+func (j *Job) RecoverStopped(ctx context.Context, only string) operation.Report {
+	started := time.Now()
+	rep := operation.Report{Operation: OpRecover, OK: true, Results: []operation.Result{}}
+	defer func() { rep.Duration = operation.Since(started) }()
+	rows, err := j.Swarm.ListServices(ctx, LabelRestoreReplicas)
+	if err != nil {
+		rep.OK = false
+		rep.Results = append(rep.Results, operation.Failed(rep.Operation, "*", fmt.Errorf("list services left stopped: %w", err)))
+		return rep
+	}
+	for _, row := range rows {
+		if only != "" && row.Name != only {
+			continue
+		}
+		res := j.Ops.Run(ctx, rep.Operation, row.Name, operation.LockKeyService(row.Name), func(ctx context.Context) (operation.Plan, error) {
+			svc, err := j.Swarm.Service(ctx, row.Name)
+			if err != nil {
+				return operation.Plan{}, err
+			}
+			timeout := j.Config.Timeouts.BackupStart
+			if s, perr := SettingsFromLabels(svc.Labels, j.Config); perr == nil && s.StartTimeout > 0 {
+				timeout = s.StartTimeout
+			}
+			return operation.Plan{Budget: timeout, Do: func(ctx context.Context, r *operation.Result) error {
+				if st, ok := j.recoverStopped(ctx, svc, timeout); ok {
+					r.Steps = append(r.Steps, st)
+				} else {
+					r.Skipped = "not stopped by a backup any more"
+				}
+				return nil
+			}}, nil
+		})
+		rep.OK = rep.OK && res.OK
+		rep.Results = append(rep.Results, res)
+	}
+	return rep
+}

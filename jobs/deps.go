@@ -1,0 +1,135 @@
+// Package jobs wires the jobs to one cluster: Deps holds the configuration, the runner, the
+// locks and the helper engine, and offers every job and listing as one method, which is what
+// the API, the cron and the CLI consume through the interfaces they define.
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/jobs/backup"
+	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
+	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
+	"github.com/swarm-utils/swarm-utils/jobs/recovery"
+	"github.com/swarm-utils/swarm-utils/jobs/update"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/swarm"
+)
+
+// Deps is what every job needs. Set the exported fields before the first call; the jobs are
+// wired at the first call.
+type Deps struct {
+	Config  config.Config
+	Secrets *bashexec.Secrets
+	Locks   *operation.Locks
+	Log     *slog.Logger
+	// Swarm is the cluster; *swarm.CLI over Runner unless set otherwise (tests: swarmtest.Fake).
+	Swarm swarm.Swarm
+	// PollInterval is how often task states are read while waiting; 100 ms keeps a helper's
+	// whole lifecycle near the ~0.6 s floor without loading the manager.
+	PollInterval time.Duration
+	// OnHelperCreated is called for every helper created (metrics); nil-safe.
+	OnHelperCreated func(action string)
+
+	wireOnce sync.Once
+	helpers  *helper.Engine
+	ops      *operation.Runner
+}
+
+// DepsFunc builds the dependencies once the configuration is read (in the root's Before).
+type DepsFunc func() *Deps
+
+// UpdateOptions is one update-service request.
+type UpdateOptions = update.Options
+
+// RepairOptions narrow a repair.
+type RepairOptions = recovery.Options
+
+// NewDeps wires the defaults around a runner.
+func NewDeps(cfg config.Config, runner bashexec.Runner, secrets *bashexec.Secrets, log *slog.Logger) *Deps {
+	if log == nil {
+		log = slog.Default()
+	}
+	if secrets == nil {
+		secrets = bashexec.NewSecrets()
+	}
+	secrets.Add(cfg.SecretValues()...)
+	return &Deps{Config: cfg, Secrets: secrets, Locks: operation.NewLocks(), Log: log, PollInterval: 100 * time.Millisecond,
+		Swarm: &swarm.CLI{Runner: runner, DockerHost: cfg.DockerHost, Dry: cfg.DryRun}}
+}
+
+func (d *Deps) wire() {
+	d.wireOnce.Do(func() {
+		d.helpers = &helper.Engine{Swarm: d.Swarm, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
+			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage,
+			OnCreated: func(action string) {
+				if d.OnHelperCreated != nil {
+					d.OnHelperCreated(action)
+				}
+			}}
+		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log}
+	})
+}
+
+// Helpers is the helper engine.
+func (d *Deps) Helpers() *helper.Engine { d.wire(); return d.helpers }
+
+func (d *Deps) cleanNode() *cleannode.Job {
+	d.wire()
+	return &cleannode.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+}
+
+func (d *Deps) backup() *backup.Job {
+	d.wire()
+	return &backup.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+}
+
+// CleanNode prunes containers, images (-a) and build cache on the node named exactly name
+// (hostname or full ID).
+func (d *Deps) CleanNode(ctx context.Context, name string) operation.Result {
+	return d.cleanNode().Node(ctx, name)
+}
+
+// CleanAllNodes cleans every node in parallel.
+func (d *Deps) CleanAllNodes(ctx context.Context) operation.Report { return d.cleanNode().All(ctx) }
+
+// CleanService runs the service's clean command inside every running task.
+func (d *Deps) CleanService(ctx context.Context, name string) operation.Result {
+	d.wire()
+	j := &cleanservice.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+	return j.Run(ctx, name)
+}
+
+// BackupService uploads the service's volumes to S3.
+func (d *Deps) BackupService(ctx context.Context, name string) operation.Result {
+	return d.backup().Run(ctx, name)
+}
+
+// RecoverStoppedServices starts again every service that a backup left at 0 replicas.
+func (d *Deps) RecoverStoppedServices(ctx context.Context) operation.Report {
+	return d.backup().RecoverStopped(ctx, "")
+}
+
+// UpdateService rolls the service to a new image.
+func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {
+	d.wire()
+	j := &update.Job{Swarm: d.Swarm, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	return j.Run(ctx, o)
+}
+
+// Repair cleans up after a swarm-utils process that died in the middle of its work.
+func (d *Deps) Repair(ctx context.Context) operation.Report {
+	return d.RepairWith(ctx, RepairOptions{})
+}
+
+// RepairWith is Repair limited by o.
+func (d *Deps) RepairWith(ctx context.Context, o RepairOptions) operation.Report {
+	d.wire()
+	j := &recovery.Job{Swarm: d.Swarm, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
+	return j.Run(ctx, o)
+}

@@ -1,0 +1,481 @@
+// Package update is the update-service job (SPEC §4): roll a service to a new image, after a
+// private registry login when its labels ask for one, and judge the rollout by the service's
+// UpdateStatus.
+package update
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
+)
+
+// Op is the operation's name in results and logs.
+const Op = "update-service"
+
+// Swarm is what update-service does to the cluster: it runs on the manager, no helper.
+type Swarm interface {
+	swarm.TaskReader
+	Service(ctx context.Context, name string) (parse.Service, error)
+	Logs(ctx context.Context, id string, tail int) (string, error)
+	UpdateImage(ctx context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error)
+	Login(ctx context.Context, env []string, user, password, registry string) error
+}
+
+// Job runs update-service.
+type Job struct {
+	Swarm        Swarm
+	Ops          *operation.Runner
+	Config       config.Config
+	Secrets      *bashexec.Secrets
+	Log          *slog.Logger
+	PollInterval time.Duration
+}
+
+// Options is one update-service request.
+type Options struct {
+	Service string // exact service name
+	Image   string // new image reference
+	Force   bool   // docker service update --force: roll the tasks even when the image is unchanged
+}
+
+const (
+	// loginTimeout is the budget of `docker login` (swarm.CLI bounds the command the same).
+	loginTimeout = 30 * time.Second
+	// verdictTimeout bounds reading the outcome after the update command ended (on top of the
+	// settle window), also when the operation's context is already done: a timed-out update
+	// still reports its state.
+	verdictTimeout = 15 * time.Second
+	// failedTaskLogLines is how much of a failed task's log goes into the result.
+	failedTaskLogLines = 20
+	// maxFailedTasks bounds the task history inspected to find the task that failed the update.
+	maxFailedTasks = 50
+)
+
+// Run rolls the service to a new image: `docker service update --image IMG
+// --with-registry-auth [--force]` run directly on the manager (no helper), after a
+// `docker login` into a private DOCKER_CONFIG when the service's labels ask for registry auth.
+// The service's UpdateStatus after the rollout is the verdict, not the CLI's exit code.
+//
+// A failed rollout is left as docker left it (paused, or rolled back by the service's own
+// --update-failure-action rollback): the failure action is the service owner's choice, a paused
+// update keeps the failed task for inspection, and the next update-service with a fixed image
+// resumes it. An automatic rollback here would override that choice.
+func (j *Job) Run(ctx context.Context, o Options) operation.Result {
+	if err := validImageRef(o.Image); err != nil {
+		return operation.Failed(Op, o.Service, err)
+	}
+	svc, err := j.Swarm.Service(ctx, o.Service)
+	if err != nil {
+		return operation.Failed(Op, o.Service, err)
+	}
+	settings, err := settingsOf(svc, j.Config)
+	if err != nil {
+		return operation.Failed(Op, o.Service, err)
+	}
+	if !settings.Enabled {
+		return operation.Failed(Op, o.Service, operation.Errorf(operation.KindNotFound, "service %s is not enabled for update (label %s=true)", o.Service, parse.LabelUpdateEnable))
+	}
+	if settings.RegistryAuth {
+		// Registered before any command runs, so no log line, error or result can show it.
+		j.Secrets.Add(settings.Registry.Password)
+		if err := validRegistry(settings.Registry); err != nil {
+			return operation.Failed(Op, o.Service, err)
+		}
+	}
+	budget := j.Config.Timeouts.UpdateService + j.Config.Timeouts.Pending
+	if settings.RegistryAuth {
+		budget += loginTimeout
+	}
+	return j.Ops.Run(ctx, Op, o.Service, operation.LockKeyService(o.Service), func(ctx context.Context) (operation.Plan, error) {
+		// Read again under the lock: the previous image and version are what this update replaces.
+		svc, err := j.Swarm.Service(ctx, o.Service)
+		if err != nil {
+			return operation.Plan{}, err
+		}
+		return operation.Plan{Budget: budget, Do: func(ctx context.Context, r *operation.Result) error {
+			return operation.MaskErr(j.Secrets, j.pipeline(ctx, r, svc, settings, o))
+		}}, nil
+	})
+}
+
+// settingsOf reads the update labels. Registry values missing from both the labels and the
+// configuration are a configuration error naming each missing value; other bad labels are
+// invalid input.
+func settingsOf(svc parse.Service, cfg config.Config) (Settings, error) {
+	s, err := SettingsFromLabels(svc.Labels, cfg)
+	if err == nil {
+		return s, nil
+	}
+	// Does anything but missing registry values make the labels fail?
+	filled := cfg
+	filled.Registry = config.Registry{User: "x", Password: "x", URL: "x"}
+	if _, err2 := SettingsFromLabels(svc.Labels, filled); err2 == nil {
+		if missing := missingRegistry(svc.Labels, cfg); len(missing) > 0 {
+			return Settings{}, operation.Errorf(operation.KindConfig, "service %s: %s=true but the registry login is incomplete: %s",
+				svc.Name, parse.LabelUpdateRegistryAuth, strings.Join(missing, "; "))
+		}
+	}
+	return Settings{}, operation.Errorf(operation.KindInvalid, "service %s labels: %w", svc.Name, err)
+}
+
+// missingRegistry names every registry value that neither its label nor the configuration sets.
+func missingRegistry(labels map[string]string, cfg config.Config) []string {
+	var missing []string
+	for _, f := range []struct{ what, label, env, def string }{
+		{"user", parse.LabelUpdateRegistryUser, "SWARM_UTILS_REGISTRY_USER", cfg.Registry.User},
+		{"password", parse.LabelUpdateRegistryPassword, "SWARM_UTILS_REGISTRY_PASSWORD", cfg.Registry.Password},
+		{"url", parse.LabelUpdateRegistryURL, "SWARM_UTILS_REGISTRY_URL", cfg.Registry.URL},
+	} {
+		if strings.TrimSpace(labels[f.label]) == "" && f.def == "" {
+			missing = append(missing, fmt.Sprintf("registry %s: set label %s or %s", f.what, f.label, f.env))
+		}
+	}
+	return missing
+}
+
+// validImageRef rejects what docker's reference grammar rejects, before it reaches the
+// command line: a bad image is the caller's mistake (400), not a docker failure.
+func validImageRef(ref string) error {
+	if _, err := parse.ParseImageRef(ref); err != nil {
+		return &operation.Error{Kind: operation.KindInvalid, Err: err}
+	}
+	return nil
+}
+
+// validRegistry checks the login values that go into argv.
+func validRegistry(reg config.Registry) error {
+	bad := func(s string) bool {
+		return strings.HasPrefix(s, "-") || strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
+	}
+	if bad(reg.URL) {
+		return operation.Errorf(operation.KindConfig, "registry url %q (label %s or SWARM_UTILS_REGISTRY_URL) is not valid: no spaces, control characters or leading '-'", reg.URL, parse.LabelUpdateRegistryURL)
+	}
+	if bad(reg.User) {
+		return operation.Errorf(operation.KindConfig, "registry user %q (label %s or SWARM_UTILS_REGISTRY_USER) is not valid: no spaces, control characters or leading '-'", reg.User, parse.LabelUpdateRegistryUser)
+	}
+	return nil
+}
+
+// pipeline is the job under the lock: login (when registry auth applies), update,
+// verdict.
+func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Service, s Settings, o Options) error {
+	var env []string
+	if s.RegistryAuth {
+		dir, err := privateDockerConfig(s.Registry.URL)
+		if err != nil {
+			return fmt.Errorf("update %s: %w", svc.Name, err)
+		}
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				j.Log.Error("remove private docker config", "dir", dir, "err", err)
+			}
+		}()
+		env = []string{"DOCKER_CONFIG=" + dir}
+		step, err := j.login(ctx, env, s.Registry)
+		r.Steps = append(r.Steps, step)
+		if err != nil {
+			return err
+		}
+	}
+	step, err := j.update(ctx, env, svc, s, o)
+	r.Steps = append(r.Steps, step)
+	return err
+}
+
+// privateDockerConfig makes a DOCKER_CONFIG directory (0700) for one call, so that concurrent
+// updates with different registry logins never see each other's credentials and nothing stays
+// on disk. The seeded (empty) auth entry stops the CLI from picking a system credential helper
+// (it only looks for one in a config without auths), which would keep the login beyond this call.
+func privateDockerConfig(registryURL string) (string, error) {
+	dir, err := os.MkdirTemp("", "swarm-utils-docker-config-")
+	if err != nil {
+		return "", fmt.Errorf("create private docker config: %w", err)
+	}
+	seed, _ := json.Marshal(map[string]any{"auths": map[string]any{registryURL: map[string]any{}}})
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), seed, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("create private docker config: %w", err)
+	}
+	return dir, nil
+}
+
+// login runs `docker login` with the password on stdin only.
+func (j *Job) login(ctx context.Context, env []string, reg config.Registry) (operation.Step, error) {
+	started := time.Now()
+	st := operation.Step{Name: "login", Details: map[string]string{"registry": reg.URL, "user": reg.User}}
+	err := j.Swarm.Login(ctx, env, reg.User, reg.Password, reg.URL)
+	st.Duration = operation.Since(started)
+	if err != nil {
+		if rejectedLogin(err) {
+			err = operation.Errorf(operation.KindConfig, "log in to registry %s as %s: the registry rejected the credentials (labels %s/%s or SWARM_UTILS_REGISTRY_USER/_PASSWORD): %w",
+				reg.URL, reg.User, parse.LabelUpdateRegistryUser, parse.LabelUpdateRegistryPassword, err)
+		} else {
+			err = fmt.Errorf("log in to registry %s as %s: %w", reg.URL, reg.User, err)
+		}
+		err = operation.MaskErr(j.Secrets, err)
+		st.Error = err.Error()
+		return st, err
+	}
+	st.OK = true
+	return st, nil
+}
+
+// rejectedLogin tells wrong credentials from an unreachable registry.
+func rejectedLogin(err error) bool {
+	var exit *bashexec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	msg := strings.ToLower(exit.Stderr)
+	return strings.Contains(msg, "401") || strings.Contains(msg, "unauthorized") ||
+		strings.Contains(msg, "incorrect username or password") || strings.Contains(msg, "authentication required")
+}
+
+// update runs the rollout and decides from the service's UpdateStatus afterwards.
+func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Settings, o Options) (operation.Step, error) {
+	started := time.Now()
+	st := operation.Step{Name: "update", Details: map[string]string{"previousImage": svc.Image, "image": o.Image}}
+	if o.Force {
+		st.Details["force"] = "true"
+	}
+	if s.RegistryAuth {
+		if w := registryMismatch(o.Image, s.Registry.URL); w != "" {
+			st.Details["warning"] = w
+		}
+	}
+	res, cmdErr := j.Swarm.UpdateImage(ctx, swarm.ImageUpdate{Service: svc.Name, Image: o.Image, Force: o.Force, Env: env, Timeout: j.Config.Timeouts.UpdateService})
+	if res.DryRun {
+		st.OK, st.Duration = true, operation.Since(started)
+		st.Details["updateState"] = "dry-run"
+		return st, nil
+	}
+	if cmdErr == nil {
+		if w := res.Warning; w != "" { // e.g. "image ... could not be accessed on a registry to record its digest"
+			st.Details["dockerWarning"] = j.Secrets.Mask(w)
+		}
+	}
+
+	// The verdict is read also when the operation's context is done (timeout, shutdown): it may
+	// run past the budget by the settle window and the reads, but the result tells the state.
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.Config.Timeouts.Pending+verdictTimeout)
+	defer cancel()
+	interrupted := cmdErr != nil && (errors.Is(cmdErr, bashexec.ErrTimeout) || ctx.Err() != nil)
+	after, inspectErr := j.settled(vctx, svc.Name, !interrupted)
+	err := j.verdict(vctx, &st, svc, after, inspectErr, o.Image, cmdErr, interrupted, ctx.Err())
+	st.Duration = operation.Since(started)
+	if err != nil {
+		err = operation.MaskErr(j.Secrets, err)
+		st.OK, st.Error = false, err.Error()
+		return st, err
+	}
+	st.OK = true
+	return st, nil
+}
+
+// transientUpdate: docker is still rolling forward or back.
+func transientUpdate(state string) bool { return state == "updating" || state == "rollback_started" }
+
+// settled inspects the service after the update command; when wait, it polls while the
+// update is still in motion (the CLI can return a moment before swarmkit records the end, and
+// it does not wait for a rollback to finish), for up to the pending timeout. The end of ctx
+// ends the wait with the last answer.
+func (j *Job) settled(ctx context.Context, name string, wait bool) (after parse.Service, err error) {
+	deadline := time.Now().Add(j.Config.Timeouts.Pending)
+	_ = swarm.Poll(ctx, j.PollInterval, func(ctx context.Context) (bool, error) {
+		after, err = j.Swarm.Service(ctx, name)
+		return err != nil || !wait || after.UpdateStatus == nil || !transientUpdate(after.UpdateStatus.State) || time.Now().After(deadline), nil
+	})
+	return after, err
+}
+
+// verdict decides the update's outcome from the service after it, filling st's details.
+func (j *Job) verdict(ctx context.Context, st *operation.Step, before, after parse.Service, inspectErr error, image string, cmdErr error, interrupted bool, ctxErr error) error {
+	name := before.Name
+	if inspectErr != nil {
+		if cmdErr != nil {
+			return fmt.Errorf("update %s to %s: %w (and reading its state afterwards: %v)", name, image, cmdErr, inspectErr)
+		}
+		return fmt.Errorf("update %s to %s: read its state afterwards: %w", name, image, inspectErr)
+	}
+	st.Details["serviceImage"] = after.Image
+	state := "none"
+	if us := after.UpdateStatus; us != nil {
+		state = us.State
+		if us.Message != "" {
+			st.Details["updateMessage"] = us.Message
+		}
+	}
+	st.Details["updateState"] = state
+
+	switch {
+	case interrupted && ctxErr != nil:
+		return &operation.Error{Kind: operation.KindOf(ctxErr), Err: fmt.Errorf("update %s to %s stopped while its update state was %s: %w", name, image, state, ctxErr)}
+	case interrupted:
+		return operation.Errorf(operation.KindTimeout, "update %s to %s did not finish within %s; its update state is %s%s", name, image, j.Config.Timeouts.UpdateService, state, updateStatusMessage(after))
+	case after.Version == before.Version && cmdErr != nil:
+		// docker refused the update itself (bad reference, no access, ...): nothing changed.
+		return fmt.Errorf("update %s to %s: %w", name, image, cmdErr)
+	}
+
+	switch state {
+	case "completed":
+		return nil
+	case "none":
+		// swarmkit clears UpdateStatus on every update and sets it only when tasks must change:
+		// none means the service already ran this image.
+		if sameImage(after.Image, image) {
+			st.Details["updateState"] = "unchanged"
+			return nil
+		}
+		if cmdErr != nil {
+			return fmt.Errorf("update %s to %s: %w", name, image, cmdErr)
+		}
+		return operation.Errorf(operation.KindDocker, "update %s to %s: the service runs %s after the update", name, image, after.Image)
+	case "paused", "rollback_started", "rollback_paused", "rollback_completed":
+		msg := fmt.Sprintf("update %s to %s %s%s", name, image, updateStateWords(state), updateStatusMessage(after))
+		if task, ok := j.failedTask(ctx, after, st); ok {
+			st.Tasks = []operation.TaskResult{task}
+			msg += fmt.Sprintf("; task %s on %s: %s", task.TaskID, updNodeName(task.Node), task.State)
+			if task.Error != "" {
+				msg += ": " + task.Error
+			}
+			if task.ExitCode != 0 {
+				msg += fmt.Sprintf(" (exit code %d)", task.ExitCode)
+			}
+		}
+		return operation.Errorf(operation.KindDocker, "%s", j.Secrets.Mask(msg))
+	default: // "updating" past the settle window, or a state this code does not know
+		if cmdErr != nil {
+			return fmt.Errorf("update %s to %s: update state %s%s: %w", name, image, state, updateStatusMessage(after), cmdErr)
+		}
+		return operation.Errorf(operation.KindTimeout, "update %s to %s: docker returned but the update state is still %s%s", name, image, state, updateStatusMessage(after))
+	}
+}
+
+func updateStatusMessage(svc parse.Service) string {
+	if svc.UpdateStatus == nil || svc.UpdateStatus.Message == "" {
+		return ""
+	}
+	return ": " + svc.UpdateStatus.Message
+}
+
+func updateStateWords(state string) string {
+	switch state {
+	case "paused":
+		return "failed and is paused"
+	case "rollback_started":
+		return "failed and is being rolled back"
+	case "rollback_paused":
+		return "failed and its rollback is paused"
+	case "rollback_completed":
+		return "failed and was rolled back"
+	}
+	return state
+}
+
+func updNodeName(s string) string {
+	if s == "" {
+		return "an unknown node"
+	}
+	return s
+}
+
+// sameImage compares references ignoring a pinned digest and docker's implied defaults
+// (docker.io/library/, :latest), which `service update` adds or keeps.
+func sameImage(a, b string) bool { return parse.SameImage(a, b) }
+
+// registryMismatch warns when the image comes from another registry than the login's:
+// --with-registry-auth then sends no credentials for it.
+func registryMismatch(image, registryURL string) string {
+	ref, err := parse.ParseImageRef(image)
+	if err != nil {
+		return "" // validImageRef has refused it already
+	}
+	host := ref.Domain()
+	login := registryURL
+	if _, rest, ok := strings.Cut(login, "://"); ok {
+		login = rest
+	}
+	login, _, _ = strings.Cut(login, "/")
+	if login == "index.docker.io" || login == "registry-1.docker.io" {
+		login = "docker.io"
+	}
+	if strings.EqualFold(host, login) {
+		return ""
+	}
+	return fmt.Sprintf("image registry %s is not the login registry %s: no credentials are sent for it", host, login)
+}
+
+var taskInMessage = regexp.MustCompile(`\btask ([a-z0-9]{25})\b`)
+
+// failedTask finds the task that failed the update: the one docker's message names, else the
+// most recent failed one. Its logs are added when the service's log driver serves them (SPEC §7).
+func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.Step) (operation.TaskResult, bool) {
+	// No desired-state filter: right after the update paused, docker may not yet have set the
+	// failed task's desired state to shutdown.
+	rows, err := j.Swarm.Tasks(ctx, svc.ID, false)
+	if err != nil {
+		st.Details["failedTask"] = j.Secrets.Mask("unavailable: " + err.Error())
+		return operation.TaskResult{}, false
+	}
+	named := ""
+	if m := taskInMessage.FindStringSubmatch(updateStatusMessage(svc)); m != nil {
+		named = m[1]
+	}
+	nodeByTask := map[string]string{}
+	var ids []string
+	for _, r := range rows {
+		if r.ID == named || r.Error != "" || r.State() == "failed" || r.State() == "rejected" {
+			nodeByTask[r.ID] = r.Node
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return operation.TaskResult{}, false
+	}
+	if len(ids) > maxFailedTasks {
+		ids = ids[:maxFailedTasks]
+	}
+	tasks, err := j.Swarm.InspectTasks(ctx, ids...)
+	if err != nil {
+		st.Details["failedTask"] = j.Secrets.Mask("unavailable: " + err.Error())
+		return operation.TaskResult{}, false
+	}
+	if len(tasks) == 0 {
+		return operation.TaskResult{}, false
+	}
+	sort.SliceStable(tasks, func(i, j int) bool {
+		if (tasks[i].ID == named) != (tasks[j].ID == named) {
+			return tasks[i].ID == named
+		}
+		return tasks[i].Timestamp.After(tasks[j].Timestamp)
+	})
+	t := tasks[0]
+	res := operation.TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: j.Secrets.Mask(t.Err)}
+	switch {
+	case t.ContainerID == "": // never started (rejected, pull failed): no logs to read
+	case svc.LogDriver == "json-file", svc.LogDriver == "journald", svc.LogDriver == "": // "" is the daemon's default, usually json-file: try
+		logs, err := j.Swarm.Logs(ctx, t.ID, failedTaskLogLines)
+		res.Logs = j.Secrets.Mask(strings.TrimSpace(logs))
+		if err != nil && svc.LogDriver != "" {
+			res.Logs += j.Secrets.Mask("\n(logs unavailable: " + err.Error() + ")")
+		}
+	default:
+		st.Details["logs"] = fmt.Sprintf("unavailable: the service's log driver %s is not json-file or journald", svc.LogDriver)
+	}
+	return res, true
+}

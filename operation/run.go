@@ -1,0 +1,85 @@
+package operation
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Runner runs operations: each under its target's lock, after the target is claimed, inside
+// its budget (SPEC §6).
+type Runner struct {
+	Locks *Locks
+	// Claim checks the cluster for work of earlier runs on the lock key (helpers a crashed
+	// process left): removes what ended, fails busy when something still runs.
+	Claim    func(ctx context.Context, lockKey string) error
+	LockWait time.Duration // how long to wait for the in-process lock
+	Extra    time.Duration // added to every budget
+	Log      *slog.Logger
+}
+
+// Plan is what preparation decided: how long the operation may take and what it does.
+type Plan struct {
+	Budget time.Duration
+	// Do runs the operation's steps, appending them to r. An error fails the operation; a
+	// failed step fails it too.
+	Do func(ctx context.Context, r *Result) error
+}
+
+// Prepare runs under the lock and the claim, before the budget starts: it reads what the
+// budget and the steps depend on (the service as it is now, its tasks) and returns the Plan.
+type Prepare func(ctx context.Context) (Plan, error)
+
+// Run runs one operation on one target. Waiting for the lock is not part of the budget.
+func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Prepare) (r Result) {
+	r = Result{Operation: op, Target: target, OK: true, StartedAt: time.Now().UTC(), Steps: []Step{}}
+	defer func() {
+		r.Duration = Duration(time.Since(r.StartedAt))
+		level := o.Log.Info
+		if !r.OK {
+			level = o.Log.Warn
+		}
+		level("operation end", "operation", op, "target", target, "ok", r.OK, "durationMs", time.Duration(r.Duration).Milliseconds(), "err", r.Error)
+	}()
+	release, err := o.Locks.Acquire(ctx, lockKey, o.LockWait)
+	if err != nil {
+		r.Fail(err)
+		return r
+	}
+	defer release()
+	if o.Claim != nil {
+		if err := o.Claim(ctx, lockKey); err != nil {
+			r.Fail(err)
+			return r
+		}
+	}
+	plan, err := prepare(ctx)
+	if err != nil {
+		r.Fail(err)
+		return r
+	}
+	total := plan.Budget + o.Extra
+	bctx, cancel := context.WithTimeoutCause(ctx, total, Errorf(KindTimeout, "%s %s: past its budget of %s", op, target, total))
+	defer cancel()
+	o.Log.Info("operation start", "operation", op, "target", target, "budget", total.String())
+	if err := plan.Do(bctx, &r); err != nil {
+		if cause := context.Cause(bctx); cause != nil && bctx.Err() == context.DeadlineExceeded {
+			err = cause
+		}
+		r.Fail(err)
+	}
+	for _, s := range r.Steps {
+		if !s.OK && r.OK {
+			r.Fail(Errorf(KindDocker, "step %s on %s failed: %s", s.Name, s.Node, s.Error))
+		}
+	}
+	return r
+}
+
+// CtxErr is the context's error once it ended (budget or shutdown), so that an operation
+// reports a timeout or cancel as such rather than as the step it interrupted.
+func CtxErr(ctx context.Context) error { return ctx.Err() }
+
+// LockKeyService and LockKeyNode name the targets operations lock.
+func LockKeyService(name string) string  { return "service:" + name }
+func LockKeyNode(hostname string) string { return "node:" + hostname }

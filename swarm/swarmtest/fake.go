@@ -1,0 +1,675 @@
+// Package swarmtest is an in-memory swarm for unit tests: services with tasks on nodes,
+// helper jobs whose outcome a test decides, and a record of every typed call the code under
+// test made. It behaves like the docker CLI where the jobs depend on it: exact-name lookups,
+// "no such" errors, tasks that stop on a scale to 0, and docker 20.10's removed job whose
+// running task keeps running (moby/moby#44312) unless the engine is a current one.
+package swarmtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
+)
+
+// Fake is an in-memory swarm.Swarm. Set its hooks before the code under test runs.
+type Fake struct {
+	// OnJob decides what a helper job does; nil: it completes with exit code 0 and no logs.
+	// Jobs that remove a container (docker rm --force CID) are handled by the fake itself.
+	OnJob func(j swarm.Job) JobRun
+	// OnUpdate decides an image update; nil: the service runs the image, update completed.
+	OnUpdate func(svc *parse.Service, u swarm.ImageUpdate) (swarm.UpdateResult, error)
+	// OnLogin decides a registry login; nil: it succeeds.
+	OnLogin func(env []string, user, password, registry string) error
+	// OnScale runs before a scale is applied; an error fails it (nothing changes).
+	OnScale func(s swarm.Scale) error
+	// Fail makes every call of a verb fail with the error ("list-services", "tasks", ...).
+	Fail map[string]error
+
+	Local  string // node ID of the daemon swarm-utils talks to
+	Engine string // EngineVersion of every node; "" = "20.10.24+dfsg1", which keeps removed jobs' tasks
+	API    string // Engine API version; "" = "1.41"
+	Dry    bool   // dry-run: changes are recorded, not made
+
+	mu       sync.Mutex
+	nodes    []parse.Node
+	services []*parse.Service // in creation order
+	tasks    []*task
+	logs     map[string]string // by service ID
+	calls    []Call
+	seq      int
+}
+
+// JobRun is what a helper job does: its task's end state ("complete", "failed"), or a state
+// it never leaves ("running", "pending"), with exit code, logs and error.
+type JobRun struct {
+	State string
+	Exit  int
+	Logs  string
+	Err   string
+}
+
+// Call is one typed call the code under test made.
+type Call struct {
+	Verb   string // the Swarm method, e.g. "create-job", "remove", "scale", "update-image"
+	Target string // service, task or node it was about
+	Job    *swarm.Job
+	Scale  *swarm.Scale
+	Update *swarm.ImageUpdate
+	Args   []string // run-local's argv
+}
+
+type task struct {
+	parse.Task
+	node string // hostname
+	logs string
+	// keep: the task ignores a scale to 0 (a container that does not stop).
+	keep bool
+}
+
+var _ swarm.Swarm = (*Fake)(nil)
+
+// New returns a fake with the given nodes (ready, active, no labels unless set).
+func New(nodes ...parse.Node) *Fake {
+	f := &Fake{logs: map[string]string{}}
+	for _, n := range nodes {
+		if n.State == "" {
+			n.State = "ready"
+		}
+		if n.Availability == "" {
+			n.Availability = "active"
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		f.nodes = append(f.nodes, n)
+	}
+	return f
+}
+
+// Node is a ready, active node named hostname with ID id.
+func Node(id, hostname string) parse.Node {
+	return parse.Node{ID: id, Hostname: hostname, Role: "worker"}
+}
+
+// AddService adds a service and, for a replicated or global one, its running tasks: replica i
+// on onNodes[i % len(onNodes)] (hostnames), a global one on every node given.
+func (f *Fake) AddService(svc parse.Service, onNodes ...string) *parse.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if svc.ID == "" {
+		svc.ID = "id-" + svc.Name
+	}
+	if svc.Labels == nil {
+		svc.Labels = map[string]string{}
+	}
+	if svc.Mode == "" {
+		svc.Mode = parse.ModeReplicated
+	}
+	s := &svc
+	f.services = append(f.services, s)
+	switch s.Mode {
+	case parse.ModeReplicated:
+		f.startTasks(s, int(s.Replicas), onNodes)
+	case parse.ModeGlobal:
+		f.startTasks(s, len(onNodes), onNodes)
+	}
+	return s
+}
+
+// AddTask adds a task to a service as it is (a helper left by an earlier run, a failed task).
+func (f *Fake) AddTask(serviceID, node string, t parse.Task, logs string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t.ServiceID = serviceID
+	if t.ID == "" {
+		t.ID = f.id("t")
+	}
+	f.tasks = append(f.tasks, &task{Task: t, node: node, logs: logs})
+}
+
+// SetLogs sets what a service's logs hold.
+func (f *Fake) SetLogs(serviceID, logs string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs[serviceID] = logs
+}
+
+// KeepRunning makes the running tasks of the service ignore a scale to 0.
+func (f *Fake) KeepRunning(service string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.tasks {
+		if s := f.byID(t.ServiceID); s != nil && s.Name == service {
+			t.keep = true
+		}
+	}
+}
+
+// Get returns a copy of the service named name, and whether it exists.
+func (f *Fake) Get(name string) (parse.Service, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.byName(name); s != nil {
+		return *s, true
+	}
+	return parse.Service{}, false
+}
+
+// Running counts the service's running tasks.
+func (f *Fake) Running(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	if s := f.byName(name); s != nil {
+		for _, t := range f.tasks {
+			if t.ServiceID == s.ID && t.State == "running" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TaskState is the state of the task with this ID ("" when there is none).
+func (f *Fake) TaskState(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.tasks {
+		if t.ID == id {
+			return t.State
+		}
+	}
+	return ""
+}
+
+// Helpers returns the helper services that still exist.
+func (f *Fake) Helpers() []parse.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []parse.Service
+	for _, s := range f.services {
+		if s.Labels["swarm-utils.helper"] == "true" {
+			out = append(out, *s)
+		}
+	}
+	return out
+}
+
+// Calls returns the calls made, of the given verbs only when any are given.
+func (f *Fake) Calls(verbs ...string) []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Call
+	for _, c := range f.calls {
+		if len(verbs) == 0 || slices.Contains(verbs, c.Verb) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Changes returns the calls that change the cluster, in order.
+func (f *Fake) Changes() []Call {
+	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local")
+}
+
+func (f *Fake) record(c Call) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	return f.Fail[c.Verb]
+}
+
+func (f *Fake) id(prefix string) string {
+	f.seq++
+	return fmt.Sprintf("%s%d", prefix, f.seq)
+}
+
+func (f *Fake) byName(name string) *parse.Service {
+	for _, s := range f.services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (f *Fake) byID(id string) *parse.Service {
+	for _, s := range f.services {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func (f *Fake) byRef(ref string) *parse.Service {
+	if s := f.byID(ref); s != nil {
+		return s
+	}
+	return f.byName(ref)
+}
+
+func (f *Fake) node(idOrName string) *parse.Node {
+	for i := range f.nodes {
+		if f.nodes[i].ID == idOrName || f.nodes[i].Hostname == idOrName {
+			return &f.nodes[i]
+		}
+	}
+	return nil
+}
+
+func (f *Fake) startTasks(s *parse.Service, n int, onNodes []string) {
+	for i := range n {
+		host := ""
+		if len(onNodes) > 0 {
+			host = onNodes[i%len(onNodes)]
+		}
+		nodeID := host
+		if nd := f.node(host); nd != nil {
+			nodeID = nd.ID
+		}
+		id := f.id("t")
+		f.tasks = append(f.tasks, &task{node: host, Task: parse.Task{ID: id, ServiceID: s.ID, NodeID: nodeID, Slot: i + 1,
+			DesiredState: "running", State: "running", ContainerID: fmt.Sprintf("%064x", f.seq), Timestamp: time.Now()}})
+	}
+}
+
+func noSuch(what, id string) error {
+	return fmt.Errorf("exit status 1: Error: No such %s: %s", what, id)
+}
+
+func (f *Fake) Service(_ context.Context, name string) (parse.Service, error) {
+	if err := f.record(Call{Verb: "service", Target: name}); err != nil {
+		return parse.Service{}, err
+	}
+	if err := swarm.ValidName("service", name); err != nil {
+		return parse.Service{}, err
+	}
+	if s, ok := f.Get(name); ok {
+		return s, nil
+	}
+	return parse.Service{}, operation.Errorf(operation.KindNotFound, "service %q not found", name)
+}
+
+func (f *Fake) InspectServices(_ context.Context, ids []string) ([]parse.Service, error) {
+	if err := f.record(Call{Verb: "inspect-services", Target: strings.Join(ids, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []parse.Service
+	for _, id := range ids {
+		if s := f.byRef(id); s != nil {
+			out = append(out, *s)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) ServiceIDs(context.Context) ([]string, error) {
+	if err := f.record(Call{Verb: "service-ids"}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, s := range f.services {
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}
+
+func (f *Fake) ListServices(_ context.Context, labels ...string) ([]parse.ServiceRow, error) {
+	if err := f.record(Call{Verb: "list-services", Target: strings.Join(labels, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var rows []parse.ServiceRow
+	for _, s := range f.services {
+		match := true
+		for _, l := range labels {
+			k, v, hasValue := strings.Cut(l, "=")
+			got, has := s.Labels[k]
+			match = match && has && (!hasValue || got == v)
+		}
+		if match {
+			rows = append(rows, parse.ServiceRow{ID: s.ID, Name: s.Name, Mode: s.Mode, Image: s.Image})
+		}
+	}
+	return rows, nil
+}
+
+func (f *Fake) Nodes(context.Context) ([]parse.Node, error) {
+	if err := f.record(Call{Verb: "nodes"}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.nodes), nil
+}
+
+func (f *Fake) Node(_ context.Context, id string) (parse.Node, error) {
+	if err := f.record(Call{Verb: "node", Target: id}); err != nil {
+		return parse.Node{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.node(id)
+	if n == nil {
+		return parse.Node{}, noSuch("node", id)
+	}
+	out := *n
+	if out.EngineVersion == "" {
+		out.EngineVersion = f.Engine
+	}
+	if out.EngineVersion == "" {
+		out.EngineVersion = "20.10.24+dfsg1"
+	}
+	return out, nil
+}
+
+func (f *Fake) Tasks(_ context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error) {
+	if err := f.record(Call{Verb: "tasks", Target: service}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byRef(service)
+	if s == nil {
+		return nil, noSuch("service", service)
+	}
+	var rows []parse.TaskRow
+	for _, t := range f.tasks {
+		if t.ServiceID != s.ID || (desiredRunning && t.DesiredState != "running") {
+			continue
+		}
+		rows = append(rows, parse.TaskRow{ID: t.ID, Name: fmt.Sprintf("%s.%d", s.Name, t.Slot), Image: s.Image, Node: t.node,
+			DesiredState: capital(t.DesiredState), CurrentState: capital(t.State) + " 1 second ago", Error: t.Err})
+	}
+	return rows, nil
+}
+
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (f *Fake) InspectTasks(_ context.Context, ids ...string) ([]parse.Task, error) {
+	if err := f.record(Call{Verb: "inspect-tasks", Target: strings.Join(ids, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []parse.Task
+	var missing []string
+	for _, id := range ids {
+		i := slices.IndexFunc(f.tasks, func(t *task) bool { return t.ID == id })
+		if i < 0 {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, f.tasks[i].Task)
+	}
+	if len(missing) > 0 {
+		return out, noSuch("task", missing[0])
+	}
+	return out, nil
+}
+
+func (f *Fake) Logs(_ context.Context, id string, tail int) (string, error) {
+	if err := f.record(Call{Verb: "logs", Target: id}); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	logs, ok := f.logs[id]
+	if !ok {
+		for _, t := range f.tasks {
+			if t.ID == id {
+				logs, ok = t.logs, true
+			}
+		}
+	}
+	if !ok {
+		return "", noSuch("service", id)
+	}
+	if lines := strings.Split(logs, "\n"); tail > 0 && len(lines) > tail {
+		logs = strings.Join(lines[len(lines)-tail:], "\n")
+	}
+	return logs, nil
+}
+
+func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
+	if err := f.record(Call{Verb: "create-job", Target: j.Name, Job: &j}); err != nil {
+		return "", err
+	}
+	if f.Dry {
+		return "", nil
+	}
+	run := JobRun{State: "complete"}
+	if !f.removesContainer(j.Args) && f.OnJob != nil {
+		run = f.OnJob(j)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byName(j.Name) != nil {
+		return "", fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = AlreadyExists desc = name conflicts with an existing object")
+	}
+	labels := map[string]string{}
+	for _, l := range j.Labels {
+		labels[l.Key] = l.Value
+	}
+	s := &parse.Service{ID: f.id("h"), Name: j.Name, Image: j.Image, Labels: labels, Mode: parse.ModeReplicatedJob}
+	f.services = append(f.services, s)
+	f.logs[s.ID] = run.Logs
+	t := &task{Task: parse.Task{ID: f.id("t"), ServiceID: s.ID, Slot: 1, DesiredState: "complete", State: run.State,
+		ExitCode: run.Exit, Err: run.Err, Timestamp: time.Now()}, logs: run.Logs}
+	if run.State != "pending" {
+		t.NodeID = j.NodeID
+		if n := f.node(j.NodeID); n != nil {
+			t.node = n.Hostname
+		}
+		t.ContainerID = fmt.Sprintf("%064x", f.seq+1000)
+	}
+	f.tasks = append(f.tasks, t)
+	f.killContainer(j.Args, j.NodeID)
+	return s.ID, nil
+}
+
+// removesContainer tells a stop step: docker rm --force CID.
+func (f *Fake) removesContainer(args []string) bool {
+	return len(args) == 4 && args[0] == "docker" && args[1] == "rm" && args[2] == "--force"
+}
+
+// killContainer fails the running task whose container a stop step removed.
+func (f *Fake) killContainer(args []string, nodeID string) {
+	if !f.removesContainer(args) {
+		return
+	}
+	for _, t := range f.tasks {
+		if t.ContainerID == args[3] && t.NodeID == nodeID && !t.Terminal() {
+			t.State, t.ExitCode = "failed", 137
+		}
+	}
+}
+
+func (f *Fake) Remove(_ context.Context, id string) error {
+	if err := f.record(Call{Verb: "remove", Target: id}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byRef(id)
+	if s == nil {
+		return nil // gone already: not an error, as swarm.CLI
+	}
+	f.services = slices.DeleteFunc(f.services, func(x *parse.Service) bool { return x == s })
+	// A dev build ("library-import") counts as a current engine, as on the test bed.
+	major, release := parse.EngineMajor(f.Engine)
+	current := f.Engine != "" && (!release || major >= 24)
+	for _, t := range f.tasks {
+		// The task object stays so that its state can still be read. docker 20.10 leaves a
+		// running task running (moby/moby#44312); a current engine stops it.
+		if t.ServiceID == s.ID && current && !t.Terminal() {
+			t.State = "shutdown"
+		}
+	}
+	return nil
+}
+
+func (f *Fake) Scale(_ context.Context, sc swarm.Scale) error {
+	if err := f.record(Call{Verb: "scale", Target: sc.Service, Scale: &sc}); err != nil {
+		return err
+	}
+	if f.OnScale != nil {
+		if err := f.OnScale(sc); err != nil {
+			return err
+		}
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byName(sc.Service)
+	if s == nil {
+		return noSuch("service", sc.Service)
+	}
+	if sc.LabelAdd != nil {
+		s.Labels[sc.LabelAdd.Key] = sc.LabelAdd.Value
+	}
+	if sc.LabelRm != "" {
+		delete(s.Labels, sc.LabelRm)
+	}
+	s.Version++
+	if sc.Replicas == s.Replicas {
+		return nil
+	}
+	var nodes []string
+	for _, t := range f.tasks {
+		if t.ServiceID == s.ID && t.DesiredState == "running" {
+			nodes = append(nodes, t.node)
+			if !t.keep {
+				t.DesiredState, t.State = "shutdown", "shutdown"
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		for _, n := range f.nodes {
+			nodes = append(nodes, n.Hostname)
+		}
+	}
+	s.Replicas = sc.Replicas
+	f.startTasks(s, int(sc.Replicas), nodes)
+	return nil
+}
+
+func (f *Fake) UpdateImage(_ context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error) {
+	if err := f.record(Call{Verb: "update-image", Target: u.Service, Update: &u}); err != nil {
+		return swarm.UpdateResult{}, err
+	}
+	if f.Dry {
+		return swarm.UpdateResult{DryRun: true}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byName(u.Service)
+	if s == nil {
+		return swarm.UpdateResult{}, noSuch("service", u.Service)
+	}
+	if f.OnUpdate != nil {
+		return f.OnUpdate(s, u)
+	}
+	s.Image, s.Version = u.Image, s.Version+1
+	s.UpdateStatus = &parse.UpdateStatus{State: "completed", Message: "update completed"}
+	return swarm.UpdateResult{}, nil
+}
+
+func (f *Fake) Login(_ context.Context, env []string, user, password, registry string) error {
+	if err := f.record(Call{Verb: "login", Target: registry, Args: env}); err != nil {
+		return err
+	}
+	if f.OnLogin != nil {
+		return f.OnLogin(env, user, password, registry)
+	}
+	return nil
+}
+
+func (f *Fake) LocalNodeID(context.Context) (string, error) {
+	if err := f.record(Call{Verb: "local-node"}); err != nil {
+		return "", err
+	}
+	return f.Local, nil
+}
+
+func (f *Fake) Info(context.Context) (swarm.Info, error) {
+	if err := f.record(Call{Verb: "info"}); err != nil {
+		return swarm.Info{}, err
+	}
+	return swarm.Info{LocalNodeState: "active", ControlAvailable: true}, nil
+}
+
+func (f *Fake) APIVersion(context.Context) (string, error) {
+	if err := f.record(Call{Verb: "api-version"}); err != nil {
+		return "", err
+	}
+	if f.API == "" {
+		return "1.41", nil
+	}
+	return f.API, nil
+}
+
+// RunLocal runs a Direct step on the local node: a container removal is done, anything else
+// is decided by OnJob as a job on the local node would be.
+func (f *Fake) RunLocal(_ context.Context, args []string, _ time.Duration) (bashexec.Result, error) {
+	if err := f.record(Call{Verb: "run-local", Args: args}); err != nil {
+		return bashexec.Result{ExitCode: -1}, err
+	}
+	if f.Dry {
+		return bashexec.Result{DryRun: true}, nil
+	}
+	if f.removesContainer(args) {
+		f.mu.Lock()
+		f.killContainer(args, f.Local)
+		f.mu.Unlock()
+		return bashexec.Result{}, nil
+	}
+	run := JobRun{State: "complete"}
+	if f.OnJob != nil {
+		run = f.OnJob(swarm.Job{NodeID: f.Local, Args: args})
+	}
+	res := bashexec.Result{Stdout: run.Logs, ExitCode: run.Exit}
+	switch {
+	case run.State == "running":
+		return bashexec.Result{Stdout: run.Logs, ExitCode: -1}, bashexec.ErrTimeout
+	case run.Exit != 0:
+		return res, &bashexec.ExitError{Line: strings.Join(args[:min(len(args), 2)], " "), ExitCode: run.Exit}
+	}
+	return res, nil
+}
+
+// Script splits a helper's marker-script argv (sh -c SCRIPT sh MARKER ARGS...) into the
+// marker and the script's arguments; ok is false for any other command.
+func Script(args []string) (marker string, rest []string, ok bool) {
+	if len(args) < 5 || args[0] != "sh" || args[1] != "-c" {
+		return "", nil, false
+	}
+	return args[4], args[5:], true
+}
+
+func (f *Fake) DryRun() bool { return f.Dry }
