@@ -37,6 +37,9 @@ func setTarget(r *http.Request, target string) { info(r).target = target }
 func setJob(r *http.Request, id string)        { info(r).job = id }
 func setToken(r *http.Request, token string)   { info(r).token = token }
 
+// minMaskedToken is the shortest presented token the access log masks by itself.
+const minMaskedToken = 6
+
 // probePaths are polled by orchestrators and scrapers: their access lines are debug only.
 var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
@@ -66,7 +69,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		// read so far, and the request's own token, known or not.
 		mask := func(v string) string {
 			v = s.secrets.Mask(v)
-			if ri.token != "" {
+			// A known token is a registered secret whatever its length; an unknown one is masked
+			// too (a typo of a real one), unless it is so short that masking would garble the line.
+			if len(ri.token) >= minMaskedToken {
 				v = strings.ReplaceAll(v, ri.token, "***")
 			}
 			return v
