@@ -586,6 +586,9 @@ func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
 	const (
 		freshToken = "fresh-plain-label-token-zzzz" // a label token only the label cache knows
 		unknown    = "unknown-token-that-is-a-typo-yyyy"
+		// What no masker knows (another system's secret, a forged log line) is kept out by
+		// logging the target only once the request is authorised.
+		unmasked = "someone-elses-secret-qqqq"
 	)
 	h := newHarness(t)
 	// A service whose very name is its token: even an authorised target is masked.
@@ -602,6 +605,10 @@ func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
 		{"POST", "/api/update/service", `{"token":"` + webUpdate + `","serviceName":"` + webUpdate + `","image":"x:1"}`, "", 404},
 		{"POST", "/api/clean/node", `{"token":"` + adminToken + `","nodeName":"` + workerToken + `"}`, "", 404},
 		{"POST", "/api/clean/node", `{"nodeName":"` + unknown + `"}`, unknown, 401},
+		{"POST", "/api/clean/service", `{"token":"` + unknown + `","serviceName":"` + unmasked + `"}`, "", 401},
+		{"POST", "/api/update/service", `{"token":"` + dbUpdate + `","serviceName":"` + unmasked + `","image":"x:1"}`, "", 404},
+		{"POST", "/api/clean/node", `{"token":"` + workerToken + `","nodeName":"` + unmasked + `"}`, "", 404},
+		{"GET", "/api/jobs/" + unmasked, "", webClean, 404},
 		{"GET", "/api/jobs/" + webClean, "", webClean, 404},
 		{"GET", "/api/jobs/" + adminToken, "", unknown, 401},
 		{"GET", "/api/jobs/" + freshToken, "", adminToken, 404},
@@ -614,7 +621,7 @@ func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
 		}
 	}
 	log := h.log.String()
-	for _, secret := range []string{freshToken, unknown} { // the fixture's are checked by newHarness
+	for _, secret := range []string{freshToken, unknown, unmasked} { // the fixture's are checked by newHarness
 		if strings.Contains(log, secret) {
 			t.Errorf("%q reached the log:\n%s", secret, log)
 		}
