@@ -28,7 +28,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			metrics := api.NewMetrics()
 			d.OnHelperCreated = metrics.HelperCreated
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
-			srv := api.New(api.Options{Ops: ops, Targets: d, Config: d.Config, Log: log, Metrics: metrics})
+			srv := api.New(api.Options{Ops: ops, Targets: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
 
 			var c api.Cron
 			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {

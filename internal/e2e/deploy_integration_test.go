@@ -127,6 +127,16 @@ func TestDeployedStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	rebuildImage(t, repo)
+	// The deployed swarm-utils has no registry login of its own, so its helpers run from images
+	// the workers already have, as on a real cluster after first use. Earlier tests' clean-node
+	// runs may have pruned them: put them back.
+	for _, node := range []string{"worker-1", "worker-2"} {
+		for _, img := range []string{tb.HelperImage, tb.WorkloadImage, tb.UploaderImage} {
+			if _, err := tb.TryDockerOn(node, "pull", "-q", img); err != nil {
+				t.Fatalf("pull %s on %s: %v", img, node, err)
+			}
+		}
+	}
 
 	r := randHex(t, 4)
 	stack := "it-e2e-" + r
