@@ -192,7 +192,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		e.collect(ctx, id, &out)
 	} else if row.ID != "" {
 		// Timed out or cancelled while running: whatever it logged so far helps.
-		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, 0)
+		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)
+		out.Logs = noteTailLines(out.Logs)
 		out.Task.Logs = e.Secrets.Mask(out.Logs)
 		if !swarm.Unscheduled(out.Task.State) {
 			orphan = &row
@@ -253,7 +254,8 @@ func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow,
 		return false, nil
 	})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		err = &operation.Error{Kind: operation.KindOf(ctx.Err()), Err: fmt.Errorf("stopped while %s: %w", state, ctx.Err())}
+		aborted := operation.Aborted(ctx)
+		err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("stopped while %s: %w", state, aborted)}
 	}
 	return last, err
 }
@@ -266,7 +268,8 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		logs, logsErr = e.Swarm.Logs(ctx, id, 0)
+		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
+		logs = noteTailLines(logs)
 	}()
 	if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
 		if len(tasks) > 0 {
@@ -286,6 +289,21 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	out.Logs = logs
 	out.Task.Logs = e.Secrets.Mask(logs)
 	out.Task.Error = e.Secrets.Mask(out.Task.Error)
+}
+
+// LogTailLines is how many of a helper's last log lines the daemon sends (`service logs --tail`),
+// so that it does not stream a huge output whole; the docker CLI keeps at most the last
+// bashexec.TaskOutputTail bytes of them. Marker scripts end with a summary of a few lines per
+// part, which the tail always holds.
+const LogTailLines = 10000
+
+// noteTailLines says so when the daemon's --tail may have left lines out, as bashexec's note
+// does for the bytes it cut.
+func noteTailLines(logs string) string {
+	if strings.Count(logs, "\n") < LogTailLines || strings.HasPrefix(logs, "[… ") {
+		return logs
+	}
+	return "[… earlier lines cut …]\n" + logs
 }
 
 // removeTimeout bounds the removal of a helper, also after its operation's context ended.
@@ -352,10 +370,23 @@ func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
 		out.Task.State = "dry-run"
 	case err != nil:
 		out.Task.State = "failed"
-		out.Task.Error = err.Error()
-		out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, err)}
-		if errors.Is(err, bashexec.ErrTimeout) {
+		out.Task.Error = e.Secrets.Mask(err.Error())
+		var exit *bashexec.ExitError
+		switch {
+		case ctx.Err() != nil:
+			// Its whole process tree was ended (bashexec); the answer is why: the budget, a
+			// shutdown, the caller.
+			out.Task.State = "aborted"
+			aborted := operation.Aborted(ctx)
+			out.Task.Error = e.Secrets.Mask(aborted.Error())
+			out.Err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("%s on %s: aborted: %w", spec.Step, spec.NodeName, aborted)}
+		case errors.Is(err, bashexec.ErrTimeout):
 			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: still running after its timeout %s", spec.Step, spec.NodeName, spec.Timeout)
+		case errors.As(err, &exit) && TimedOut(exit.ExitCode):
+			// The step's own `timeout N docker …` ended it.
+			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: timed out (timeout(1) exit code %d)", spec.Step, spec.NodeName, exit.ExitCode)
+		default:
+			out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, operation.MaskErr(e.Secrets, err))}
 		}
 	}
 	e.Log.Info("direct step end", "node", spec.NodeName, "step", spec.Step, "state", out.Task.State, "exit", out.Task.ExitCode)

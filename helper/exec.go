@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,10 +59,11 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	})
 	st := operation.Step{Name: x.Step, Node: node, Helper: h.Name, OK: true, Duration: operation.Since(started)}
 	parts, _ := ParseMarked(h.Logs, marker)
-	byContainer := map[string]ScriptPart{}
-	for _, p := range parts {
-		byContainer[p.Name] = p
+	containers := make([]string, len(tasks))
+	for i, t := range tasks {
+		containers[i] = t.ContainerID
 	}
+	byContainer := WithCut(parts, containers)
 	var failedTasks int
 	for _, t := range tasks {
 		res := operation.TaskResult{TaskID: t.ID, Target: fmt.Sprintf("%s.%d", x.Target, t.Slot), Node: node, ExitCode: -1}
@@ -69,7 +71,7 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 		switch {
 		case ran && p.Ended:
 			res.ExitCode = p.ExitCode
-			res.Logs = e.Secrets.Mask(p.Output)
+			res.Logs = e.Secrets.Mask(cutOutput(p))
 			res.State = "complete"
 			if p.ExitCode != 0 {
 				res.State = "failed"
@@ -78,6 +80,8 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 					res.Error = fmt.Sprintf("command timed out after %s", timeout)
 				}
 			}
+		case ran && p.Cut:
+			res.State, res.Logs, res.Error = "unknown", e.Secrets.Mask(cutOutput(p)), "command ran, but its output and exit code were cut from the helper's output"
 		case ran:
 			res.State, res.Logs, res.Error = "failed", e.Secrets.Mask(p.Output), "command did not finish"
 		default:
@@ -98,4 +102,13 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 		st.OK, st.Error = false, h.Err.Error()
 	}
 	return st
+}
+
+// cutOutput is a part's output, saying so when its start was cut with the head of the helper's
+// output (the kept tail then starts with bashexec's "[… N cut …]" note, or holds none of it).
+func cutOutput(p ScriptPart) string {
+	if p.Cut && !strings.HasPrefix(p.Output, "[… ") {
+		return strings.TrimPrefix("[… output cut …]\n"+p.Output, "\n")
+	}
+	return p.Output
 }

@@ -153,10 +153,11 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	byName := map[string]helper.ScriptPart{}
-	for _, p := range parts {
-		byName[p.Name] = p
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Name
 	}
+	byName := helper.WithCut(parts, names)
 	out := make([]operation.Step, 0, len(steps))
 	for _, s := range steps {
 		st := operation.Step{Name: s.Name + "-prune", Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
@@ -172,6 +173,8 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 			st.Error = fmt.Sprintf("%s prune timed out after %s", s.Name, s.Timeout)
 		case ran && p.Ended:
 			st.Error = fmt.Sprintf("%s prune exited with code %d", s.Name, p.ExitCode)
+		case ran && p.Cut:
+			st.Error = fmt.Sprintf("%s prune ran, but its output and exit code were cut from the helper's output", s.Name)
 		case h.Err != nil:
 			st.Error = h.Err.Error()
 			task.Error = h.Task.Error
