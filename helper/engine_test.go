@@ -123,9 +123,20 @@ func TestRunDirectOnTheLocalNode(t *testing.T) {
 	if out.Err != nil || out.Name != "direct" || out.Logs != "done\n" || len(f.Calls("create-job")) != 0 || len(f.Calls("run-local")) != 1 {
 		t.Errorf("outcome %+v, changes %+v", out, f.Changes())
 	}
-	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
-	if out := w.Helpers.Run(context.Background(), s); operation.KindOf(out.Err) != operation.KindTimeout {
-		t.Errorf("a direct step past its timeout: %v", out.Err)
+	for _, tc := range []struct {
+		name string
+		run  swarmtest.JobRun
+		kind operation.Kind
+	}{
+		{"past its timeout", swarmtest.JobRun{State: "running"}, operation.KindTimeout},
+		{"timeout(1) of coreutils ended it", swarmtest.JobRun{State: "failed", Exit: 124}, operation.KindTimeout},
+		{"timeout(1) of busybox ended it", swarmtest.JobRun{State: "failed", Exit: 143}, operation.KindTimeout},
+		{"its command failed", swarmtest.JobRun{State: "failed", Exit: 1}, operation.KindDocker},
+	} {
+		f.OnJob = func(swarm.Job) swarmtest.JobRun { return tc.run }
+		if out := w.Helpers.Run(context.Background(), s); operation.KindOf(out.Err) != tc.kind {
+			t.Errorf("a direct step %s: %v (%s), want %s", tc.name, out.Err, operation.KindOf(out.Err), tc.kind)
+		}
 	}
 }
 

@@ -98,6 +98,9 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	if failedTasks > 0 {
 		st.OK = false
 		st.Error = fmt.Sprintf("command failed in %d of %d tasks on %s", failedTasks, len(tasks), node)
+		if h.Err != nil {
+			st.Error += ": " + h.Err.Error()
+		}
 	} else if h.Err != nil {
 		st.OK, st.Error = false, h.Err.Error()
 	}

@@ -93,7 +93,11 @@ func Aborted(ctx context.Context) error {
 	if cause == nil || errors.Is(cause, err) {
 		return &Error{Kind: KindOf(err), Err: err}
 	}
-	return &Error{Kind: KindOf(cause), Err: fmt.Errorf("%w: %w", err, cause)}
+	kind := KindOf(err)
+	if e := (*Error)(nil); errors.As(cause, &e) { // e.g. the budget's KindTimeout
+		kind = e.Kind
+	}
+	return &Error{Kind: kind, Err: fmt.Errorf("%w: %w", err, cause)}
 }
 
 // CtxErr is the context's error once it ended (budget or shutdown), so that an operation
