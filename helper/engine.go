@@ -300,7 +300,11 @@ const LogTailLines = 10000
 // noteTailLines says so when the daemon's --tail may have left lines out, as bashexec's note
 // does for the bytes it cut.
 func noteTailLines(logs string) string {
-	if strings.Count(logs, "\n") < LogTailLines || strings.HasPrefix(logs, "[… ") {
+	lines := strings.Count(logs, "\n")
+	if !strings.HasSuffix(logs, "\n") {
+		lines++
+	}
+	if lines < LogTailLines || strings.HasPrefix(logs, "[… ") {
 		return logs
 	}
 	return "[… earlier lines cut …]\n" + logs

@@ -168,3 +168,29 @@ func TestClaim(t *testing.T) {
 		}
 	}
 }
+
+// The daemon sends only a helper's last LogTailLines lines (the docker CLI keeps their last
+// bytes); when it may have left lines out, the logs say so.
+func TestRunHelperLogsTail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		logs string
+		note bool
+	}{
+		{"short", "hello\n", false},
+		{"as long as the tail", strings.Repeat("x\n", helper.LogTailLines), true},
+		{"longer", strings.Repeat("y\n", 2*helper.LogTailLines), true},
+	} {
+		f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+		f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "complete", Logs: tc.logs} }
+		w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+		out := w.Helpers.Run(context.Background(), spec(time.Second))
+		logs := f.Calls("logs")
+		if len(logs) != 1 || logs[0].Tail != helper.LogTailLines {
+			t.Errorf("%s: logs read %+v, want the last %d lines", tc.name, logs, helper.LogTailLines)
+		}
+		if note := strings.HasPrefix(out.Task.Logs, "[… earlier lines cut …]\n"); note != tc.note || !strings.HasSuffix(tc.logs, strings.TrimPrefix(out.Task.Logs, "[… earlier lines cut …]\n")) {
+			t.Errorf("%s: logs %.60q…, want the cut noted: %v", tc.name, out.Task.Logs, tc.note)
+		}
+	}
+}
