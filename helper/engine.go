@@ -104,8 +104,19 @@ func (o Outcome) Step(name, node string, started time.Time) operation.Step {
 	s := operation.Step{Name: name, Node: node, Helper: o.Name, OK: o.Err == nil, Duration: operation.Since(started), Tasks: []operation.TaskResult{o.Task}}
 	if o.Err != nil {
 		s.Error = o.Err.Error()
+		s.ErrorKind = StepKind(o.Err)
 	}
 	return s
+}
+
+// StepKind is the Kind a failed step passes on to its operation: busy and timeout say more than
+// "docker failed"; anything else stays the runner's default (docker).
+func StepKind(err error) operation.Kind {
+	switch k := operation.KindOf(err); k {
+	case operation.KindBusy, operation.KindTimeout:
+		return k
+	}
+	return ""
 }
 
 // Name is deterministic so that a helper left behind by a crashed run blocks the next one
@@ -153,7 +164,14 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	e.Log.Info("helper start", "helper", out.Name, "node", spec.NodeName, "step", spec.Step)
 	id, err := e.Swarm.CreateJob(ctx, job)
 	if err != nil {
-		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, err)
+		if alreadyExists(err) {
+			// Another run's helper holds the name (a concurrent process, a restart): the target
+			// is busy, and that helper is not ours to remove.
+			out.Task.State = "busy"
+			out.Err = operation.Errorf(operation.KindBusy, "%s is busy: a helper named %s already exists", spec.LockKey, out.Name)
+			return out
+		}
+		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, operation.MaskErr(e.Secrets, err))
 		// A create that timed out may still have made the service.
 		e.Remove(ctx, out.Name)
 		return out
@@ -212,6 +230,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	}
 	e.Log.Info("helper end", "helper", out.Name, "node", spec.NodeName, "state", out.Task.State, "exit", out.Task.ExitCode)
 	return out
+}
+
+// alreadyExists tells docker's answer to a create whose name is taken ("name conflicts with an
+// existing object", gRPC AlreadyExists).
+func alreadyExists(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the

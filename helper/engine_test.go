@@ -98,6 +98,36 @@ func contains(labels []swarm.Label, l swarm.Label) bool {
 	return false
 }
 
+// A helper's name is taken by another run's helper: the target is busy (409), and that helper,
+// which is not this run's, stays.
+func TestRunHelperNameTakenIsBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail error // nil: the name is really taken in the fake
+	}{
+		{"name taken", nil},
+		{"docker 20.10", errors.New("docker service create …: exit code 1: Error response from daemon: rpc error: code = AlreadyExists desc = name conflicts with an existing object")},
+		{"current engine", errors.New("docker service create …: exit code 1: Error response from daemon: service swarm-utils-x already exists")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+			name := helper.Name("clean-service", "web", "exec", "worker-1")
+			f.AddService(parse.Service{ID: "other", Name: name, Mode: parse.ModeReplicatedJob, Labels: map[string]string{helper.LabelHelper: "true"}})
+			if tc.fail != nil {
+				f.Fail = map[string]error{"create-job": tc.fail}
+			}
+			w := swarmtest.Wire(f, config.Config{Timeouts: config.Timeouts{Pending: time.Second}})
+			out := w.Helpers.Run(context.Background(), spec(time.Second))
+			if operation.KindOf(out.Err) != operation.KindBusy || !strings.Contains(out.Err.Error(), "already exists") {
+				t.Errorf("err %v (%s), want busy", out.Err, operation.KindOf(out.Err))
+			}
+			if rm := f.Calls("remove"); len(rm) != 0 {
+				t.Errorf("removed %+v: another run's helper", rm)
+			}
+		})
+	}
+}
+
 func TestRunHelperCreateFailsRemovesByName(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.Fail = map[string]error{"create-job": errors.New("context deadline exceeded")}

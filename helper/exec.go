@@ -100,9 +100,10 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 		st.Error = fmt.Sprintf("command failed in %d of %d tasks on %s", failedTasks, len(tasks), node)
 		if h.Err != nil {
 			st.Error += ": " + h.Err.Error()
+			st.ErrorKind = StepKind(h.Err)
 		}
 	} else if h.Err != nil {
-		st.OK, st.Error = false, h.Err.Error()
+		st.OK, st.Error, st.ErrorKind = false, h.Err.Error(), StepKind(h.Err)
 	}
 	return st
 }

@@ -76,7 +76,11 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 			if bctx.Err() != nil {
 				r.Fail(fmt.Errorf("step %s on %s: %w", s.Name, s.Node, Aborted(bctx)))
 			}
-			r.Fail(Errorf(KindDocker, "step %s on %s failed: %s", s.Name, s.Node, s.Error))
+			kind := s.ErrorKind
+			if kind == "" {
+				kind = KindDocker
+			}
+			r.Fail(Errorf(kind, "step %s on %s failed: %s", s.Name, s.Node, s.Error))
 		}
 	}
 	return r

@@ -177,6 +177,7 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 			st.Error = fmt.Sprintf("%s prune ran, but its output and exit code were cut from the helper's output", s.Name)
 		case h.Err != nil:
 			st.Error = h.Err.Error()
+			st.ErrorKind = helper.StepKind(h.Err)
 			task.Error = h.Task.Error
 			task.ExitCode = h.Task.ExitCode
 		default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm"
@@ -241,5 +242,21 @@ func TestCleanNodeOutputCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The prune helper's name is taken by another run's helper (a second swarm-utils process): the
+// node is busy (409), and that helper is left alone.
+func TestCleanNodeHelperNameTaken(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.OnJob = pruned(nil)
+	// Not labelled as this target's helper, so the claim does not see it; only the name collides.
+	f.AddService(parse.Service{ID: "theirs", Name: helper.Name(Op, "worker-1", "prune", "worker-1"), Mode: parse.ModeReplicatedJob})
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if r.OK || r.ErrorKind != operation.KindBusy {
+		t.Errorf("result %s %q, want busy", r.ErrorKind, r.Error)
+	}
+	if rm := f.Calls("remove"); len(rm) != 0 {
+		t.Errorf("removed %+v", rm)
 	}
 }
