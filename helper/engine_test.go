@@ -224,3 +224,26 @@ func TestRunHelperLogsTail(t *testing.T) {
 		}
 	}
 }
+
+// A panic while a node's tasks run is that node's failed step, not a crash of the process; the
+// other nodes' steps are whole.
+func TestExecInTasksRecoversAPanic(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if j.NodeID == "n2" {
+			panic("boom pw-123")
+		}
+		return swarmtest.JobRun{State: "complete"}
+	}
+	w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+	w.Secrets.Add("pw-123")
+	steps := w.Helpers.ExecInTasks(context.Background(), helper.Exec{Action: "clean-service", LockKey: "service:web", Target: "web", Step: "exec",
+		Shell: "sh", Command: "true", Timeout: time.Second}, []swarm.RunningTask{
+		{ID: "t1", NodeID: "n1", Node: "worker-1", ContainerID: "c1", Slot: 1}, {ID: "t2", NodeID: "n2", Node: "worker-2", ContainerID: "c2", Slot: 2}})
+	if len(steps) != 2 || steps[1].OK || steps[1].Node != "worker-2" || steps[1].Error != "internal error: boom ***" {
+		t.Errorf("steps %+v", steps)
+	}
+	if len(steps) == 2 && len(steps[0].Tasks) != 1 {
+		t.Errorf("worker-1's step %+v", steps[0])
+	}
+}

@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,15 @@ func (e *Engine) ExecInTasks(ctx context.Context, x Exec, tasks []swarm.RunningT
 	var wg sync.WaitGroup
 	for i, id := range nodeIDs {
 		wg.Go(func() {
+			defer func() {
+				// A panic here would crash serve with every operation in flight.
+				if p := recover(); p != nil {
+					node := byNode[id][0].Node
+					msg := e.Secrets.Mask(fmt.Sprint(p))
+					e.Log.Error("exec on node panicked", "target", x.Target, "node", node, "panic", msg, "stack", string(debug.Stack()))
+					steps[i] = operation.Step{Name: x.Step, Node: node, Error: "internal error: " + msg}
+				}
+			}()
 			steps[i] = e.execOnNode(ctx, x, byNode[id])
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -69,7 +70,17 @@ func (j *Job) All(ctx context.Context) operation.Report {
 	rep.Results = make([]operation.Result, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		wg.Go(func() { rep.Results[i] = j.clean(ctx, n, true) })
+		wg.Go(func() {
+			defer func() {
+				// A panic here would crash serve with every operation in flight.
+				if p := recover(); p != nil {
+					msg := j.Helpers.Secrets.Mask(fmt.Sprint(p))
+					j.Helpers.Log.Error("clean-node on node panicked", "node", n.Hostname, "panic", msg, "stack", string(debug.Stack()))
+					rep.Results[i] = operation.Failed(Op, n.Hostname, fmt.Errorf("internal error: %s", msg))
+				}
+			}()
+			rep.Results[i] = j.clean(ctx, n, true)
+		})
 	}
 	wg.Wait()
 	for _, r := range rep.Results {

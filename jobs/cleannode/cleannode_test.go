@@ -260,3 +260,25 @@ func TestCleanNodeHelperNameTaken(t *testing.T) {
 		t.Errorf("removed %+v", rm)
 	}
 }
+
+// A panic while one node is cleaned fails that node's result; the others are cleaned and the
+// process lives on.
+func TestCleanAllNodesRecoversAPanic(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	ok := pruned(nil)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if j.NodeID == "n2" {
+			panic("boom")
+		}
+		return ok(j)
+	}
+	rep := newJob(f).All(context.Background())
+	if rep.OK || len(rep.Results) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if want := r.Target == "worker-1"; r.OK != want || (!want && r.Error != "internal error: boom") {
+			t.Errorf("%s: ok=%v %q", r.Target, r.OK, r.Error)
+		}
+	}
+}
