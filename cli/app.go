@@ -85,7 +85,7 @@ func New(version string) *cli.Command {
 // 32) bounds everything that starts docker at once: the jobs, the API's listings and readiness
 // (jobs.Deps is the API's Targets), the cron and serve's repair.
 func newDeps(cfg config.Config) *jobs.Deps {
-	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
+	secrets := bashexec.NewGlobalSecrets(cfg.SecretValues()...)
 	runner := bashexec.New(bashexec.Options{Logger: slog.Default(), Secrets: secrets, DryRun: cfg.DryRun})
 	return jobs.NewDeps(cfg, runner, secrets, slog.Default())
 }

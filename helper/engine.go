@@ -171,7 +171,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 			out.Err = operation.Errorf(operation.KindBusy, "%s is busy: a helper named %s already exists", spec.LockKey, out.Name)
 			return out
 		}
-		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, operation.MaskErr(e.Secrets, err))
+		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, operation.MaskErr(e.Secrets.For(ctx), err))
 		// A create that timed out may still have made the service.
 		e.Remove(ctx, out.Name)
 		return out
@@ -212,7 +212,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		// Timed out or cancelled while running: whatever it logged so far helps.
 		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)
 		out.Logs = noteTailLines(out.Logs)
-		out.Task.Logs = e.Secrets.Mask(out.Logs)
+		out.Task.Logs = e.Secrets.For(ctx).Mask(out.Logs)
 		if !swarm.Unscheduled(out.Task.State) {
 			orphan = &row
 		}
@@ -226,7 +226,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		if out.Task.Error != "" {
 			msg += ": " + out.Task.Error
 		}
-		out.Err = operation.Errorf(operation.KindDocker, "%s", e.Secrets.Mask(msg))
+		out.Err = operation.Errorf(operation.KindDocker, "%s", e.Secrets.For(ctx).Mask(msg))
 	}
 	e.Log.Info("helper end", "helper", out.Name, "node", spec.NodeName, "state", out.Task.State, "exit", out.Task.ExitCode)
 	return out
@@ -312,8 +312,8 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 		logs += "\n(logs unavailable: " + logsErr.Error() + ")"
 	}
 	out.Logs = logs
-	out.Task.Logs = e.Secrets.Mask(logs)
-	out.Task.Error = e.Secrets.Mask(out.Task.Error)
+	out.Task.Logs = e.Secrets.For(ctx).Mask(logs)
+	out.Task.Error = e.Secrets.For(ctx).Mask(out.Task.Error)
 }
 
 // LogTailLines is how many of a helper's last log lines the daemon sends (`service logs --tail`),
@@ -392,14 +392,14 @@ func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
 	e.Log.Info("direct step start", "node", spec.NodeName, "step", spec.Step)
 	res, err := e.Swarm.RunLocal(ctx, spec.Args, spec.Timeout)
 	out.Logs = res.Stdout + res.Stderr
-	out.Task.Logs = e.Secrets.Mask(out.Logs)
+	out.Task.Logs = e.Secrets.For(ctx).Mask(out.Logs)
 	out.Task.ExitCode = res.ExitCode
 	switch {
 	case res.DryRun:
 		out.Task.State = "dry-run"
 	case err != nil:
 		out.Task.State = "failed"
-		out.Task.Error = e.Secrets.Mask(err.Error())
+		out.Task.Error = e.Secrets.For(ctx).Mask(err.Error())
 		var exit *bashexec.ExitError
 		switch {
 		case ctx.Err() != nil:
@@ -407,7 +407,7 @@ func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
 			// shutdown, the caller.
 			out.Task.State = "aborted"
 			aborted := operation.Aborted(ctx)
-			out.Task.Error = e.Secrets.Mask(aborted.Error())
+			out.Task.Error = e.Secrets.For(ctx).Mask(aborted.Error())
 			out.Err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("%s on %s: aborted: %w", spec.Step, spec.NodeName, aborted)}
 		case errors.Is(err, bashexec.ErrTimeout):
 			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: still running after its timeout %s", spec.Step, spec.NodeName, spec.Timeout)
@@ -415,7 +415,7 @@ func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
 			// The step's own `timeout N docker …` ended it.
 			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: timed out (timeout(1) exit code %d)", spec.Step, spec.NodeName, exit.ExitCode)
 		default:
-			out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, operation.MaskErr(e.Secrets, err))}
+			out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, operation.MaskErr(e.Secrets.For(ctx), err))}
 		}
 	}
 	e.Log.Info("direct step end", "node", spec.NodeName, "step", spec.Step, "state", out.Task.State, "exit", out.Task.ExitCode)

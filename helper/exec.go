@@ -42,7 +42,7 @@ func (e *Engine) ExecInTasks(ctx context.Context, x Exec, tasks []swarm.RunningT
 				// A panic here would crash serve with every operation in flight.
 				if p := recover(); p != nil {
 					node := byNode[id][0].Node
-					msg := e.Secrets.Mask(fmt.Sprint(p))
+					msg := e.Secrets.For(ctx).Mask(fmt.Sprint(p))
 					e.Log.Error("exec on node panicked", "target", x.Target, "node", node, "panic", msg, "stack", string(debug.Stack()))
 					steps[i] = operation.Step{Name: x.Step, Node: node, Error: "internal error: " + msg}
 				}
@@ -81,7 +81,7 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 		switch {
 		case ran && p.Ended:
 			res.ExitCode = p.ExitCode
-			res.Logs = e.Secrets.Mask(cutOutput(p))
+			res.Logs = e.Secrets.For(ctx).Mask(cutOutput(p))
 			res.State = "complete"
 			if p.ExitCode != 0 {
 				res.State = "failed"
@@ -91,9 +91,9 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 				}
 			}
 		case ran && p.Cut:
-			res.State, res.Logs, res.Error = "unknown", e.Secrets.Mask(cutOutput(p)), "command ran, but its output and exit code were cut from the helper's output"
+			res.State, res.Logs, res.Error = "unknown", e.Secrets.For(ctx).Mask(cutOutput(p)), "command ran, but its output and exit code were cut from the helper's output"
 		case ran:
-			res.State, res.Logs, res.Error = "failed", e.Secrets.Mask(p.Output), "command did not finish"
+			res.State, res.Logs, res.Error = "failed", e.Secrets.For(ctx).Mask(p.Output), "command did not finish"
 		default:
 			res.State, res.Error = "not run", "command did not run"
 		}

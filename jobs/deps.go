@@ -56,7 +56,7 @@ func NewDeps(cfg config.Config, runner bashexec.Runner, secrets *bashexec.Secret
 		log = slog.Default()
 	}
 	if secrets == nil {
-		secrets = bashexec.NewSecrets()
+		secrets = bashexec.NewGlobalSecrets()
 	}
 	secrets.Add(cfg.SecretValues()...)
 	return &Deps{Config: cfg, Secrets: secrets, Locks: operation.NewLocks(), Log: log, PollInterval: 100 * time.Millisecond,
