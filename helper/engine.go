@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -293,6 +294,13 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			// A panic in this goroutine would crash serve; the logs are then only missing.
+			if p := recover(); p != nil {
+				logsErr = fmt.Errorf("internal error: %v", p)
+				e.Log.Error("read helper logs panicked", "helper", id, "panic", e.Secrets.For(ctx).Mask(fmt.Sprint(p)), "stack", string(debug.Stack()))
+			}
+		}()
 		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
 		logs = noteTailLines(logs)
 	}()
