@@ -147,6 +147,12 @@ func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
 	if len(c.Args) == 0 {
 		return Result{ExitCode: -1}, errors.New("bashexec: empty command")
 	}
+	if s := e.secrets.For(ctx); s != e.secrets {
+		// The operation's own secrets are masked in this command only (WithSecrets).
+		op := *e
+		op.secrets = s
+		e = &op
+	}
 	line := e.line(c)
 	if e.dryRun && !c.ReadOnly {
 		e.log.LogAttrs(ctx, slog.LevelInfo, "dry-run", slog.String("cmd", line))

@@ -2,6 +2,8 @@ package bashexec
 
 import (
 	"bytes"
+	"context"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -9,13 +11,21 @@ import (
 // Secrets is a concurrency-safe set of values (tokens, passwords, S3 keys)
 // that Mask replaces with "***".
 //
-// Every non-empty value is masked, however short: a secret must never reach
-// a log, and a one-character "secret" garbling the logs is the visible,
-// fixable symptom of a bad configuration rather than a silent leak.
+// A set from NewSecrets masks every non-empty value, however short. The
+// process-wide set (NewGlobalSecrets) masks every line of every operation, so
+// it ignores values shorter than MinGlobalSecret: a label value "e" would
+// garble every log line of every tenant. An operation's own secrets (label S3
+// keys, a registry password) go with its ctx instead (WithSecrets): masked
+// whatever their length, only in that operation's commands, and let go with it,
+// so rotated secrets do not pile up.
 type Secrets struct {
 	mu     sync.RWMutex
 	values []string
+	min    int // shorter values are not registered
 }
+
+// MinGlobalSecret is the shortest value the process-wide set registers.
+const MinGlobalSecret = 6
 
 // NewSecrets returns a registry holding values.
 func NewSecrets(values ...string) *Secrets {
@@ -24,15 +34,61 @@ func NewSecrets(values ...string) *Secrets {
 	return s
 }
 
-// Add registers values; empty strings and duplicates are ignored.
+// NewGlobalSecrets returns the process-wide registry: values shorter than
+// MinGlobalSecret are not registered (see Secrets).
+func NewGlobalSecrets(values ...string) *Secrets {
+	s := &Secrets{min: MinGlobalSecret}
+	s.Add(values...)
+	return s
+}
+
+// Add registers values; empty strings, duplicates and, in the process-wide
+// set, values shorter than MinGlobalSecret are ignored.
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range values {
-		if v != "" && !contains(s.values, v) {
+		if v != "" && len(v) >= s.min && !contains(s.values, v) {
 			s.values = append(s.values, v)
 		}
 	}
+}
+
+type ctxSecretsKey struct{}
+
+// WithSecrets returns ctx carrying values as secrets of one operation: Exec
+// masks them in the log lines, errors and kept output of commands run with
+// this ctx (or one derived from it), and For(ctx) adds them to a set.
+func WithSecrets(ctx context.Context, values ...string) context.Context {
+	op := NewSecrets(values...)
+	if parent, ok := ctx.Value(ctxSecretsKey{}).(*Secrets); ok {
+		op.Add(parent.list()...)
+	}
+	if len(op.values) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, ctxSecretsKey{}, op)
+}
+
+// For is s plus the operation's secrets ctx carries (WithSecrets); s itself
+// when it carries none. A nil receiver stands for an empty set.
+func (s *Secrets) For(ctx context.Context) *Secrets {
+	op, ok := ctx.Value(ctxSecretsKey{}).(*Secrets)
+	if !ok {
+		return s
+	}
+	all := NewSecrets(s.list()...)
+	all.Add(op.list()...)
+	return all
+}
+
+func (s *Secrets) list() []string {
+	if s == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.values)
 }
 
 func contains(list []string, v string) bool {

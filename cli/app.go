@@ -24,9 +24,7 @@ func New(version string) *cli.Command {
 	var deps *jobs.Deps
 	depsFunc := func() *jobs.Deps {
 		if deps == nil {
-			secrets := bashexec.NewSecrets(cfg.SecretValues()...)
-			runner := bashexec.New(bashexec.Options{Logger: slog.Default(), Secrets: secrets, DryRun: cfg.DryRun})
-			deps = jobs.NewDeps(cfg, runner, secrets, slog.Default())
+			deps = newDeps(cfg)
 		}
 		return deps
 	}
@@ -81,6 +79,15 @@ func New(version string) *cli.Command {
 		return nil
 	})
 	return root
+}
+
+// newDeps wires every door to one bashexec.Exec, so that its process limit (MaxProcs, default
+// 32) bounds everything that starts docker at once: the jobs, the API's listings and readiness
+// (jobs.Deps is the API's Targets), the cron and serve's repair.
+func newDeps(cfg config.Config) *jobs.Deps {
+	secrets := bashexec.NewGlobalSecrets(cfg.SecretValues()...)
+	runner := bashexec.New(bashexec.Options{Logger: slog.Default(), Secrets: secrets, DryRun: cfg.DryRun})
+	return jobs.NewDeps(cfg, runner, secrets, slog.Default())
 }
 
 // quietCommands (and no or an unknown command) print for people and scripts: the start-up

@@ -12,6 +12,9 @@ import (
 	"github.com/urfave/cli/v3"
 )
 
+// maxNextCount bounds `cron next --count`: the times are computed and printed at once.
+const maxNextCount = 10000
+
 // cronCommand is `swarm-utils cron`: one run now, or the next run times of the expression.
 func cronCommand(deps jobs.DepsFunc) *cli.Command {
 	return &cli.Command{
@@ -49,11 +52,15 @@ func cronCommand(deps jobs.DepsFunc) *cli.Command {
 				Usage: "print the next run times of SWARM_UTILS_CRON_EXPR",
 				Flags: []cli.Flag{&cli.IntFlag{Name: "count", Value: 5, Usage: "how many run times"}},
 				Action: func(_ context.Context, cmd *cli.Command) error {
+					n := cmd.Int("count")
+					if n < 1 || n > maxNextCount {
+						return fmt.Errorf("cron next: --count must be between 1 and %d, not %d", maxNextCount, n)
+					}
 					s, err := schedule.New(deps().Config.Cron, nil, nil, slog.Default())
 					if err != nil {
 						return err
 					}
-					for _, t := range s.Next(time.Now(), int(cmd.Int("count"))) {
+					for _, t := range s.Next(time.Now(), int(n)) {
 						if _, err := fmt.Fprintln(cmd.Root().Writer, t.Format(time.RFC3339)); err != nil {
 							return err
 						}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/swarm-utils/swarm-utils/config"
@@ -68,5 +69,31 @@ func TestCleanNodeFlags(t *testing.T) {
 	}
 	if n := len(f.Calls()); n != 0 {
 		t.Errorf("bad flags reached the swarm: %d calls", n)
+	}
+}
+
+// `cron next --count` out of range is a clear error, not a panic (make with a negative size) or
+// an unbounded loop.
+func TestCronNextCount(t *testing.T) {
+	d := jobs.NewDeps(config.Config{Cron: config.Cron{Expr: "0 0 3 * * *"}}, nil, nil, nil)
+	for _, tc := range []struct {
+		count string
+		lines int // -1: an error
+	}{
+		{"-1", -1}, {"0", -1}, {"10001", -1}, {"3", 3},
+	} {
+		var out bytes.Buffer
+		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: []*cli.Command{cronCommand(func() *jobs.Deps { return d })},
+			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
+		err := root.Run(context.Background(), []string{"swarm-utils", "cron", "next", "--count", tc.count})
+		if tc.lines < 0 {
+			if err == nil || !strings.Contains(err.Error(), "--count must be between 1 and 10000") {
+				t.Errorf("--count %s: %v, want a clear error", tc.count, err)
+			}
+			continue
+		}
+		if err != nil || strings.Count(out.String(), "\n") != tc.lines {
+			t.Errorf("--count %s: %v\n%s", tc.count, err, out.String())
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -104,8 +105,19 @@ func (o Outcome) Step(name, node string, started time.Time) operation.Step {
 	s := operation.Step{Name: name, Node: node, Helper: o.Name, OK: o.Err == nil, Duration: operation.Since(started), Tasks: []operation.TaskResult{o.Task}}
 	if o.Err != nil {
 		s.Error = o.Err.Error()
+		s.ErrorKind = StepKind(o.Err)
 	}
 	return s
+}
+
+// StepKind is the Kind a failed step passes on to its operation: busy and timeout say more than
+// "docker failed"; anything else stays the runner's default (docker).
+func StepKind(err error) operation.Kind {
+	switch k := operation.KindOf(err); k {
+	case operation.KindBusy, operation.KindTimeout:
+		return k
+	}
+	return ""
 }
 
 // Name is deterministic so that a helper left behind by a crashed run blocks the next one
@@ -153,7 +165,14 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	e.Log.Info("helper start", "helper", out.Name, "node", spec.NodeName, "step", spec.Step)
 	id, err := e.Swarm.CreateJob(ctx, job)
 	if err != nil {
-		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, err)
+		if alreadyExists(err) {
+			// Another run's helper holds the name (a concurrent process, a restart): the target
+			// is busy, and that helper is not ours to remove.
+			out.Task.State = "busy"
+			out.Err = operation.Errorf(operation.KindBusy, "%s is busy: a helper named %s already exists", spec.LockKey, out.Name)
+			return out
+		}
+		out.Err = fmt.Errorf("create helper %s on %s: %w", out.Name, spec.NodeName, operation.MaskErr(e.Secrets.For(ctx), err))
 		// A create that timed out may still have made the service.
 		e.Remove(ctx, out.Name)
 		return out
@@ -192,8 +211,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		e.collect(ctx, id, &out)
 	} else if row.ID != "" {
 		// Timed out or cancelled while running: whatever it logged so far helps.
-		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, 0)
-		out.Task.Logs = e.Secrets.Mask(out.Logs)
+		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)
+		out.Logs = noteTailLines(out.Logs)
+		out.Task.Logs = e.Secrets.For(ctx).Mask(out.Logs)
 		if !swarm.Unscheduled(out.Task.State) {
 			orphan = &row
 		}
@@ -207,10 +227,17 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		if out.Task.Error != "" {
 			msg += ": " + out.Task.Error
 		}
-		out.Err = operation.Errorf(operation.KindDocker, "%s", e.Secrets.Mask(msg))
+		out.Err = operation.Errorf(operation.KindDocker, "%s", e.Secrets.For(ctx).Mask(msg))
 	}
 	e.Log.Info("helper end", "helper", out.Name, "node", spec.NodeName, "state", out.Task.State, "exit", out.Task.ExitCode)
 	return out
+}
+
+// alreadyExists tells docker's answer to a create whose name is taken ("name conflicts with an
+// existing object", gRPC AlreadyExists).
+func alreadyExists(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the
@@ -253,7 +280,8 @@ func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow,
 		return false, nil
 	})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		err = &operation.Error{Kind: operation.KindOf(ctx.Err()), Err: fmt.Errorf("stopped while %s: %w", state, ctx.Err())}
+		aborted := operation.Aborted(ctx)
+		err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("stopped while %s: %w", state, aborted)}
 	}
 	return last, err
 }
@@ -266,7 +294,15 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		logs, logsErr = e.Swarm.Logs(ctx, id, 0)
+		defer func() {
+			// A panic in this goroutine would crash serve; the logs are then only missing.
+			if p := recover(); p != nil {
+				logsErr = fmt.Errorf("internal error: %v", p)
+				e.Log.Error("read helper logs panicked", "helper", id, "panic", e.Secrets.For(ctx).Mask(fmt.Sprint(p)), "stack", string(debug.Stack()))
+			}
+		}()
+		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
+		logs = noteTailLines(logs)
 	}()
 	if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
 		if len(tasks) > 0 {
@@ -284,8 +320,27 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 		logs += "\n(logs unavailable: " + logsErr.Error() + ")"
 	}
 	out.Logs = logs
-	out.Task.Logs = e.Secrets.Mask(logs)
-	out.Task.Error = e.Secrets.Mask(out.Task.Error)
+	out.Task.Logs = e.Secrets.For(ctx).Mask(logs)
+	out.Task.Error = e.Secrets.For(ctx).Mask(out.Task.Error)
+}
+
+// LogTailLines is how many of a helper's last log lines the daemon sends (`service logs --tail`),
+// so that it does not stream a huge output whole; the docker CLI keeps at most the last
+// bashexec.TaskOutputTail bytes of them. Marker scripts end with a summary of a few lines per
+// part, which the tail always holds.
+const LogTailLines = 10000
+
+// noteTailLines says so when the daemon's --tail may have left lines out, as bashexec's note
+// does for the bytes it cut.
+func noteTailLines(logs string) string {
+	lines := strings.Count(logs, "\n")
+	if !strings.HasSuffix(logs, "\n") {
+		lines++
+	}
+	if lines < LogTailLines || strings.HasPrefix(logs, "[… ") {
+		return logs
+	}
+	return "[… earlier lines cut …]\n" + logs
 }
 
 // removeTimeout bounds the removal of a helper, also after its operation's context ended.
@@ -345,17 +400,30 @@ func (e *Engine) runDirect(ctx context.Context, spec Spec) (out Outcome) {
 	e.Log.Info("direct step start", "node", spec.NodeName, "step", spec.Step)
 	res, err := e.Swarm.RunLocal(ctx, spec.Args, spec.Timeout)
 	out.Logs = res.Stdout + res.Stderr
-	out.Task.Logs = e.Secrets.Mask(out.Logs)
+	out.Task.Logs = e.Secrets.For(ctx).Mask(out.Logs)
 	out.Task.ExitCode = res.ExitCode
 	switch {
 	case res.DryRun:
 		out.Task.State = "dry-run"
 	case err != nil:
 		out.Task.State = "failed"
-		out.Task.Error = err.Error()
-		out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, err)}
-		if errors.Is(err, bashexec.ErrTimeout) {
+		out.Task.Error = e.Secrets.For(ctx).Mask(err.Error())
+		var exit *bashexec.ExitError
+		switch {
+		case ctx.Err() != nil:
+			// Its whole process tree was ended (bashexec); the answer is why: the budget, a
+			// shutdown, the caller.
+			out.Task.State = "aborted"
+			aborted := operation.Aborted(ctx)
+			out.Task.Error = e.Secrets.For(ctx).Mask(aborted.Error())
+			out.Err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("%s on %s: aborted: %w", spec.Step, spec.NodeName, aborted)}
+		case errors.Is(err, bashexec.ErrTimeout):
 			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: still running after its timeout %s", spec.Step, spec.NodeName, spec.Timeout)
+		case errors.As(err, &exit) && TimedOut(exit.ExitCode):
+			// The step's own `timeout N docker …` ended it.
+			out.Err = operation.Errorf(operation.KindTimeout, "%s on %s: timed out (timeout(1) exit code %d)", spec.Step, spec.NodeName, exit.ExitCode)
+		default:
+			out.Err = &operation.Error{Kind: operation.KindOf(err), Err: fmt.Errorf("%s on %s: %w", spec.Step, spec.NodeName, operation.MaskErr(e.Secrets.For(ctx), err))}
 		}
 	}
 	e.Log.Info("direct step end", "node", spec.NodeName, "step", spec.Step, "state", out.Task.State, "exit", out.Task.ExitCode)

@@ -98,6 +98,36 @@ func contains(labels []swarm.Label, l swarm.Label) bool {
 	return false
 }
 
+// A helper's name is taken by another run's helper: the target is busy (409), and that helper,
+// which is not this run's, stays.
+func TestRunHelperNameTakenIsBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail error // nil: the name is really taken in the fake
+	}{
+		{"name taken", nil},
+		{"docker 20.10", errors.New("docker service create …: exit code 1: Error response from daemon: rpc error: code = AlreadyExists desc = name conflicts with an existing object")},
+		{"current engine", errors.New("docker service create …: exit code 1: Error response from daemon: service swarm-utils-x already exists")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+			name := helper.Name("clean-service", "web", "exec", "worker-1")
+			f.AddService(parse.Service{ID: "other", Name: name, Mode: parse.ModeReplicatedJob, Labels: map[string]string{helper.LabelHelper: "true"}})
+			if tc.fail != nil {
+				f.Fail = map[string]error{"create-job": tc.fail}
+			}
+			w := swarmtest.Wire(f, config.Config{Timeouts: config.Timeouts{Pending: time.Second}})
+			out := w.Helpers.Run(context.Background(), spec(time.Second))
+			if operation.KindOf(out.Err) != operation.KindBusy || !strings.Contains(out.Err.Error(), "already exists") {
+				t.Errorf("err %v (%s), want busy", out.Err, operation.KindOf(out.Err))
+			}
+			if rm := f.Calls("remove"); len(rm) != 0 {
+				t.Errorf("removed %+v: another run's helper", rm)
+			}
+		})
+	}
+}
+
 func TestRunHelperCreateFailsRemovesByName(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.Fail = map[string]error{"create-job": errors.New("context deadline exceeded")}
@@ -123,9 +153,20 @@ func TestRunDirectOnTheLocalNode(t *testing.T) {
 	if out.Err != nil || out.Name != "direct" || out.Logs != "done\n" || len(f.Calls("create-job")) != 0 || len(f.Calls("run-local")) != 1 {
 		t.Errorf("outcome %+v, changes %+v", out, f.Changes())
 	}
-	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
-	if out := w.Helpers.Run(context.Background(), s); operation.KindOf(out.Err) != operation.KindTimeout {
-		t.Errorf("a direct step past its timeout: %v", out.Err)
+	for _, tc := range []struct {
+		name string
+		run  swarmtest.JobRun
+		kind operation.Kind
+	}{
+		{"past its timeout", swarmtest.JobRun{State: "running"}, operation.KindTimeout},
+		{"timeout(1) of coreutils ended it", swarmtest.JobRun{State: "failed", Exit: 124}, operation.KindTimeout},
+		{"timeout(1) of busybox ended it", swarmtest.JobRun{State: "failed", Exit: 143}, operation.KindTimeout},
+		{"its command failed", swarmtest.JobRun{State: "failed", Exit: 1}, operation.KindDocker},
+	} {
+		f.OnJob = func(swarm.Job) swarmtest.JobRun { return tc.run }
+		if out := w.Helpers.Run(context.Background(), s); operation.KindOf(out.Err) != tc.kind {
+			t.Errorf("a direct step %s: %v (%s), want %s", tc.name, out.Err, operation.KindOf(out.Err), tc.kind)
+		}
 	}
 }
 
@@ -155,5 +196,54 @@ func TestClaim(t *testing.T) {
 		if err := w.Helpers.Claim(context.Background(), "node:worker-2"); err != nil {
 			t.Errorf("another target: %v", err)
 		}
+	}
+}
+
+// The daemon sends only a helper's last LogTailLines lines (the docker CLI keeps their last
+// bytes); when it may have left lines out, the logs say so.
+func TestRunHelperLogsTail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		logs string
+		note bool
+	}{
+		{"short", "hello\n", false},
+		{"as long as the tail", strings.Repeat("x\n", helper.LogTailLines), true},
+		{"longer", strings.Repeat("y\n", 2*helper.LogTailLines), true},
+	} {
+		f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+		f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "complete", Logs: tc.logs} }
+		w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+		out := w.Helpers.Run(context.Background(), spec(time.Second))
+		logs := f.Calls("logs")
+		if len(logs) != 1 || logs[0].Tail != helper.LogTailLines {
+			t.Errorf("%s: logs read %+v, want the last %d lines", tc.name, logs, helper.LogTailLines)
+		}
+		if note := strings.HasPrefix(out.Task.Logs, "[… earlier lines cut …]\n"); note != tc.note || !strings.HasSuffix(tc.logs, strings.TrimPrefix(out.Task.Logs, "[… earlier lines cut …]\n")) {
+			t.Errorf("%s: logs %.60q…, want the cut noted: %v", tc.name, out.Task.Logs, tc.note)
+		}
+	}
+}
+
+// A panic while a node's tasks run is that node's failed step, not a crash of the process; the
+// other nodes' steps are whole.
+func TestExecInTasksRecoversAPanic(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if j.NodeID == "n2" {
+			panic("boom pw-123")
+		}
+		return swarmtest.JobRun{State: "complete"}
+	}
+	w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+	w.Secrets.Add("pw-123")
+	steps := w.Helpers.ExecInTasks(context.Background(), helper.Exec{Action: "clean-service", LockKey: "service:web", Target: "web", Step: "exec",
+		Shell: "sh", Command: "true", Timeout: time.Second}, []swarm.RunningTask{
+		{ID: "t1", NodeID: "n1", Node: "worker-1", ContainerID: "c1", Slot: 1}, {ID: "t2", NodeID: "n2", Node: "worker-2", ContainerID: "c2", Slot: 2}})
+	if len(steps) != 2 || steps[1].OK || steps[1].Node != "worker-2" || steps[1].Error != "internal error: boom ***" {
+		t.Errorf("steps %+v", steps)
+	}
+	if len(steps) == 2 && len(steps[0].Tasks) != 1 {
+		t.Errorf("worker-1's step %+v", steps[0])
 	}
 }

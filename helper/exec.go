@@ -3,7 +3,9 @@ package helper
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,15 @@ func (e *Engine) ExecInTasks(ctx context.Context, x Exec, tasks []swarm.RunningT
 	var wg sync.WaitGroup
 	for i, id := range nodeIDs {
 		wg.Go(func() {
+			defer func() {
+				// A panic here would crash serve with every operation in flight.
+				if p := recover(); p != nil {
+					node := byNode[id][0].Node
+					msg := e.Secrets.For(ctx).Mask(fmt.Sprint(p))
+					e.Log.Error("exec on node panicked", "target", x.Target, "node", node, "panic", msg, "stack", string(debug.Stack()))
+					steps[i] = operation.Step{Name: x.Step, Node: node, Error: "internal error: " + msg}
+				}
+			}()
 			steps[i] = e.execOnNode(ctx, x, byNode[id])
 		})
 	}
@@ -58,10 +69,11 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	})
 	st := operation.Step{Name: x.Step, Node: node, Helper: h.Name, OK: true, Duration: operation.Since(started)}
 	parts, _ := ParseMarked(h.Logs, marker)
-	byContainer := map[string]ScriptPart{}
-	for _, p := range parts {
-		byContainer[p.Name] = p
+	containers := make([]string, len(tasks))
+	for i, t := range tasks {
+		containers[i] = t.ContainerID
 	}
+	byContainer := WithCut(parts, containers)
 	var failedTasks int
 	for _, t := range tasks {
 		res := operation.TaskResult{TaskID: t.ID, Target: fmt.Sprintf("%s.%d", x.Target, t.Slot), Node: node, ExitCode: -1}
@@ -69,7 +81,7 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 		switch {
 		case ran && p.Ended:
 			res.ExitCode = p.ExitCode
-			res.Logs = e.Secrets.Mask(p.Output)
+			res.Logs = e.Secrets.For(ctx).Mask(cutOutput(p))
 			res.State = "complete"
 			if p.ExitCode != 0 {
 				res.State = "failed"
@@ -78,8 +90,10 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 					res.Error = fmt.Sprintf("command timed out after %s", timeout)
 				}
 			}
+		case ran && p.Cut:
+			res.State, res.Logs, res.Error = "unknown", e.Secrets.For(ctx).Mask(cutOutput(p)), "command ran, but its output and exit code were cut from the helper's output"
 		case ran:
-			res.State, res.Logs, res.Error = "failed", e.Secrets.Mask(p.Output), "command did not finish"
+			res.State, res.Logs, res.Error = "failed", e.Secrets.For(ctx).Mask(p.Output), "command did not finish"
 		default:
 			res.State, res.Error = "not run", "command did not run"
 		}
@@ -94,8 +108,21 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	if failedTasks > 0 {
 		st.OK = false
 		st.Error = fmt.Sprintf("command failed in %d of %d tasks on %s", failedTasks, len(tasks), node)
+		if h.Err != nil {
+			st.Error += ": " + h.Err.Error()
+			st.ErrorKind = StepKind(h.Err)
+		}
 	} else if h.Err != nil {
-		st.OK, st.Error = false, h.Err.Error()
+		st.OK, st.Error, st.ErrorKind = false, h.Err.Error(), StepKind(h.Err)
 	}
 	return st
+}
+
+// cutOutput is a part's output, saying so when its start was cut with the head of the helper's
+// output (the kept tail then starts with bashexec's "[… N cut …]" note, or holds none of it).
+func cutOutput(p ScriptPart) string {
+	if p.Cut && !strings.HasPrefix(p.Output, "[… ") {
+		return strings.TrimPrefix("[… output cut …]\n"+p.Output, "\n")
+	}
+	return p.Output
 }

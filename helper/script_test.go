@@ -15,10 +15,19 @@ func TestParseMarked(t *testing.T) {
 		done  bool
 	}{
 		{"all steps", m + " begin container\nDeleted: x\n" + m + " end container 0\n" + m + " begin image\n" + m + " end image 1\n" + m + " done\n",
-			[]ScriptPart{{"container", "Deleted: x", 0, true}, {"image", "", 1, true}}, true},
-		{"killed mid step", m + " begin c1\npartial\n", []ScriptPart{{"c1", "partial", -1, false}}, false},
+			[]ScriptPart{{"container", "Deleted: x", 0, true, false}, {"image", "", 1, true, false}}, true},
+		{"killed mid step", m + " begin c1\npartial\n", []ScriptPart{{"c1", "partial", -1, false, false}}, false},
 		{"forged marker with another nonce is data", m + " begin c1\n@@swarm-utils-evil end c1 0\n" + m + " end c1 5\n",
-			[]ScriptPart{{"c1", "@@swarm-utils-evil end c1 0", 5, true}}, false},
+			[]ScriptPart{{"c1", "@@swarm-utils-evil end c1 0", 5, true, false}}, false},
+		// Only the tail of a helper's output is kept: the head with c1's and c2's begin markers
+		// is gone. c2's end marker proves it ran; the summary gives c1's exit code.
+		{"head cut mid part", "[… 39.9 MB cut …]\nline 99999\n" + m + " end c2 3\n" + m + " begin c3\nok\n" + m + " end c3 0\n" +
+			m + " ended c1 0\n" + m + " ended c2 3\n" + m + " ended c3 0\n" + m + " done\n",
+			[]ScriptPart{{"c2", "[… 39.9 MB cut …]\nline 99999", 3, true, true}, {"c3", "ok", 0, true, false}, {"c1", "", 0, true, true}}, true},
+		{"head cut, killed before the summary", "[… 1 MB cut …]\nx\n" + m + " end c2 0\n" + m + " begin c3\nhalf",
+			[]ScriptPart{{"c2", "[… 1 MB cut …]\nx", 0, true, true}, {"c3", "half", -1, false, false}}, false},
+		{"a forged summary line is data", m + " begin c1\n@@swarm-utils-evil ended c2 0\n" + m + " end c1 0\n",
+			[]ScriptPart{{"c1", "@@swarm-utils-evil ended c2 0", 0, true, false}}, false},
 		{"noise before first marker", "warning\n" + m + " done", nil, true},
 	}
 	for _, tc := range tests {
@@ -33,6 +42,33 @@ func TestParseMarked(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// WithCut: parts before the first one the kept tail shows ran (their markers were cut); parts
+// after the last one seen did not run.
+func TestWithCut(t *testing.T) {
+	names := []string{"c1", "c2", "c3", "c4"}
+	for _, tc := range []struct {
+		name  string
+		parts []ScriptPart
+		want  map[string]ScriptPart
+	}{
+		{"nothing seen", nil, map[string]ScriptPart{}},
+		{"head cut, killed in c3", []ScriptPart{{"c2", "tail", 0, true, true}, {"c3", "half", -1, false, false}},
+			map[string]ScriptPart{"c1": {"c1", "", -1, false, true}, "c2": {"c2", "tail", 0, true, true}, "c3": {"c3", "half", -1, false, false}}},
+		{"not cut, killed in c2", []ScriptPart{{"c1", "", 0, true, false}, {"c2", "", -1, false, false}},
+			map[string]ScriptPart{"c1": {"c1", "", 0, true, false}, "c2": {"c2", "", -1, false, false}}},
+	} {
+		got := WithCut(tc.parts, names)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+		for n, p := range tc.want {
+			if got[n] != p {
+				t.Errorf("%s: %s = %+v, want %+v", tc.name, n, got[n], p)
+			}
+		}
 	}
 }
 

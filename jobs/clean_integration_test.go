@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
@@ -360,4 +361,41 @@ func runningTasksOf(t *testing.T, tb testbed.Bed, d *Deps, name string) []swarm.
 func mustJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
+}
+
+// Only the tail of a helper's output is kept (bashexec.TaskOutputTail): with two tasks on a node
+// printing 200 kB each, the first task's markers and the second's begin marker are cut, yet
+// every task reports its exit code and the result stays bounded.
+func TestCleanServiceBigOutputKeepsTheTail(t *testing.T) {
+	tb := testbed.Get(t)
+	d := testDeps(t, tb.Config())
+	name := "it-clbig-" + suffix()
+	tb.Service(t, name, "--replicas", "6", "--replicas-max-per-node", "2",
+		"--env", "SLOT={{.Task.Slot}}",
+		"--label", "swarm-utils.clean.enable=true",
+		"--label", `swarm-utils.clean.exec=head -c 200000 /dev/zero | tr '\0' x; echo; echo "end of $SLOT"`,
+		tb.WorkloadImage)
+
+	r := d.CleanService(context.Background(), name)
+	if !r.OK {
+		t.Fatalf("clean-service failed: %.4000s", mustJSON(r))
+	}
+	tasks := 0
+	for _, s := range r.Steps {
+		size := 0
+		for _, task := range s.Tasks {
+			tasks++
+			size += len(task.Logs)
+			if task.ExitCode != 0 || task.State != "complete" || !strings.HasPrefix(task.Logs, "[… ") {
+				t.Errorf("task %s on %s: %s exit %d logs %.60q", task.Target, task.Node, task.State, task.ExitCode, task.Logs)
+			}
+		}
+		if size > 2*bashexec.TaskOutputTail {
+			t.Errorf("step on %s keeps %d bytes of task logs", s.Node, size)
+		}
+	}
+	if tasks != 6 {
+		t.Errorf("%d tasks reported, want 6", tasks)
+	}
+	tb.AssertNoHelpers(t)
 }

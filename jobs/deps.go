@@ -56,11 +56,25 @@ func NewDeps(cfg config.Config, runner bashexec.Runner, secrets *bashexec.Secret
 		log = slog.Default()
 	}
 	if secrets == nil {
-		secrets = bashexec.NewSecrets()
+		secrets = bashexec.NewGlobalSecrets()
 	}
 	secrets.Add(cfg.SecretValues()...)
+	if short := shortSecrets(cfg.SecretValues()); short > 0 {
+		log.Warn("configured secrets too short to be masked in logs; use longer ones", "count", short, "minBytes", bashexec.MinGlobalSecret)
+	}
 	return &Deps{Config: cfg, Secrets: secrets, Locks: operation.NewLocks(), Log: log, PollInterval: 100 * time.Millisecond,
 		Swarm: &swarm.CLI{Runner: runner, DockerHost: cfg.DockerHost, Dry: cfg.DryRun}}
+}
+
+// shortSecrets counts the values the process-wide secrets do not mask (bashexec.MinGlobalSecret).
+func shortSecrets(values []string) int {
+	n := 0
+	for _, v := range values {
+		if len(v) < bashexec.MinGlobalSecret {
+			n++
+		}
+	}
+	return n
 }
 
 func (d *Deps) wire() {

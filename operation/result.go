@@ -37,14 +37,17 @@ func (r *Result) Fail(err error) {
 
 // Step is one stage of an operation, on one node when it runs in a helper.
 type Step struct {
-	Name     string            `json:"name"`
-	Node     string            `json:"node,omitempty"`
-	Helper   string            `json:"helper,omitempty"`
-	OK       bool              `json:"ok"`
-	Error    string            `json:"error,omitempty"`
-	Duration Duration          `json:"durationMs"`
-	Tasks    []TaskResult      `json:"tasks,omitempty"`
-	Details  map[string]string `json:"details,omitempty"`
+	Name   string `json:"name"`
+	Node   string `json:"node,omitempty"`
+	Helper string `json:"helper,omitempty"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+	// ErrorKind is set when the step knows why it failed beyond "docker failed" (busy: another
+	// run's helper holds its name; timeout); the operation's Kind is its first failed step's.
+	ErrorKind Kind              `json:"errorKind,omitempty"`
+	Duration  Duration          `json:"durationMs"`
+	Tasks     []TaskResult      `json:"tasks,omitempty"`
+	Details   map[string]string `json:"details,omitempty"`
 }
 
 // TaskResult is one task of a helper service, or one target task a helper acted on.

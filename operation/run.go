@@ -2,6 +2,8 @@ package operation
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -70,10 +72,36 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 	}
 	for _, s := range r.Steps {
 		if !s.OK && r.OK {
-			r.Fail(Errorf(KindDocker, "step %s on %s failed: %s", s.Name, s.Node, s.Error))
+			// A step stopped by the budget or a shutdown failed because of that, not docker.
+			if bctx.Err() != nil {
+				r.Fail(fmt.Errorf("step %s on %s: %w", s.Name, s.Node, Aborted(bctx)))
+			}
+			kind := s.ErrorKind
+			if kind == "" {
+				kind = KindDocker
+			}
+			r.Fail(Errorf(kind, "step %s on %s failed: %s", s.Name, s.Node, s.Error))
 		}
 	}
 	return r
+}
+
+// Aborted is why ctx ended, its real cause (the budget's timeout, a shutdown's reason) when
+// its canceller gave one, else ctx.Err(); its Kind is the cause's (timeout, canceled).
+func Aborted(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || errors.Is(cause, err) {
+		return &Error{Kind: KindOf(err), Err: err}
+	}
+	kind := KindOf(err)
+	if e := (*Error)(nil); errors.As(cause, &e) { // e.g. the budget's KindTimeout
+		kind = e.Kind
+	}
+	return &Error{Kind: kind, Err: fmt.Errorf("%w: %w", err, cause)}
 }
 
 // CtxErr is the context's error once it ended (budget or shutdown), so that an operation

@@ -69,7 +69,7 @@ func New(cfg config.Cron, ops Operations, targets Targets, log *slog.Logger) (*S
 
 // Next returns the next n run times after from.
 func (s *Scheduler) Next(from time.Time, n int) []time.Time {
-	out := make([]time.Time, 0, n)
+	out := make([]time.Time, 0, max(n, 0))
 	for t := from; len(out) < n; {
 		t = s.sched.Next(t)
 		if t.IsZero() {

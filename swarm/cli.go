@@ -175,7 +175,8 @@ func (c *CLI) Logs(ctx context.Context, id string, tail int) (string, error) {
 	if tail > 0 {
 		args = append(args, "--tail", strconv.Itoa(tail))
 	}
-	res, err := c.run(ctx, bashexec.Command{ReadOnly: true, Timeout: logsTimeout, Args: append(args, "--", id)})
+	// A task may print without bound; only its tail is kept (with a note of what was cut).
+	res, err := c.run(ctx, bashexec.Command{ReadOnly: true, Timeout: logsTimeout, KeepTail: bashexec.TaskOutputTail, Args: append(args, "--", id)})
 	return res.Stdout + res.Stderr, err
 }
 
@@ -273,5 +274,6 @@ func (c *CLI) RunLocal(ctx context.Context, args []string, timeout time.Duration
 	if c.DockerHost != "" {
 		env = []string{"DOCKER_HOST=" + c.DockerHost}
 	}
-	return c.Runner.Run(ctx, bashexec.Command{Args: args, Env: env, Timeout: timeout})
+	// Its output is a step's, unbounded: only the tail is kept, as of a helper's logs.
+	return c.Runner.Run(ctx, bashexec.Command{Args: args, Env: env, Timeout: timeout, KeepTail: bashexec.TaskOutputTail})
 }

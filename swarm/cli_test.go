@@ -131,3 +131,25 @@ func TestCLIServiceNames(t *testing.T) {
 		t.Errorf("invalid names reached docker: %d calls, want 1 (for x)", n)
 	}
 }
+
+// Task and step output is unbounded: Logs and RunLocal keep only its tail, whatever tail lines
+// were asked for.
+func TestCLIKeepsTheTailOfTaskOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func(c *CLI) error
+	}{
+		{"logs", func(c *CLI) error { _, err := c.Logs(context.Background(), "h1", 0); return err }},
+		{"logs tail", func(c *CLI) error { _, err := c.Logs(context.Background(), "h1", 500); return err }},
+		{"run local", func(c *CLI) error {
+			_, err := c.RunLocal(context.Background(), []string{"sh", "-c", "x"}, time.Second)
+			return err
+		}},
+	} {
+		fake := &bashexec.Fake{}
+		_ = tc.call(&CLI{Runner: fake})
+		if len(fake.Calls) != 1 || fake.Calls[0].KeepTail != bashexec.TaskOutputTail {
+			t.Errorf("%s: commands %+v, want one with KeepTail %d", tc.name, fake.Calls, bashexec.TaskOutputTail)
+		}
+	}
+}

@@ -35,7 +35,9 @@ type Swarm interface {
 	Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error)
 	// InspectTasks inspects tasks by ID.
 	InspectTasks(ctx context.Context, ids ...string) ([]parse.Task, error)
-	// Logs returns a service's or task's stdout then stderr, the last tail lines when tail > 0.
+	// Logs returns a service's or task's stdout then stderr, the last tail lines when tail > 0;
+	// of each stream at most its last bashexec.TaskOutputTail bytes, then starting with a note of
+	// how much was cut.
 	Logs(ctx context.Context, id string, tail int) (string, error)
 	// CreateJob creates a one-shot replicated-job service and returns its ID ("" in dry-run).
 	CreateJob(ctx context.Context, j Job) (string, error)
@@ -56,7 +58,8 @@ type Swarm interface {
 	// APIVersion is the Engine API version of the daemon swarm-utils talks to.
 	APIVersion(ctx context.Context) (string, error)
 	// RunLocal runs a script's argv (sh -c SCRIPT ...) here, against the local daemon: a step
-	// that only drives the docker CLI of the node swarm-utils runs on.
+	// that only drives the docker CLI of the node swarm-utils runs on. Its output is kept as
+	// Logs keeps it: the last bashexec.TaskOutputTail bytes of each stream.
 	RunLocal(ctx context.Context, args []string, timeout time.Duration) (bashexec.Result, error)
 	// DryRun tells whether changes are only logged.
 	DryRun() bool

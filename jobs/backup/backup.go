@@ -71,7 +71,9 @@ func (j *Job) Run(ctx context.Context, name string) operation.Result {
 	if !settings.Enabled {
 		return operation.Failed(Op, name, operation.Errorf(operation.KindNotFound, "service %s is not enabled for backup (label %s=true)", name, parse.LabelBackupEnable))
 	}
-	j.Secrets.Add(settings.S3.AccessKey, settings.S3.SecretKey)
+	// The operation's own secrets: masked in its commands only (short or rotated keys garble no
+	// other operation's logs).
+	ctx = bashexec.WithSecrets(ctx, settings.S3.AccessKey, settings.S3.SecretKey)
 	if err := settings.S3.Validate(); err != nil {
 		return operation.Failed(Op, name, operation.Errorf(operation.KindConfig, "service %s S3 settings: %w", name, err))
 	}

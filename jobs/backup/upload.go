@@ -98,7 +98,7 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 	switch {
 	case h.Err != nil:
 		if why := lastErrorLine(h.Logs); why != "" {
-			up.Error += ": " + j.Secrets.Mask(why)
+			up.Error += ": " + j.Secrets.For(ctx).Mask(why)
 		}
 	case h.Task.State == "dry-run":
 		up.Details["dryRun"] = "true"
@@ -109,14 +109,14 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		if m := uploadedRe.FindStringSubmatch(h.Logs); m != nil {
 			archive := path.Base(m[1])
 			up.Details["archive"] = archive
-			up.Details["bucket"] = j.Secrets.Mask(m[2])
+			up.Details["bucket"] = j.Secrets.For(ctx).Mask(m[2])
 			up.Details["key"] = service + "/" + archive
 		}
 		if m := prunedRe.FindStringSubmatch(h.Logs); m != nil {
 			up.Details["pruned"] = m[1]
 		}
 	}
-	up.Error = j.Secrets.Mask(up.Error)
+	up.Error = j.Secrets.For(ctx).Mask(up.Error)
 	return []operation.Step{check, up}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -69,7 +70,17 @@ func (j *Job) All(ctx context.Context) operation.Report {
 	rep.Results = make([]operation.Result, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		wg.Go(func() { rep.Results[i] = j.clean(ctx, n, true) })
+		wg.Go(func() {
+			defer func() {
+				// A panic here would crash serve with every operation in flight.
+				if p := recover(); p != nil {
+					msg := j.Helpers.Secrets.Mask(fmt.Sprint(p))
+					j.Helpers.Log.Error("clean-node on node panicked", "node", n.Hostname, "panic", msg, "stack", string(debug.Stack()))
+					rep.Results[i] = operation.Failed(Op, n.Hostname, fmt.Errorf("internal error: %s", msg))
+				}
+			}()
+			rep.Results[i] = j.clean(ctx, n, true)
+		})
 	}
 	wg.Wait()
 	for _, r := range rep.Results {
@@ -153,10 +164,11 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	byName := map[string]helper.ScriptPart{}
-	for _, p := range parts {
-		byName[p.Name] = p
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Name
 	}
+	byName := helper.WithCut(parts, names)
 	out := make([]operation.Step, 0, len(steps))
 	for _, s := range steps {
 		st := operation.Step{Name: s.Name + "-prune", Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
@@ -172,8 +184,11 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 			st.Error = fmt.Sprintf("%s prune timed out after %s", s.Name, s.Timeout)
 		case ran && p.Ended:
 			st.Error = fmt.Sprintf("%s prune exited with code %d", s.Name, p.ExitCode)
+		case ran && p.Cut:
+			st.Error = fmt.Sprintf("%s prune ran, but its output and exit code were cut from the helper's output", s.Name)
 		case h.Err != nil:
 			st.Error = h.Err.Error()
+			st.ErrorKind = helper.StepKind(h.Err)
 			task.Error = h.Task.Error
 			task.ExitCode = h.Task.ExitCode
 		default:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm"
@@ -199,5 +200,85 @@ func TestCleanNodeBusyTarget(t *testing.T) {
 	}
 	if n := len(f.Changes()); n != 0 {
 		t.Errorf("%d changes on a busy target", n)
+	}
+}
+
+// Only the tail of the helper's logs is kept: a step whose markers went with the cut head ran
+// (a later step's markers prove it) and is reported as cut, not as "did not run"; a step after
+// the last one seen did not run.
+func TestCleanNodeOutputCut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		logs func(m string) string
+		want map[string]string // step -> error ("" = OK)
+	}{
+		{"summary kept", func(m string) string {
+			return "[… 39.9 MB cut …]\nxxxx\n" + m + " end container 0\n" + m + " begin image\n" + m + " end image 0\n" + m + " begin builder\n" + m + " end builder 1\n" +
+				m + " ended container 0\n" + m + " ended image 0\n" + m + " ended builder 1\n" + m + " done\n"
+		}, map[string]string{"container": "", "image": "", "builder": "builder prune exited with code 1"}},
+		{"killed in the image step", func(m string) string {
+			return "[… 39.9 MB cut …]\nxxxx\n" + m + " begin image\nhalf"
+		}, map[string]string{"container": "container prune ran, but its output and exit code were cut from the helper's output",
+			"image": "ended failed", "builder": "ended failed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+			f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+				marker, _, _ := swarmtest.Script(j.Args)
+				run := swarmtest.JobRun{State: "complete", Logs: tc.logs(marker)}
+				if !strings.HasSuffix(run.Logs, "done\n") {
+					run.State, run.Exit = "failed", 137
+				}
+				return run
+			}
+			r := newJob(f).Node(context.Background(), "worker-1")
+			if len(r.Steps) != 3 {
+				t.Fatalf("steps %+v", r.Steps)
+			}
+			for _, st := range r.Steps {
+				want := tc.want[strings.TrimSuffix(st.Name, "-prune")]
+				if st.OK != (want == "") || !strings.Contains(st.Error, want) {
+					t.Errorf("%s: ok=%v %q, want %q", st.Name, st.OK, st.Error, want)
+				}
+			}
+		})
+	}
+}
+
+// The prune helper's name is taken by another run's helper (a second swarm-utils process): the
+// node is busy (409), and that helper is left alone.
+func TestCleanNodeHelperNameTaken(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.OnJob = pruned(nil)
+	// Not labelled as this target's helper, so the claim does not see it; only the name collides.
+	f.AddService(parse.Service{ID: "theirs", Name: helper.Name(Op, "worker-1", "prune", "worker-1"), Mode: parse.ModeReplicatedJob})
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if r.OK || r.ErrorKind != operation.KindBusy {
+		t.Errorf("result %s %q, want busy", r.ErrorKind, r.Error)
+	}
+	if rm := f.Calls("remove"); len(rm) != 0 {
+		t.Errorf("removed %+v", rm)
+	}
+}
+
+// A panic while one node is cleaned fails that node's result; the others are cleaned and the
+// process lives on.
+func TestCleanAllNodesRecoversAPanic(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	ok := pruned(nil)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if j.NodeID == "n2" {
+			panic("boom")
+		}
+		return ok(j)
+	}
+	rep := newJob(f).All(context.Background())
+	if rep.OK || len(rep.Results) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if want := r.Target == "worker-1"; r.OK != want || (!want && r.Error != "internal error: boom") {
+			t.Errorf("%s: ok=%v %q", r.Target, r.OK, r.Error)
+		}
 	}
 }

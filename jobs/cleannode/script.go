@@ -8,8 +8,10 @@ package cleannode
 //     (moby/moby#44312), so leftovers live at most until the node's next clean.
 //   - Docker runs one prune of a kind per node at a time ("a prune operation is already
 //     running"); a prune that meets another one is retried a few times.
+//   - Only the tail of its output is kept: the summary ("ended" lines) before "done" gives every
+//     step's exit code even when a huge prune output cut the early steps' markers.
 const pruneScript = `exec 2>&1
-m=$1; shift
+m=$1; shift; sum=
 prune() {
   for try in 1 2 3 4 5; do
     out=$("$@" 2>&1); rc=$?
@@ -29,6 +31,10 @@ for step in "$@"; do
     builder) prune timeout "$secs" docker builder prune -f ;;
     *) echo "unknown step $name"; false ;;
   esac
-  echo "$m end $name $?"
+  rc=$?
+  echo "$m end $name $rc"
+  sum="$sum$m ended $name $rc
+"
 done
+printf '%s' "$sum"
 echo "$m done"`

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/helper"
 )
 
@@ -71,5 +72,35 @@ func TestPruneScriptReapsHelperContainersOnlyWhenAsked(t *testing.T) {
 				t.Errorf("docker calls\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(c.want, "\n"))
 			}
 		})
+	}
+}
+
+// Only the tail of a helper's output is kept (bashexec.TaskOutputTail): a container prune that
+// printed 200 kB takes its own begin marker with it, yet every step reports its exit code —
+// from its end marker or the script's summary — and none is reported as "did not run".
+func TestPruneScriptOutputCut(t *testing.T) {
+	dir := t.TempDir()
+	docker := `case "$*" in *"container prune"*) head -c 200000 /dev/zero | tr '\0' x; echo; exit 0 ;; *"image prune"*) exit 2 ;; esac; echo "Total reclaimed space: 1B"`
+	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+docker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := helper.NewMarker()
+	steps := []pruneStep{{"container", 30 * time.Second}, {"image", 30 * time.Second}, {"builder", 30 * time.Second}}
+	cmd := exec.Command("sh", append([]string{"-c", pruneScript, "sh", marker}, pruneArgs(steps, false)...)...)
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pruneScript: %v\n%s", err, out)
+	}
+	tail := "[… cut …]\n" + string(out[len(out)-bashexec.TaskOutputTail:])
+	if strings.Contains(tail, marker+" begin container") {
+		t.Fatal("the container step's begin marker is in the kept tail: nothing was cut")
+	}
+	parts, done := helper.ParseMarked(tail, marker)
+	got := helper.WithCut(parts, []string{"container", "image", "builder"})
+	for name, code := range map[string]int{"container": 0, "image": 2, "builder": 0} {
+		if p := got[name]; !done || !p.Ended || p.ExitCode != code {
+			t.Errorf("%s: %+v (done %v), want ended with exit code %d", name, p, done, code)
+		}
 	}
 }

@@ -90,8 +90,9 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Failed(Op, o.Service, operation.Errorf(operation.KindNotFound, "service %s is not enabled for update (label %s=true)", o.Service, parse.LabelUpdateEnable))
 	}
 	if settings.RegistryAuth {
-		// Registered before any command runs, so no log line, error or result can show it.
-		j.Secrets.Add(settings.Registry.Password)
+		// Registered before any command runs, so no log line, error or result can show it; with
+		// the operation only, so a short or rotated password garbles no other operation's logs.
+		ctx = bashexec.WithSecrets(ctx, settings.Registry.Password)
 		if err := validRegistry(settings.Registry); err != nil {
 			return operation.Failed(Op, o.Service, err)
 		}
@@ -265,7 +266,7 @@ func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Set
 	}
 	if cmdErr == nil {
 		if w := res.Warning; w != "" { // e.g. "image ... could not be accessed on a registry to record its digest"
-			st.Details["dockerWarning"] = j.Secrets.Mask(w)
+			st.Details["dockerWarning"] = j.Secrets.For(ctx).Mask(w)
 		}
 	}
 
@@ -357,7 +358,7 @@ func (j *Job) verdict(ctx context.Context, st *operation.Step, before, after par
 				msg += fmt.Sprintf(" (exit code %d)", task.ExitCode)
 			}
 		}
-		return operation.Errorf(operation.KindDocker, "%s", j.Secrets.Mask(msg))
+		return operation.Errorf(operation.KindDocker, "%s", j.Secrets.For(ctx).Mask(msg))
 	default: // "updating" past the settle window, or a state this code does not know
 		if cmdErr != nil {
 			return fmt.Errorf("update %s to %s: update state %s%s: %w", name, image, state, updateStatusMessage(after), cmdErr)
@@ -429,7 +430,7 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 	// failed task's desired state to shutdown.
 	rows, err := j.Swarm.Tasks(ctx, svc.ID, false)
 	if err != nil {
-		st.Details["failedTask"] = j.Secrets.Mask("unavailable: " + err.Error())
+		st.Details["failedTask"] = j.Secrets.For(ctx).Mask("unavailable: " + err.Error())
 		return operation.TaskResult{}, false
 	}
 	named := ""
@@ -452,7 +453,7 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 	}
 	tasks, err := j.Swarm.InspectTasks(ctx, ids...)
 	if err != nil {
-		st.Details["failedTask"] = j.Secrets.Mask("unavailable: " + err.Error())
+		st.Details["failedTask"] = j.Secrets.For(ctx).Mask("unavailable: " + err.Error())
 		return operation.TaskResult{}, false
 	}
 	if len(tasks) == 0 {
@@ -465,14 +466,14 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 		return tasks[i].Timestamp.After(tasks[j].Timestamp)
 	})
 	t := tasks[0]
-	res := operation.TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: j.Secrets.Mask(t.Err)}
+	res := operation.TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: j.Secrets.For(ctx).Mask(t.Err)}
 	switch {
 	case t.ContainerID == "": // never started (rejected, pull failed): no logs to read
 	case svc.LogDriver == "json-file", svc.LogDriver == "journald", svc.LogDriver == "": // "" is the daemon's default, usually json-file: try
 		logs, err := j.Swarm.Logs(ctx, t.ID, failedTaskLogLines)
-		res.Logs = j.Secrets.Mask(strings.TrimSpace(logs))
+		res.Logs = j.Secrets.For(ctx).Mask(strings.TrimSpace(logs))
 		if err != nil && svc.LogDriver != "" {
-			res.Logs += j.Secrets.Mask("\n(logs unavailable: " + err.Error() + ")")
+			res.Logs += j.Secrets.For(ctx).Mask("\n(logs unavailable: " + err.Error() + ")")
 		}
 	default:
 		st.Details["logs"] = fmt.Sprintf("unavailable: the service's log driver %s is not json-file or journald", svc.LogDriver)

@@ -178,9 +178,14 @@ func TestUpdateRegistryLogin(t *testing.T) {
 		gotUser, gotPassword, gotRegistry = user, pw, reg
 		return nil
 	}
-	r := c.job(cfg).Run(context.Background(), Options{Service: svcName, Image: newImage})
+	j := c.job(cfg)
+	r := j.Run(context.Background(), Options{Service: svcName, Image: newImage})
 	if !r.OK {
 		t.Fatalf("not OK: %s", r.Error)
+	}
+	// The label's password was the operation's secret only: a rotated one does not stay.
+	if j.Secrets.Mask(password+"-label") != password+"-label" {
+		t.Error("the label's password stayed in the process-wide secrets")
 	}
 	ch := c.f.Changes()
 	if got := verbs(ch); len(got) != 2 || got[0] != "login" || got[1] != "update-image" {

@@ -64,6 +64,7 @@ type Call struct {
 	Scale  *swarm.Scale
 	Update *swarm.ImageUpdate
 	Args   []string // run-local's argv
+	Tail   int      // logs: the lines asked for (0 = all)
 }
 
 type task struct {
@@ -429,7 +430,7 @@ func (f *Fake) InspectTasks(_ context.Context, ids ...string) ([]parse.Task, err
 }
 
 func (f *Fake) Logs(_ context.Context, id string, tail int) (string, error) {
-	if err := f.record(Call{Verb: "logs", Target: id}); err != nil {
+	if err := f.record(Call{Verb: "logs", Target: id, Tail: tail}); err != nil {
 		return "", err
 	}
 	f.mu.Lock()
@@ -445,8 +446,13 @@ func (f *Fake) Logs(_ context.Context, id string, tail int) (string, error) {
 	if !ok {
 		return "", noSuch("service", id)
 	}
-	if lines := strings.Split(logs, "\n"); tail > 0 && len(lines) > tail {
+	// As docker: the last tail lines, a final newline ending the last line, not starting one.
+	body, nl := strings.CutSuffix(logs, "\n")
+	if lines := strings.Split(body, "\n"); tail > 0 && len(lines) > tail {
 		logs = strings.Join(lines[len(lines)-tail:], "\n")
+		if nl {
+			logs += "\n"
+		}
 	}
 	return logs, nil
 }

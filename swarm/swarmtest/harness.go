@@ -29,7 +29,7 @@ func (w *Wiring) Logs() string { return w.logs.String() }
 func Wire(f *Fake, cfg config.Config) *Wiring {
 	buf := &testbed.Recorder{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
+	secrets := bashexec.NewGlobalSecrets(cfg.SecretValues()...)
 	h := &helper.Engine{Swarm: f, Secrets: secrets, Log: log, Pending: cfg.Timeouts.Pending, PollInterval: time.Millisecond,
 		DockerCLIImage: cfg.DockerCLIImage}
 	ops := &operation.Runner{Locks: operation.NewLocks(), Claim: h.Claim, LockWait: cfg.Timeouts.Lock, Extra: cfg.Timeouts.Extra, Log: log}
