@@ -42,7 +42,9 @@ type Fake struct {
 	nodes    []parse.Node
 	services []*parse.Service // in creation order
 	tasks    []*task
-	logs     map[string]string // by service ID
+	logs     map[string]string   // by service ID
+	secrets  map[string]*secret  // by name
+	uses     map[string][]string // secret names a service uses, by service ID
 	calls    []Call
 	seq      int
 }
@@ -66,6 +68,12 @@ type Call struct {
 	Args   []string // run-local's argv
 }
 
+type secret struct {
+	id     string
+	labels map[string]string
+	data   []byte
+}
+
 type task struct {
 	parse.Task
 	node string // hostname
@@ -78,7 +86,7 @@ var _ swarm.Swarm = (*Fake)(nil)
 
 // New returns a fake with the given nodes (ready, active, no labels unless set).
 func New(nodes ...parse.Node) *Fake {
-	f := &Fake{logs: map[string]string{}}
+	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, uses: map[string][]string{}}
 	for _, n := range nodes {
 		if n.State == "" {
 			n.State = "ready"
@@ -218,7 +226,7 @@ func (f *Fake) Calls(verbs ...string) []Call {
 
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
-	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local")
+	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local", "create-secret", "remove-secret")
 }
 
 func (f *Fake) record(c Call) error {
@@ -471,8 +479,17 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 	for _, l := range j.Labels {
 		labels[l.Key] = l.Value
 	}
+	var uses []string
+	for _, ref := range j.Secrets {
+		name := secretSource(ref)
+		if f.secrets[name] == nil {
+			return "", fmt.Errorf("exit status 1: Error response from daemon: secret not found: %s", name)
+		}
+		uses = append(uses, name)
+	}
 	s := &parse.Service{ID: f.id("h"), Name: j.Name, Image: j.Image, Labels: labels, Mode: parse.ModeReplicatedJob}
 	f.services = append(f.services, s)
+	f.uses[s.ID] = uses
 	f.logs[s.ID] = run.Logs
 	t := &task{Task: parse.Task{ID: f.id("t"), ServiceID: s.ID, Slot: 1, DesiredState: "complete", State: run.State,
 		ExitCode: run.Exit, Err: run.Err, Timestamp: time.Now()}, logs: run.Logs}
@@ -519,6 +536,7 @@ func (f *Fake) Remove(_ context.Context, id string) error {
 		return nil // gone already: not an error, as swarm.CLI
 	}
 	f.services = slices.DeleteFunc(f.services, func(x *parse.Service) bool { return x == s })
+	delete(f.uses, s.ID)
 	// A dev build ("library-import") counts as a current engine, as on the test bed.
 	major, release := parse.EngineMajor(f.Engine)
 	current := f.Engine != "" && (!release || major >= 24)
@@ -530,6 +548,130 @@ func (f *Fake) Remove(_ context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// secretSource is the secret name of a --secret value (source=NAME,... or NAME).
+func secretSource(ref string) string {
+	for _, kv := range strings.Split(ref, ",") {
+		if v, ok := strings.CutPrefix(kv, "source="); ok {
+			return v
+		}
+		if v, ok := strings.CutPrefix(kv, "src="); ok {
+			return v
+		}
+	}
+	name, _, _ := strings.Cut(ref, ",")
+	return name
+}
+
+// CreateSecret stores the secret; its data is kept for SecretData, never in the call record.
+func (f *Fake) CreateSecret(_ context.Context, s swarm.Secret) error {
+	if err := f.record(Call{Verb: "create-secret", Target: s.Name}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secrets[s.Name] != nil {
+		return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = AlreadyExists desc = secret %s already exists", s.Name)
+	}
+	labels := map[string]string{}
+	for _, l := range s.Labels {
+		labels[l.Key] = l.Value
+	}
+	f.secrets[s.Name] = &secret{id: f.id("s"), labels: labels, data: slices.Clone(s.Data)}
+	return nil
+}
+
+// RemoveSecret refuses, as docker does, while a service still uses the secret.
+func (f *Fake) RemoveSecret(_ context.Context, ref string) error {
+	if err := f.record(Call{Verb: "remove-secret", Target: ref}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := f.secretName(ref)
+	if name == "" {
+		return nil
+	}
+	for id, uses := range f.uses {
+		if slices.Contains(uses, name) {
+			return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = InvalidArgument desc = secret '%s' is in use by the following service: %s", name, id)
+		}
+	}
+	delete(f.secrets, name)
+	return nil
+}
+
+func (f *Fake) secretName(ref string) string {
+	if f.secrets[ref] != nil {
+		return ref
+	}
+	for name, s := range f.secrets {
+		if s.id == ref {
+			return name
+		}
+	}
+	return ""
+}
+
+func (f *Fake) ListSecrets(_ context.Context, labels ...string) ([]string, error) {
+	if err := f.record(Call{Verb: "list-secrets", Target: strings.Join(labels, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, s := range f.secrets {
+		match := true
+		for _, l := range labels {
+			k, v, hasValue := strings.Cut(l, "=")
+			got, has := s.labels[k]
+			match = match && has && (!hasValue || got == v)
+		}
+		if match {
+			ids = append(ids, s.id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Secrets returns the names of the secrets that exist.
+func (f *Fake) Secrets() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var names []string
+	for n := range f.secrets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// SecretData is what the secret named name holds, and whether it exists.
+func (f *Fake) SecretData(name string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.secrets[name]; s != nil {
+		return slices.Clone(s.data), true
+	}
+	return nil, false
+}
+
+// AddSecret adds a secret as a crashed run left it, used by the services with these IDs.
+func (f *Fake) AddSecret(name string, labels map[string]string, usedBy ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[name] = &secret{id: f.id("s"), labels: labels}
+	for _, id := range usedBy {
+		f.uses[id] = append(f.uses[id], name)
+	}
 }
 
 func (f *Fake) Scale(_ context.Context, sc swarm.Scale) error {
