@@ -673,3 +673,59 @@ func TestStartRetriesUntilTheServiceAnswers(t *testing.T) {
 		t.Errorf("log:\n%s", w.Logs())
 	}
 }
+
+// A task the scheduler cannot place (its node went down during the backup) is reported at
+// once, not waited for until the start timeout; the replica count is restored all the same.
+func TestStartReportsUnschedulableTasksAtOnce(t *testing.T) {
+	c := newCluster()
+	cfg := testConfig()
+	cfg.Timeouts.BackupStart = time.Hour // a wait for the timeout would hang the test
+	j, _ := c.job(cfg)
+	const why = "no suitable node (max replicas per node limit exceed; scheduling constraints not satisfied on 3 nodes)"
+	c.f.OnScale = func(sc swarm.Scale) error {
+		if sc.Replicas == 0 {
+			c.f.Unplaceable = map[string]string{"worker-2": why} // worker-2 is lost while stopped
+		}
+		return nil
+	}
+	done := make(chan operation.Result, 1)
+	go func() { done <- j.Run(context.Background(), svcName) }()
+	var r operation.Result
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the start waits for a task no node can take")
+	}
+	st := findStep(t, r, "start", "")
+	if r.OK || st.OK || !strings.Contains(st.Error, "2 desired, 1 running, 1 pending: "+why) {
+		t.Errorf("ok=%v; start step ok=%v error=%q, want it to say 2 desired, 1 running, 1 pending and why", r.OK, st.OK, st.Error)
+	}
+	assertScales(t, c, stopScale, restoreScale)
+	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" {
+		t.Errorf("service ends at %d replicas, labels %v", s.Replicas, s.Labels)
+	}
+	assertNoHelpers(t, c)
+}
+
+func TestStartedOrStuck(t *testing.T) {
+	row := func(state, err string) parse.TaskRow { return parse.TaskRow{CurrentState: state + " 2 seconds ago", Error: err} }
+	const why = "no suitable node (1 node not available for new tasks)"
+	for _, tc := range []struct {
+		name    string
+		rows    []parse.TaskRow
+		done    bool
+		stuckOn string
+	}{
+		{"all running", []parse.TaskRow{row("Running", ""), row("Running", "")}, true, ""},
+		{"one starting", []parse.TaskRow{row("Running", ""), row("Starting", "")}, false, ""},
+		{"pending, not tried yet", []parse.TaskRow{row("Running", ""), row("Pending", "")}, false, ""},
+		{"pending, no node", []parse.TaskRow{row("Running", ""), row("Pending", why)}, false, "2 desired, 1 running, 1 pending: " + why},
+		{"one no node, one on its way", []parse.TaskRow{row("Preparing", ""), row("Pending", why)}, false, ""},
+		{"not all tasks made yet", []parse.TaskRow{row("Pending", why)}, false, ""},
+	} {
+		done, err := startedOrStuck(tc.rows, 2)
+		if done != tc.done || (err == nil) != (tc.stuckOn == "") || (err != nil && err.Error() != tc.stuckOn) {
+			t.Errorf("%s: done=%v err=%v, want %v %q", tc.name, done, err, tc.done, tc.stuckOn)
+		}
+	}
+}

@@ -81,19 +81,56 @@ func (j *Job) start(ctx context.Context, name string, replicas uint64, timeout t
 	if j.Swarm.DryRun() {
 		return st
 	}
+	var unplaceable error
 	err = j.waitTasks(rctx, name, true, func(rows []parse.TaskRow) (bool, string) {
-		running := 0
-		for _, r := range rows {
-			if swarm.TaskState(r) == "running" {
-				running++
-			}
-		}
-		return uint64(running) >= replicas, fmt.Sprintf("%d of %s task(s) running", running, n)
+		var ok bool
+		ok, unplaceable = startedOrStuck(rows, replicas)
+		return ok || unplaceable != nil, fmt.Sprintf("%d of %s task(s) running", countRunning(rows), n)
 	})
-	if err != nil {
+	switch {
+	case unplaceable != nil:
+		// The spec is back at its count: swarm places the rest as soon as a node can take them.
+		st.OK, st.Error = false, fmt.Sprintf("start %s at %s replicas: %v", name, n, unplaceable)
+	case err != nil:
 		st.OK, st.Error = false, fmt.Sprintf("start %s at %s replicas within %s: %v", name, n, timeout, err)
 	}
 	return st
+}
+
+func countRunning(rows []parse.TaskRow) int {
+	running := 0
+	for _, r := range rows {
+		if swarm.TaskState(r) == "running" {
+			running++
+		}
+	}
+	return running
+}
+
+// startedOrStuck tells whether replicas tasks run, or else whether every one that does not is
+// pending because the scheduler found no node for it (a node went down, constraints, limits):
+// waiting longer would only wait for the start timeout, so that is reported at once.
+func startedOrStuck(rows []parse.TaskRow, replicas uint64) (bool, error) {
+	running, pending, onTheWay := 0, 0, 0
+	why := ""
+	for _, r := range rows {
+		switch state := swarm.TaskState(r); {
+		case state == "running":
+			running++
+		case state == "pending" && r.Error != "":
+			pending++
+			why = r.Error
+		default:
+			onTheWay++
+		}
+	}
+	if uint64(running) >= replicas {
+		return true, nil
+	}
+	if onTheWay > 0 || pending == 0 || uint64(running+pending) < replicas {
+		return false, nil // tasks still on their way, or the orchestrator has not made them all
+	}
+	return false, fmt.Errorf("%d desired, %d running, %d pending: %s", replicas, running, pending, why)
 }
 
 // waitTasks reads the service's tasks (only those desired running when desiredRunning) until

@@ -32,6 +32,9 @@ type Fake struct {
 	OnScale func(s swarm.Scale) error
 	// Fail makes every call of a verb fail with the error ("list-services", "tasks", ...).
 	Fail map[string]error
+	// Unplaceable: a new task of a service meant for this node (hostname) stays pending with
+	// this scheduler error, on no node (the node is down, or full).
+	Unplaceable map[string]string
 
 	Local  string // node ID of the daemon swarm-utils talks to
 	Engine string // EngineVersion of every node; "" = "20.10.24+dfsg1", which keeps removed jobs' tasks
@@ -161,6 +164,15 @@ func (f *Fake) KeepRunning(service string) {
 	}
 }
 
+// SetNodeState sets a node's state ("ready", "down").
+func (f *Fake) SetNodeState(idOrName, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.node(idOrName); n != nil {
+		n.State = state
+	}
+}
+
 // Get returns a copy of the service named name, and whether it exists.
 func (f *Fake) Get(name string) (parse.Service, bool) {
 	f.mu.Lock()
@@ -286,6 +298,11 @@ func (f *Fake) startTasks(s *parse.Service, n int, onNodes []string) {
 			nodeID = nd.ID
 		}
 		id := f.id("t")
+		if why := f.Unplaceable[host]; why != "" {
+			f.tasks = append(f.tasks, &task{Task: parse.Task{ID: id, ServiceID: s.ID, Slot: i + 1,
+				DesiredState: "running", State: "pending", Err: why, Timestamp: time.Now()}})
+			continue
+		}
 		f.tasks = append(f.tasks, &task{node: host, Task: parse.Task{ID: id, ServiceID: s.ID, NodeID: nodeID, Slot: i + 1,
 			DesiredState: "running", State: "running", ContainerID: fmt.Sprintf("%064x", f.seq), Timestamp: time.Now()}})
 	}
