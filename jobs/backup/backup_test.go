@@ -708,7 +708,9 @@ func TestStartReportsUnschedulableTasksAtOnce(t *testing.T) {
 }
 
 func TestStartedOrStuck(t *testing.T) {
-	row := func(state, err string) parse.TaskRow { return parse.TaskRow{CurrentState: state + " 2 seconds ago", Error: err} }
+	row := func(state, err string) parse.TaskRow {
+		return parse.TaskRow{CurrentState: state + " 2 seconds ago", Error: err}
+	}
 	const why = "no suitable node (1 node not available for new tasks)"
 	for _, tc := range []struct {
 		name    string
