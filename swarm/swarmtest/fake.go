@@ -164,7 +164,14 @@ func (f *Fake) KeepRunning(service string) {
 	}
 }
 
-// SetNodeState sets a node's state ("ready", "down").
+// down tells a node that is down: it runs, stops and reports nothing.
+func (f *Fake) down(idOrName string) bool {
+	n := f.node(idOrName)
+	return n != nil && n.State == "down"
+}
+
+// SetNodeState sets a node's state ("ready", "down"); a down node runs, stops and reports
+// nothing: its tasks keep their state, no new one is placed there.
 func (f *Fake) SetNodeState(idOrName, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -483,8 +490,15 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 	if f.Dry {
 		return "", nil
 	}
+	f.mu.Lock()
+	down := f.down(j.NodeID)
+	f.mu.Unlock()
 	run := JobRun{State: "complete"}
-	if !f.removesContainer(j.Args) && f.OnJob != nil {
+	switch {
+	case down:
+		// The scheduler places nothing on a down node.
+		run = JobRun{State: "pending", Err: "no suitable node (1 node not available for new tasks)"}
+	case !f.removesContainer(j.Args) && f.OnJob != nil:
 		run = f.OnJob(j)
 	}
 	f.mu.Lock()
@@ -518,7 +532,9 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 		t.ContainerID = fmt.Sprintf("%064x", f.seq+1000)
 	}
 	f.tasks = append(f.tasks, t)
-	f.killContainer(j.Args, j.NodeID)
+	if run.State != "pending" {
+		f.killContainer(j.Args, j.NodeID)
+	}
 	return s.ID, nil
 }
 
@@ -560,7 +576,7 @@ func (f *Fake) Remove(_ context.Context, id string) error {
 	for _, t := range f.tasks {
 		// The task object stays so that its state can still be read. docker 20.10 leaves a
 		// running task running (moby/moby#44312); a current engine stops it.
-		if t.ServiceID == s.ID && current && !t.Terminal() {
+		if t.ServiceID == s.ID && current && !t.Terminal() && !f.down(t.NodeID) {
 			t.State = "shutdown"
 		}
 	}
