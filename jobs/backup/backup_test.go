@@ -731,3 +731,41 @@ func TestStartedOrStuck(t *testing.T) {
 		}
 	}
 }
+
+// serve's retry: a service a failed restore left at 0 is started on a later pass; one whose
+// backup of this process is between its stop and its start is left to that backup.
+func TestRetryStopped(t *testing.T) {
+	c := newCluster()
+	c.replicas = 0
+	c.labels[LabelRestoreReplicas] = "2"
+	j, w := c.job(testConfig())
+	docker := errors.New("exit status 1: Error response from daemon: rpc error: code = Unavailable")
+	c.f.OnScale = func(swarm.Scale) error { return docker }
+	if left := j.RetryStopped(context.Background()); left != 1 {
+		t.Errorf("with every scale failing: %d left, want 1", left)
+	}
+	if s, _ := c.f.Get(svcName); s.Replicas != 0 || s.Labels[LabelRestoreReplicas] != "2" {
+		t.Fatalf("after the failed pass: %d replicas, labels %v", s.Replicas, s.Labels)
+	}
+
+	c.f.OnScale = nil
+	release, err := w.Ops.Locks.Acquire(context.Background(), operation.LockKeyService(svcName), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(c.scales())
+	if left := j.RetryStopped(context.Background()); left != 0 || len(c.scales()) != before {
+		t.Errorf("while an operation holds the service: %d left, %d scales; want it untouched and not counted", left, len(c.scales())-before)
+	}
+	release()
+
+	if left := j.RetryStopped(context.Background()); left != 0 {
+		t.Errorf("docker back: %d left, want 0", left)
+	}
+	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" || c.f.Running(svcName) != 2 {
+		t.Errorf("after the retry: %d replicas (%d running), labels %v", s.Replicas, c.f.Running(svcName), s.Labels)
+	}
+	if left := j.RetryStopped(context.Background()); left != 0 {
+		t.Errorf("nothing to do: %d left", left)
+	}
+}

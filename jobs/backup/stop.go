@@ -191,26 +191,65 @@ func (j *Job) RecoverStopped(ctx context.Context, only string) operation.Report 
 		if only != "" && row.Name != only {
 			continue
 		}
-		res := j.Ops.Run(ctx, rep.Operation, row.Name, operation.LockKeyService(row.Name), func(ctx context.Context) (operation.Plan, error) {
-			svc, err := j.Swarm.Service(ctx, row.Name)
-			if err != nil {
-				return operation.Plan{}, err
-			}
-			timeout := j.Config.Timeouts.BackupStart
-			if s, perr := SettingsFromLabels(svc.Labels, j.Config); perr == nil && s.StartTimeout > 0 {
-				timeout = s.StartTimeout
-			}
-			return operation.Plan{Budget: timeout, Do: func(ctx context.Context, r *operation.Result) error {
-				if st, ok := j.recoverStopped(ctx, svc, timeout); ok {
-					r.Steps = append(r.Steps, st)
-				} else {
-					r.Skipped = "not stopped by a backup any more"
-				}
-				return nil
-			}}, nil
-		})
+		res := j.recoverOne(ctx, row.Name)
 		rep.OK = rep.OK && res.OK
 		rep.Results = append(rep.Results, res)
 	}
 	return rep
+}
+
+// recoverOne starts one service a backup left stopped, under its lock.
+func (j *Job) recoverOne(ctx context.Context, name string) operation.Result {
+	return j.Ops.Run(ctx, OpRecover, name, operation.LockKeyService(name), func(ctx context.Context) (operation.Plan, error) {
+		svc, err := j.Swarm.Service(ctx, name)
+		if err != nil {
+			return operation.Plan{}, err
+		}
+		timeout := j.Config.Timeouts.BackupStart
+		if s, perr := SettingsFromLabels(svc.Labels, j.Config); perr == nil && s.StartTimeout > 0 {
+			timeout = s.StartTimeout
+		}
+		return operation.Plan{Budget: timeout, Do: func(ctx context.Context, r *operation.Result) error {
+			if st, ok := j.recoverStopped(ctx, svc, timeout); ok {
+				r.Steps = append(r.Steps, st)
+			} else {
+				r.Skipped = "not stopped by a backup any more"
+			}
+			return nil
+		}}, nil
+	})
+}
+
+// RetryStopped is one pass of the repair that serve repeats: every service that carries
+// LabelRestoreReplicas and that no operation of this process holds (a backup between its stop
+// and its start does) is started again, under its lock. left is how many are still left at 0
+// afterwards (a failed list counts as unknown: -1).
+func (j *Job) RetryStopped(ctx context.Context) (left int) {
+	rows, err := j.Swarm.ListServices(ctx, LabelRestoreReplicas)
+	if err != nil {
+		j.Log.Warn("look for services left stopped by a backup", "err", err)
+		return -1
+	}
+	if len(rows) == 0 {
+		return 0
+	}
+	for _, row := range rows {
+		if j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
+			continue // its own backup (or a repair) runs: it restores the service itself
+		}
+		if res := j.recoverOne(ctx, row.Name); !res.OK {
+			j.Log.Error("could not start a service a backup left stopped; retrying later", "service", row.Name, "err", res.Error)
+		}
+	}
+	// Counted again: a start that scaled back but whose tasks did not all come up is not
+	// "left at 0" any more (its label went with the scale).
+	if rows, err = j.Swarm.ListServices(ctx, LabelRestoreReplicas); err != nil {
+		return -1
+	}
+	for _, row := range rows {
+		if !j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
+			left++
+		}
+	}
+	return left
 }
