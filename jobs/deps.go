@@ -125,18 +125,20 @@ const RetryStoppedEvery = 30 * time.Second
 
 // KeepRestoringStopped retries, every interval until ctx ends, the start of every service a
 // backup left at 0 replicas (a failed restore, a start that timed out, a crash) that no
-// operation of this process holds; LeftStopped tells how many the last pass left. serve runs it
+// operation of this process holds, once two passes in a row saw it so (backup.Job.RetryStopped);
+// LeftStopped tells how many the last pass left. serve runs it
 // beside the API: without it such a service would wait for the next start of serve.
 func (d *Deps) KeepRestoringStopped(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	seen := map[string]uint64{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		d.leftStopped.Store(int64(d.backup().RetryStopped(ctx)))
+		d.leftStopped.Store(int64(d.backup().RetryStopped(ctx, seen)))
 	}
 }
 

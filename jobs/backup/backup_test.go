@@ -732,17 +732,22 @@ func TestStartedOrStuck(t *testing.T) {
 	}
 }
 
-// serve's retry: a service a failed restore left at 0 is started on a later pass; one whose
-// backup of this process is between its stop and its start is left to that backup.
+// serve's retry: a service a failed restore left at 0 is started on a later pass, once two
+// passes in a row saw it so at the same spec version; one whose backup of this process is
+// between its stop and its start is left to that backup.
 func TestRetryStopped(t *testing.T) {
 	c := newCluster()
 	c.replicas = 0
 	c.labels[LabelRestoreReplicas] = "2"
 	j, w := c.job(testConfig())
+	seen := map[string]uint64{}
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) != 0 {
+		t.Errorf("first sighting: %d left, %d scales; want it counted, not yet touched", left, len(c.scales()))
+	}
 	docker := errors.New("exit status 1: Error response from daemon: rpc error: code = Unavailable")
 	c.f.OnScale = func(swarm.Scale) error { return docker }
-	if left := j.RetryStopped(context.Background()); left != 1 {
-		t.Errorf("with every scale failing: %d left, want 1", left)
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) == 0 {
+		t.Errorf("second sighting with every scale failing: %d left after %d scales, want 1 left after trying", left, len(c.scales()))
 	}
 	if s, _ := c.f.Get(svcName); s.Replicas != 0 || s.Labels[LabelRestoreReplicas] != "2" {
 		t.Fatalf("after the failed pass: %d replicas, labels %v", s.Replicas, s.Labels)
@@ -754,18 +759,26 @@ func TestRetryStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(c.scales())
-	if left := j.RetryStopped(context.Background()); left != 0 || len(c.scales()) != before {
+	if left := j.RetryStopped(context.Background(), seen); left != 0 || len(c.scales()) != before {
 		t.Errorf("while an operation holds the service: %d left, %d scales; want it untouched and not counted", left, len(c.scales())-before)
 	}
 	release()
 
-	if left := j.RetryStopped(context.Background()); left != 0 {
+	// Stopped again by someone else meanwhile (a new version): seen anew first.
+	if err := c.f.Scale(context.Background(), swarm.Scale{Service: svcName, Replicas: 0}); err != nil {
+		t.Fatal(err)
+	}
+	before = len(c.scales())
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) != before {
+		t.Errorf("first sighting of a new version: %d left, %d scales", left, len(c.scales())-before)
+	}
+	if left := j.RetryStopped(context.Background(), seen); left != 0 {
 		t.Errorf("docker back: %d left, want 0", left)
 	}
 	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" || c.f.Running(svcName) != 2 {
 		t.Errorf("after the retry: %d replicas (%d running), labels %v", s.Replicas, c.f.Running(svcName), s.Labels)
 	}
-	if left := j.RetryStopped(context.Background()); left != 0 {
+	if left := j.RetryStopped(context.Background(), seen); left != 0 {
 		t.Errorf("nothing to do: %d left", left)
 	}
 }

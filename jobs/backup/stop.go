@@ -221,25 +221,41 @@ func (j *Job) recoverOne(ctx context.Context, name string) operation.Result {
 }
 
 // RetryStopped is one pass of the repair that serve repeats: every service that carries
-// LabelRestoreReplicas and that no operation of this process holds (a backup between its stop
-// and its start does) is started again, under its lock. left is how many are still left at 0
-// afterwards (a failed list counts as unknown: -1).
-func (j *Job) RetryStopped(ctx context.Context) (left int) {
+// LabelRestoreReplicas, that no operation of this process holds (a backup between its stop and
+// its start does) and that the previous pass saw stopped at the same spec version (seen, kept by
+// the caller between passes) is started again, under its lock and claim. The second sighting
+// keeps the pass from starting a service another swarm-utils process has just stopped for its
+// backup: from its first helper on, the claim refuses. left is how many are still left at 0
+// afterwards (-1: the cluster could not be read).
+func (j *Job) RetryStopped(ctx context.Context, seen map[string]uint64) (left int) {
 	rows, err := j.Swarm.ListServices(ctx, LabelRestoreReplicas)
 	if err != nil {
 		j.Log.Warn("look for services left stopped by a backup", "err", err)
 		return -1
 	}
-	if len(rows) == 0 {
-		return 0
-	}
+	now := map[string]uint64{}
 	for _, row := range rows {
 		if j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
 			continue // its own backup (or a repair) runs: it restores the service itself
 		}
+		svc, err := j.Swarm.Service(ctx, row.Name)
+		if err != nil {
+			continue // removed since the list, or docker away: the next pass sees
+		}
+		now[row.Name] = svc.Version
+		if v, ok := seen[row.Name]; !ok || v != svc.Version {
+			continue // first sighting at this version
+		}
 		if res := j.recoverOne(ctx, row.Name); !res.OK {
 			j.Log.Error("could not start a service a backup left stopped; retrying later", "service", row.Name, "err", res.Error)
 		}
+	}
+	clear(seen)
+	for k, v := range now {
+		seen[k] = v
+	}
+	if len(rows) == 0 {
+		return 0
 	}
 	// Counted again: a start that scaled back but whose tasks did not all come up is not
 	// "left at 0" any more (its label went with the scale).
