@@ -44,6 +44,9 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			if addr == "" {
 				addr = fmt.Sprintf(":%d", d.Config.ServerPort)
 			}
+			// A service a backup left at 0 (failed restore, start timeout) is retried here, not
+			// only at the next start of serve.
+			go d.KeepRestoringStopped(ctx, jobs.RetryStoppedEvery)
 			return api.Run(ctx, api.RunOptions{Addr: addr, Server: srv, Cron: c, Grace: cmd.Duration("shutdown-grace"), Log: log, Repair: d.Repair})
 		},
 	}

@@ -30,6 +30,9 @@ const (
 	LabelLock   = "swarm-utils.helper.lock"
 	LabelAction = "swarm-utils.helper.action"
 	LabelStep   = "swarm-utils.helper.step"
+	// LabelSecret marks a swarm secret swarm-utils created for a helper (it also carries
+	// LabelLock): recovery removes those a crash left.
+	LabelSecret = "swarm-utils.secret"
 	dockerSock  = "/var/run/docker.sock"
 )
 
@@ -84,6 +87,7 @@ type Spec struct {
 	Args       []string // command; empty = the image's own command
 	Env        []string // KEY=VALUE; secret values are masked in every log line
 	Mounts     []string // extra --mount values
+	Secrets    []string // --secret values; the secrets must exist and outlive the helper
 	Socket     bool     // mount the node's docker.sock
 	Timeout    time.Duration
 	// Direct: the command only drives the node's docker CLI (Args is a script run by sh), so on
@@ -156,7 +160,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		// Swarm keeps the exited container of a finished job task on its node even after the
 		// service is removed; the label lets later helpers there remove it (clean-node).
 		ContainerLabels: []swarm.Label{{Key: LabelHelper, Value: "true"}},
-		Env:             spec.Env, Entrypoint: spec.Entrypoint, Image: spec.Image, Args: spec.Args}
+		Env:             spec.Env, Secrets: spec.Secrets, Entrypoint: spec.Entrypoint, Image: spec.Image, Args: spec.Args}
 	if spec.Socket {
 		job.Mounts = append(job.Mounts, "type=bind,src="+dockerSock+",dst="+dockerSock)
 	}

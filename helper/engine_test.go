@@ -247,3 +247,37 @@ func TestExecInTasksRecoversAPanic(t *testing.T) {
 		t.Errorf("worker-1's step %+v", steps[0])
 	}
 }
+
+// A helper whose node goes down while it runs is given up after its timeout, and its task is
+// not waited for (StopWait) nor a stop helper sent there: nothing on a down node can stop it.
+func TestRunHelperOnANodeThatWentDown(t *testing.T) {
+	for _, engine := range []string{"", "29.1.3"} { // 20.10 (a stop helper) and current (the engine stops it)
+		f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+		f.Engine = engine
+		f.OnJob = func(swarm.Job) swarmtest.JobRun {
+			f.SetNodeState("n1", "down") // right after its task started
+			return swarmtest.JobRun{State: "running"}
+		}
+		w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: 50 * time.Millisecond}})
+		done := make(chan helper.Outcome, 1)
+		go func() { done <- w.Helpers.Run(context.Background(), spec(30*time.Millisecond)) }()
+		var out helper.Outcome
+		select {
+		case out = <-done:
+		case <-time.After(2 * helper.StopWait): // a hang guard
+			t.Fatalf("engine %q: Run did not return", engine)
+		}
+		if operation.KindOf(out.Err) != operation.KindTimeout {
+			t.Errorf("engine %q: err %v, want its timeout", engine, out.Err)
+		}
+		if !strings.Contains(w.Logs(), "cannot be stopped: the node is down") {
+			t.Errorf("engine %q: the log does not say the task was given up for its node being down:\n%s", engine, w.Logs())
+		}
+		if n := len(f.Calls("create-job")); n != 1 {
+			t.Errorf("engine %q: %d helpers created, want only the one (no stop helper on a down node)", engine, n)
+		}
+		if h := f.Helpers(); len(h) > 0 {
+			t.Errorf("engine %q: helpers left: %+v", engine, h)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package helper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -21,6 +22,8 @@ const orphanStopGrace = 15 * time.Second
 
 // stopAction is the action of the helpers that stop orphaned tasks: recovery's.
 const stopAction = "recover"
+
+var errNodeDown = errors.New("node down")
 
 var containerIDRe = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
 
@@ -42,6 +45,7 @@ func (e *Engine) StopOrphan(ctx context.Context, h Stale, row parse.TaskRow) err
 	stopSent := false
 	legacy := -1 // does the task's node need the workaround? -1: not asked yet
 	last := swarm.TaskState(row)
+	var nodeChecked time.Time
 	err := swarm.Poll(wctx, e.PollInterval, func(ctx context.Context) (bool, error) {
 		for {
 			tasks, err := e.Swarm.InspectTasks(ctx, row.ID)
@@ -55,6 +59,14 @@ func (e *Engine) StopOrphan(ctx context.Context, h Stale, row parse.TaskRow) err
 			last = strings.ToLower(t.State)
 			if t.Terminal() {
 				return true, nil
+			}
+			// A node that is down neither stops the task nor runs a helper to: waiting would
+			// only hold the operation up (its engine stops the task once it is back, if current).
+			if t.NodeID != "" && time.Since(nodeChecked) >= time.Second {
+				nodeChecked = time.Now()
+				if n, nerr := e.Swarm.Node(ctx, t.NodeID); nerr == nil && n.State == "down" {
+					return false, errNodeDown
+				}
 			}
 			if stopSent || t.ContainerID == "" || t.NodeID == "" {
 				return false, nil
@@ -84,6 +96,9 @@ func (e *Engine) StopOrphan(ctx context.Context, h Stale, row parse.TaskRow) err
 		what := "its task " + row.ID
 		if row.Node != "" {
 			what += " on " + row.Node
+		}
+		if errors.Is(err, errNodeDown) {
+			return fmt.Errorf("%s is still %s and cannot be stopped: the node is down", what, last)
 		}
 		return fmt.Errorf("%s is still %s %s after the helper was removed", what, last, time.Since(started).Round(time.Millisecond))
 	}

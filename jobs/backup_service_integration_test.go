@@ -286,6 +286,73 @@ func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
 	bkAssertRestored(t, tb, s.Name)
 	bkAssertNoSecret(t, tb.S3SecretKey, r, logs.String())
 	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoKeySecrets(t, tb, s.Name)
+}
+
+// bkKeySecrets lists the swarm secrets swarm-utils made for the service's uploaders.
+func bkKeySecrets(t *testing.T, tb testbed.Bed, service string) []string {
+	t.Helper()
+	out := tb.Docker(t, "secret", "ls", "--filter", "label=swarm-utils.secret=true",
+		"--filter", "label=swarm-utils.helper.lock=service:"+service, "--format", "{{.Name}}")
+	return strings.Fields(out)
+}
+
+func bkAssertNoKeySecrets(t *testing.T, tb testbed.Bed, service string) {
+	t.Helper()
+	if left := bkKeySecrets(t, tb, service); len(left) > 0 {
+		t.Errorf("S3 key secrets left behind: %v", left)
+	}
+}
+
+// TestIntegrationBackupUploaderSpecHoldsNoKey holds both uploads in flight (an S3 that accepts
+// and never answers): `docker service inspect` of each uploader shows neither key, only the
+// _FILE variables and the secrets they name. The backup is then cancelled: the helpers and
+// their secrets are gone and the service runs again.
+func TestIntegrationBackupUploaderSpecHoldsNoKey(t *testing.T) {
+	tb := testbed.Get(t)
+	s3, conns := stallingS3(t, tb)
+	s := newBkService(t, tb, "swarm-utils.backup.volume-list-upload.s3.url="+s3)
+	d, logs := bkDeps(t, tb.Config())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan operation.Result, 1)
+	go func() { done <- d.BackupService(ctx, s.Name) }()
+
+	var uploaders []string
+	testbed.WaitFor(t, 2*time.Minute, "both uploads in flight", func() bool {
+		uploaders = recRunningHelpers(t, tb, s.Name, "upload")
+		return len(uploaders) == 2 && conns.Load() >= 2
+	})
+	if n := len(bkKeySecrets(t, tb, s.Name)); n != 4 {
+		t.Errorf("%d key secrets during the uploads, want 2 per uploader", n)
+	}
+	for _, h := range uploaders {
+		spec := tb.Docker(t, "service", "inspect", h)
+		for what, key := range map[string]string{"access key": tb.S3AccessKey, "secret key": tb.S3SecretKey} {
+			if strings.Contains(spec, key) {
+				t.Errorf("docker service inspect %s shows the S3 %s", h, what)
+			}
+		}
+		for _, want := range []string{"AWS_ACCESS_KEY_ID_FILE=/run/secrets/", "AWS_SECRET_ACCESS_KEY_FILE=/run/secrets/", `"SecretName"`} {
+			if !strings.Contains(spec, want) {
+				t.Errorf("uploader %s's spec lacks %s", h, want)
+			}
+		}
+	}
+	cancel()
+	var r operation.Result
+	select {
+	case r = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the cancelled backup did not answer within 3 minutes")
+	}
+	if r.OK {
+		t.Errorf("a cancelled backup reported OK")
+	}
+	bkAssertRestored(t, tb, s.Name)
+	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoKeySecrets(t, tb, s.Name)
+	bkAssertNoSecret(t, tb.S3SecretKey, r, logs.String())
 }
 
 func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
@@ -322,6 +389,7 @@ func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
 	bkAssertNoSecret(t, wrong, r, logs.String())
 	bkAssertNoSecret(t, tb.S3SecretKey, r, logs.String())
 	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoKeySecrets(t, tb, s.Name)
 }
 
 func TestIntegrationBackupServiceGlobalStopIsImpossible(t *testing.T) {

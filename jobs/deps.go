@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
@@ -39,6 +40,8 @@ type Deps struct {
 	wireOnce sync.Once
 	helpers  *helper.Engine
 	ops      *operation.Runner
+	// leftStopped is RetryStopped's last count; -1 until its first pass.
+	leftStopped atomic.Int64
 }
 
 // DepsFunc builds the dependencies once the configuration is read (in the root's Before).
@@ -62,8 +65,10 @@ func NewDeps(cfg config.Config, runner bashexec.Runner, secrets *bashexec.Secret
 	if short := shortSecrets(cfg.SecretValues()); short > 0 {
 		log.Warn("configured secrets too short to be masked in logs; use longer ones", "count", short, "minBytes", bashexec.MinGlobalSecret)
 	}
-	return &Deps{Config: cfg, Secrets: secrets, Locks: operation.NewLocks(), Log: log, PollInterval: 100 * time.Millisecond,
+	d := &Deps{Config: cfg, Secrets: secrets, Locks: operation.NewLocks(), Log: log, PollInterval: 100 * time.Millisecond,
 		Swarm: &swarm.CLI{Runner: runner, DockerHost: cfg.DockerHost, Dry: cfg.DryRun}}
+	d.leftStopped.Store(-1)
+	return d
 }
 
 // shortSecrets counts the values the process-wide secrets do not mask (bashexec.MinGlobalSecret).
@@ -128,6 +133,33 @@ func (d *Deps) BackupService(ctx context.Context, name string) operation.Result 
 func (d *Deps) RecoverStoppedServices(ctx context.Context) operation.Report {
 	return d.backup().RecoverStopped(ctx, "")
 }
+
+// RetryStoppedEvery is how often serve retries the start of services a backup left at 0.
+const RetryStoppedEvery = 30 * time.Second
+
+// KeepRestoringStopped retries, every interval until ctx ends, the start of every service a
+// backup left at 0 replicas (a failed restore, a start that timed out, a crash) that no
+// operation of this process holds, once two passes in a row saw it so (backup.Job.RetryStopped);
+// LeftStopped tells how many the last pass left. serve runs it
+// beside the API: without it such a service would wait for the next start of serve.
+func (d *Deps) KeepRestoringStopped(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	seen := map[string]uint64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		d.leftStopped.Store(int64(d.backup().RetryStopped(ctx, seen)))
+	}
+}
+
+// LeftStopped is how many services the last pass of KeepRestoringStopped left at 0 replicas
+// with the restore label (for /readyz and a metric); -1 before the first pass or when the
+// cluster could not be read. It starts no process.
+func (d *Deps) LeftStopped() int { return int(d.leftStopped.Load()) }
 
 // UpdateService rolls the service to a new image.
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {

@@ -204,6 +204,9 @@ func TestIntegrationRecoverAfterKillMidBackup(t *testing.T) {
 	if conns.Load() == 0 {
 		t.Error("no uploader reached the stalling S3: the uploads were not in flight")
 	}
+	if left := bkKeySecrets(t, tb, name); len(left) != 4 {
+		t.Errorf("after kill -9 key secrets %v, want the 2 of each uploader", left)
+	}
 
 	out, logs, err := recRun(t, tb, bin, "recover", "--only-target", "service:"+name)
 	if err != nil {
@@ -212,6 +215,7 @@ func TestIntegrationRecoverAfterKillMidBackup(t *testing.T) {
 	bkAssertRestored(t, tb, name)
 	bkAssertNoHelpers(t, tb, name)
 	recAssertContainersGone(t, tb, uploaders)
+	bkAssertNoKeySecrets(t, tb, name)
 
 	rep := recReport(t, out)
 	removed := map[string]bool{}
@@ -233,7 +237,7 @@ func TestIntegrationRecoverAfterKillMidBackup(t *testing.T) {
 	if !rep.OK || len(removed) != 2 || !removed[uploaders[0]] || !removed[uploaders[1]] || !restored {
 		t.Errorf("report: ok %v, removed %v (want %v), restored %v", rep.OK, removed, uploaders, restored)
 	}
-	for _, want := range []string{"level=WARN msg=\"repaired: 2 helpers removed, 1 services restored\"", "a running uploader is interrupted", "lockKey=service:" + name} {
+	for _, want := range []string{"level=WARN msg=\"repaired: 2 helpers removed, 1 services restored\" secretsRemoved=4", "a running uploader is interrupted", "lockKey=service:" + name} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("recover's log lacks %q", want)
 		}

@@ -15,6 +15,14 @@ type Locks struct {
 
 func NewLocks() *Locks { return &Locks{held: map[string]chan struct{}{}} }
 
+// Held tells whether an operation of this process holds key now.
+func (l *Locks) Held(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, busy := l.held[key]
+	return busy
+}
+
 // Acquire waits up to wait for key, and returns the release function.
 func (l *Locks) Acquire(ctx context.Context, key string, wait time.Duration) (func(), error) {
 	timer := time.NewTimer(wait)

@@ -196,6 +196,9 @@ func (c *CLI) CreateJob(ctx context.Context, j Job) (string, error) {
 	for _, m := range j.Mounts {
 		args = append(args, "--mount", m)
 	}
+	for _, sec := range j.Secrets {
+		args = append(args, "--secret", sec)
+	}
 	for _, e := range j.Env {
 		args = append(args, "--env", e)
 	}
@@ -213,6 +216,35 @@ func (c *CLI) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+func (c *CLI) CreateSecret(ctx context.Context, s Secret) error {
+	args := []string{"secret", "create"}
+	for _, l := range s.Labels {
+		args = append(args, "--label", l.String())
+	}
+	// "-": the data comes from stdin, so it is in no argv and no process listing.
+	_, err := c.run(ctx, bashexec.Command{Args: append(args, "--", s.Name, "-"), Stdin: s.Data, Timeout: readTimeout})
+	return err
+}
+
+func (c *CLI) RemoveSecret(ctx context.Context, name string) error {
+	if _, err := c.change(ctx, "secret", "rm", "--", name); err != nil && !IsNoSuch(err) {
+		return err
+	}
+	return nil
+}
+
+func (c *CLI) ListSecrets(ctx context.Context, labels ...string) ([]string, error) {
+	args := []string{"secret", "ls", "--quiet"}
+	for _, l := range labels {
+		args = append(args, "--filter", "label="+l)
+	}
+	out, err := c.read(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
 }
 
 func (c *CLI) Scale(ctx context.Context, s Scale) error {

@@ -49,13 +49,25 @@ func TestCLIArgv(t *testing.T) {
 			_, err := c.CreateJob(context.Background(), Job{Name: "swarm-utils-x", NodeID: "n1",
 				Labels:          []Label{{Key: "swarm-utils.helper", Value: "true"}, {Key: "swarm-utils.helper.step", Value: "upload"}},
 				ContainerLabels: []Label{{Key: "swarm-utils.helper", Value: "true"}},
-				Mounts:          []string{"type=volume,src=v,dst=/backup/v"}, Env: []string{"A=1"}, Entrypoint: "backup", Image: "img:1", Args: []string{"sh", "-c", "x"}})
+				Mounts:          []string{"type=volume,src=v,dst=/backup/v"}, Secrets: []string{"source=s1,target=k,mode=0400"},
+				Env: []string{"A=1"}, Entrypoint: "backup", Image: "img:1", Args: []string{"sh", "-c", "x"}})
 			return err
 		}, []string{"service", "create", "--detach", "--quiet", "--name", "swarm-utils-x", "--mode", "replicated-job",
 			"--restart-condition", "none", "--log-driver", "json-file", "--constraint", "node.id==n1",
 			"--label", "swarm-utils.helper=true", "--label", "swarm-utils.helper.step=upload", "--container-label", "swarm-utils.helper=true",
-			"--no-resolve-image", "--with-registry-auth", "--mount", "type=volume,src=v,dst=/backup/v", "--env", "A=1",
+			"--no-resolve-image", "--with-registry-auth", "--mount", "type=volume,src=v,dst=/backup/v",
+			"--secret", "source=s1,target=k,mode=0400", "--env", "A=1",
 			"--entrypoint", "backup", "img:1", "sh", "-c", "x"}, false, "", nil, readTimeout},
+		{"create secret", func(c *CLI) error {
+			return c.CreateSecret(context.Background(), Secret{Name: "s1", Labels: []Label{{Key: "swarm-utils.secret", Value: "true"}}, Data: []byte("key\n")})
+		}, []string{"secret", "create", "--label", "swarm-utils.secret=true", "--", "s1", "-"}, false, "key\n", nil, readTimeout},
+		{"remove secret", func(c *CLI) error { return c.RemoveSecret(context.Background(), "s1") },
+			[]string{"secret", "rm", "--", "s1"}, false, "", nil, readTimeout},
+		{"list secrets", func(c *CLI) error {
+			_, err := c.ListSecrets(context.Background(), "swarm-utils.secret=true")
+			return err
+		},
+			[]string{"secret", "ls", "--quiet", "--filter", "label=swarm-utils.secret=true"}, true, "", nil, readTimeout},
 		{"remove", func(c *CLI) error { return c.Remove(context.Background(), "h1") },
 			[]string{"service", "rm", "h1"}, false, "", nil, readTimeout},
 		{"stop", func(c *CLI) error {

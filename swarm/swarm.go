@@ -43,6 +43,13 @@ type Swarm interface {
 	CreateJob(ctx context.Context, j Job) (string, error)
 	// Remove removes a service; one that is gone already is not an error.
 	Remove(ctx context.Context, id string) error
+	// CreateSecret creates a swarm secret; its data goes on stdin only, never in argv.
+	CreateSecret(ctx context.Context, s Secret) error
+	// RemoveSecret removes a swarm secret; one that is gone already is not an error. Docker
+	// refuses while a service still uses it.
+	RemoveSecret(ctx context.Context, name string) error
+	// ListSecrets lists the IDs of the secrets carrying every given label filter.
+	ListSecrets(ctx context.Context, labels ...string) ([]string, error)
 	// Scale sets a replicated service's replica count, adding or removing a label in the same
 	// update, without waiting for the tasks.
 	Scale(ctx context.Context, s Scale) error
@@ -72,10 +79,18 @@ type Job struct {
 	Labels          []Label // service labels, in order
 	ContainerLabels []Label
 	Mounts          []string // --mount values
+	Secrets         []string // --secret values (source=NAME,target=FILE,...)
 	Env             []string // KEY=VALUE
 	Entrypoint      string   // "" keeps the image's
 	Image           string
 	Args            []string // "" keeps the image's command
+}
+
+// Secret is a swarm secret to create.
+type Secret struct {
+	Name   string
+	Labels []Label
+	Data   []byte // never logged, never in argv
 }
 
 // Label is one key=value label.

@@ -78,8 +78,34 @@ func (c Config) String() string { return c.LogValue().String() }
 // GoString keeps %#v masked too.
 func (c Config) GoString() string { return c.String() }
 
-// ConfigFromEnv reads the offen variables through getenv (os.Getenv).
+// ConfigFromEnv reads the offen variables through getenv (a variable is set when not empty).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	return ConfigFromLookup(func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	})
+}
+
+// ConfigFromLookup reads the offen variables through lookup (os.LookupEnv). As offen does for
+// every variable, KEY_FILE names a file whose whole content (not trimmed) is KEY's value: KEY
+// alone gives its value, KEY_FILE alone the file's content (an unreadable file counts as
+// unset), both at once count as unset.
+func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
+	getenv := func(key string) string {
+		value, okValue := lookup(key)
+		location, okFile := lookup(key + "_FILE")
+		switch {
+		case okValue && !okFile:
+			return value
+		case !okValue && okFile:
+			data, err := os.ReadFile(location)
+			if err != nil {
+				return ""
+			}
+			return string(data)
+		}
+		return ""
+	}
 	c := Config{
 		BackupRoot:    getenv("STANDIN_BACKUP_ROOT"),
 		Endpoint:      getenv("AWS_ENDPOINT"),

@@ -403,3 +403,47 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 	}
 }
+
+// The keys may come from files (swarm secrets), exactly as offen reads them: KEY_FILE alone is
+// the file's whole content, not trimmed; KEY and KEY_FILE together, or an unreadable file,
+// leave KEY unset (here: no credentials, refused with a bucket).
+func TestConfigFromLookupFileVariables(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	idFile, secretFile := write("id", "AKIA-file"), write("secret", testSecret+"\n")
+	lookup := func(kv ...string) func(string) (string, bool) {
+		env := map[string]string{"AWS_ENDPOINT": "s3:9000", "AWS_S3_BUCKET_NAME": "b"}
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	}
+	cfg, err := ConfigFromLookup(lookup("AWS_ACCESS_KEY_ID_FILE", idFile, "AWS_SECRET_ACCESS_KEY_FILE", secretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AccessKey != "AKIA-file" || cfg.SecretKey != testSecret+"\n" {
+		t.Errorf("keys from files: %q, secret of %d bytes; want the files' exact content", cfg.AccessKey, len(cfg.SecretKey))
+	}
+	cfg, err = ConfigFromLookup(lookup("AWS_ACCESS_KEY_ID", "AKIA-env", "AWS_SECRET_ACCESS_KEY_FILE", secretFile))
+	if err != nil || cfg.AccessKey != "AKIA-env" {
+		t.Errorf("one from the environment, one from a file: %q, %v", cfg.AccessKey, err)
+	}
+	for name, env := range map[string]func(string) (string, bool){
+		"both set":         lookup("AWS_ACCESS_KEY_ID", "AKIA-env", "AWS_ACCESS_KEY_ID_FILE", idFile, "AWS_SECRET_ACCESS_KEY_FILE", secretFile),
+		"unreadable file":  lookup("AWS_ACCESS_KEY_ID_FILE", filepath.Join(dir, "missing"), "AWS_SECRET_ACCESS_KEY_FILE", secretFile),
+		"secret file only": lookup("AWS_SECRET_ACCESS_KEY_FILE", secretFile),
+	} {
+		if cfg, err := ConfigFromLookup(env); err == nil {
+			t.Errorf("%s: accepted with access key %q", name, cfg.AccessKey)
+		} else if strings.Contains(err.Error(), testSecret) {
+			t.Errorf("%s: error contains the secret: %v", name, err)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type Swarm interface {
 	Service(ctx context.Context, name string) (parse.Service, error)
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	Scale(ctx context.Context, s swarm.Scale) error
+	CreateSecret(ctx context.Context, s swarm.Secret) error
+	RemoveSecret(ctx context.Context, name string) error
 	DryRun() bool
 }
 

@@ -3,7 +3,9 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -47,6 +49,8 @@ type cluster struct {
 	labels   map[string]string                  // the service's labels
 	replicas uint64                             // at the start
 	nodeByID map[string]string                  // node ID -> hostname
+	keyFiles map[string]map[string]string       // node -> what the uploader reads from each X_FILE, by X
+	fail     map[string]error                   // the fake's Fail
 }
 
 func newCluster() *cluster {
@@ -59,7 +63,38 @@ func newCluster() *cluster {
 			"com.docker.stack.namespace": "shop",
 		},
 		nodeByID: map[string]string{"n1": "worker-1", "n2": "worker-2"},
+		keyFiles: map[string]map[string]string{},
 	}
+}
+
+// readKeyFiles is what a container of the job reads from each file its X_FILE variables name
+// (by X): the data of the secret mounted at that path, while the job exists.
+func readKeyFiles(f *swarmtest.Fake, j swarm.Job) map[string]string {
+	out := map[string]string{}
+	for _, e := range j.Env {
+		k, path, _ := strings.Cut(e, "=")
+		v, ok := strings.CutSuffix(k, "_FILE")
+		if !ok {
+			continue
+		}
+		for _, ref := range j.Secrets {
+			var src, target string
+			for _, kv := range strings.Split(ref, ",") {
+				if x, ok := strings.CutPrefix(kv, "source="); ok {
+					src = x
+				}
+				if x, ok := strings.CutPrefix(kv, "target="); ok {
+					target = x
+				}
+			}
+			if "/run/secrets/"+target == path {
+				if data, ok := f.SecretData(src); ok {
+					out[v] = string(data)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func uploaded(node string) string {
@@ -71,6 +106,7 @@ func uploaded(node string) string {
 // job builds the fake and the job; call after setting the cluster up.
 func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"), swarmtest.Node("nm", "manager"))
+	f.Fail = c.fail
 	f.Local = "nm" // swarm-utils runs on the manager, which holds no task: every step uses a helper
 	f.AddService(parse.Service{Name: svcName, Image: "postgres:16", Mode: c.mode, Replicas: c.replicas, Labels: c.labels,
 		Mounts: []parse.Mount{
@@ -102,6 +138,7 @@ func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
 		case "upload":
+			c.keyFiles[node] = readKeyFiles(c.f, j)
 			if c.upload != nil {
 				return c.upload(node)
 			}
@@ -185,6 +222,28 @@ func assertScales(t *testing.T, c *cluster, want ...swarm.Scale) {
 	}
 }
 
+// assertNoSwarmSecrets: every secret made for an uploader is gone, and none was removed while
+// its helper still existed (the fake refuses that, as docker does).
+func assertNoSwarmSecrets(t *testing.T, c *cluster) {
+	t.Helper()
+	if s := c.f.Secrets(); len(s) > 0 {
+		t.Errorf("swarm secrets left behind: %v", s)
+	}
+}
+
+// assertKeysInNoArgv: no job spec carries a key (env, args, labels, mounts, secret refs).
+func assertKeysInNoArgv(t *testing.T, c *cluster, keys ...string) {
+	t.Helper()
+	for _, call := range c.f.Calls("create-job") {
+		js, _ := json.Marshal(call.Job)
+		for _, k := range keys {
+			if strings.Contains(string(js), k) {
+				t.Errorf("helper %s's spec holds a key: %s", call.Job.Name, js)
+			}
+		}
+	}
+}
+
 func assertNoHelpers(t *testing.T, c *cluster) {
 	t.Helper()
 	if h := c.f.Helpers(); len(h) > 0 {
@@ -223,12 +282,19 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 		}
 		wantEnv := []string{
 			"AWS_ENDPOINT=s3.example:9000", "AWS_ENDPOINT_PROTO=https", "AWS_S3_BUCKET_NAME=backups",
-			"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey, "AWS_S3_PATH=" + svcName,
+			"AWS_S3_PATH=" + svcName,
 			"BACKUP_FILENAME=" + svcName + "_" + node + "_%Y-%m-%dT%H-%M-%S.tar.gz", "BACKUP_COMPRESSION=gz",
 			"BACKUP_RETENTION_DAYS=5", "BACKUP_PRUNING_PREFIX=" + svcName + "_",
+			"AWS_ACCESS_KEY_ID_FILE=/run/secrets/swarm-utils-s3-access-key-id",
+			"AWS_SECRET_ACCESS_KEY_FILE=/run/secrets/swarm-utils-s3-secret-access-key",
 		}
 		if !slices.Equal(h.Env, wantEnv) {
 			t.Errorf("%s: env = %q\nwant %q", node, h.Env, wantEnv)
+		}
+		// The keys reach the uploader only as files of swarm secrets, exactly (no newline).
+		wantKeys := map[string]string{"AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey}
+		if got := c.keyFiles[node]; !maps.Equal(got, wantKeys) {
+			t.Errorf("%s: the uploader reads the keys %q from its secret files, want %q", node, got, wantKeys)
 		}
 		// volume-nocopy: docker must never copy image content into the user's volume; no socket.
 		wantMounts := []string{
@@ -253,6 +319,11 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 	}
 	assertNoHelpers(t, c)
 	assertNoSecret(t, r)
+	assertNoSwarmSecrets(t, c)
+	if n := len(c.f.Calls("create-secret")); n != 4 {
+		t.Errorf("%d secrets created for 2 uploaders, want 2 each", n)
+	}
+	assertKeysInNoArgv(t, c, accessKey, secretKey)
 }
 
 func TestBackupRefusesBeforeTouchingAnything(t *testing.T) {
@@ -346,6 +417,16 @@ func TestBackupAlwaysStartsAgain(t *testing.T) {
 				}
 			}
 		}, operation.KindCanceled, nil, 2},
+		{"upload times out", func(c *cluster, _ context.CancelFunc) {
+			c.upload = func(string) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
+		}, operation.KindTimeout, nil, 2}, // the operation takes its failed step's kind
+		{"the key secret cannot be created", func(c *cluster, _ context.CancelFunc) {
+			c.fail = map[string]error{"create-secret": errors.New("exit status 1: Error response from daemon: secret quota")}
+		}, operation.KindDocker, func(t *testing.T, c *cluster, r operation.Result) {
+			if up := findStep(t, r, "upload", "worker-1"); up.OK || !strings.Contains(up.Error, "create secret") {
+				t.Errorf("upload step: ok=%v error=%q, want the failed secret create", up.OK, up.Error)
+			}
+		}, 0},
 		{"stop times out", func(c *cluster, _ context.CancelFunc) {
 			c.onCreate = nil
 		}, operation.KindDocker, func(t *testing.T, c *cluster, r operation.Result) {
@@ -381,6 +462,7 @@ func TestBackupAlwaysStartsAgain(t *testing.T) {
 				t.Errorf("service ends at %d replicas, labels %v", s.Replicas, s.Labels)
 			}
 			assertNoHelpers(t, c)
+			assertNoSwarmSecrets(t, c)
 		})
 	}
 }
@@ -402,12 +484,18 @@ func TestBackupS3FromLabels(t *testing.T) {
 	}
 	for node, h := range c.helpers("upload") {
 		for _, e := range []string{"AWS_ENDPOINT=minio.internal:9000", "AWS_ENDPOINT_PROTO=http", "AWS_S3_BUCKET_NAME=shop-backups",
-			"AWS_SECRET_ACCESS_KEY=label-secret-9f3a", "AWS_ACCESS_KEY_ID=" + accessKey, "BACKUP_RETENTION_DAYS=8"} {
+			"BACKUP_RETENTION_DAYS=8"} {
 			if !slices.Contains(h.Env, e) {
 				t.Errorf("%s: uploader env lacks %s: %q", node, e, h.Env)
 			}
 		}
+		want := map[string]string{"AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": "label-secret-9f3a"}
+		if got := c.keyFiles[node]; !maps.Equal(got, want) {
+			t.Errorf("%s: the uploader reads the keys %q, want %q", node, got, want)
+		}
 	}
+	assertKeysInNoArgv(t, c, accessKey, "label-secret-9f3a")
+	assertNoSwarmSecrets(t, c)
 	assertNoSecret(t, r, "label-secret-9f3a")
 }
 
@@ -583,5 +671,114 @@ func TestStartRetriesUntilTheServiceAnswers(t *testing.T) {
 	}
 	if !strings.Contains(w.Logs(), "scale back failed, retrying") {
 		t.Errorf("log:\n%s", w.Logs())
+	}
+}
+
+// A task the scheduler cannot place (its node went down during the backup) is reported at
+// once, not waited for until the start timeout; the replica count is restored all the same.
+func TestStartReportsUnschedulableTasksAtOnce(t *testing.T) {
+	c := newCluster()
+	cfg := testConfig()
+	cfg.Timeouts.BackupStart = time.Hour // a wait for the timeout would hang the test
+	j, _ := c.job(cfg)
+	const why = "no suitable node (max replicas per node limit exceed; scheduling constraints not satisfied on 3 nodes)"
+	c.f.OnScale = func(sc swarm.Scale) error {
+		if sc.Replicas == 0 {
+			c.f.Unplaceable = map[string]string{"worker-2": why} // worker-2 is lost while stopped
+		}
+		return nil
+	}
+	done := make(chan operation.Result, 1)
+	go func() { done <- j.Run(context.Background(), svcName) }()
+	var r operation.Result
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the start waits for a task no node can take")
+	}
+	st := findStep(t, r, "start", "")
+	if r.OK || st.OK || !strings.Contains(st.Error, "2 desired, 1 running, 1 pending: "+why) {
+		t.Errorf("ok=%v; start step ok=%v error=%q, want it to say 2 desired, 1 running, 1 pending and why", r.OK, st.OK, st.Error)
+	}
+	assertScales(t, c, stopScale, restoreScale)
+	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" {
+		t.Errorf("service ends at %d replicas, labels %v", s.Replicas, s.Labels)
+	}
+	assertNoHelpers(t, c)
+}
+
+func TestStartedOrStuck(t *testing.T) {
+	row := func(state, err string) parse.TaskRow {
+		return parse.TaskRow{CurrentState: state + " 2 seconds ago", Error: err}
+	}
+	const why = "no suitable node (1 node not available for new tasks)"
+	for _, tc := range []struct {
+		name    string
+		rows    []parse.TaskRow
+		done    bool
+		stuckOn string
+	}{
+		{"all running", []parse.TaskRow{row("Running", ""), row("Running", "")}, true, ""},
+		{"one starting", []parse.TaskRow{row("Running", ""), row("Starting", "")}, false, ""},
+		{"pending, not tried yet", []parse.TaskRow{row("Running", ""), row("Pending", "")}, false, ""},
+		{"pending, no node", []parse.TaskRow{row("Running", ""), row("Pending", why)}, false, "2 desired, 1 running, 1 pending: " + why},
+		{"one no node, one on its way", []parse.TaskRow{row("Preparing", ""), row("Pending", why)}, false, ""},
+		{"not all tasks made yet", []parse.TaskRow{row("Pending", why)}, false, ""},
+	} {
+		done, err := startedOrStuck(tc.rows, 2)
+		if done != tc.done || (err == nil) != (tc.stuckOn == "") || (err != nil && err.Error() != tc.stuckOn) {
+			t.Errorf("%s: done=%v err=%v, want %v %q", tc.name, done, err, tc.done, tc.stuckOn)
+		}
+	}
+}
+
+// serve's retry: a service a failed restore left at 0 is started on a later pass, once two
+// passes in a row saw it so at the same spec version; one whose backup of this process is
+// between its stop and its start is left to that backup.
+func TestRetryStopped(t *testing.T) {
+	c := newCluster()
+	c.replicas = 0
+	c.labels[LabelRestoreReplicas] = "2"
+	j, w := c.job(testConfig())
+	seen := map[string]uint64{}
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) != 0 {
+		t.Errorf("first sighting: %d left, %d scales; want it counted, not yet touched", left, len(c.scales()))
+	}
+	docker := errors.New("exit status 1: Error response from daemon: rpc error: code = Unavailable")
+	c.f.OnScale = func(swarm.Scale) error { return docker }
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) == 0 {
+		t.Errorf("second sighting with every scale failing: %d left after %d scales, want 1 left after trying", left, len(c.scales()))
+	}
+	if s, _ := c.f.Get(svcName); s.Replicas != 0 || s.Labels[LabelRestoreReplicas] != "2" {
+		t.Fatalf("after the failed pass: %d replicas, labels %v", s.Replicas, s.Labels)
+	}
+
+	c.f.OnScale = nil
+	release, err := w.Ops.Locks.Acquire(context.Background(), operation.LockKeyService(svcName), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(c.scales())
+	if left := j.RetryStopped(context.Background(), seen); left != 0 || len(c.scales()) != before {
+		t.Errorf("while an operation holds the service: %d left, %d scales; want it untouched and not counted", left, len(c.scales())-before)
+	}
+	release()
+
+	// Stopped again by someone else meanwhile (a new version): seen anew first.
+	if err := c.f.Scale(context.Background(), swarm.Scale{Service: svcName, Replicas: 0}); err != nil {
+		t.Fatal(err)
+	}
+	before = len(c.scales())
+	if left := j.RetryStopped(context.Background(), seen); left != 1 || len(c.scales()) != before {
+		t.Errorf("first sighting of a new version: %d left, %d scales", left, len(c.scales())-before)
+	}
+	if left := j.RetryStopped(context.Background(), seen); left != 0 {
+		t.Errorf("docker back: %d left, want 0", left)
+	}
+	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" || c.f.Running(svcName) != 2 {
+		t.Errorf("after the retry: %d replicas (%d running), labels %v", s.Replicas, c.f.Running(svcName), s.Labels)
+	}
+	if left := j.RetryStopped(context.Background(), seen); left != 0 {
+		t.Errorf("nothing to do: %d left", left)
 	}
 }

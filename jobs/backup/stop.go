@@ -81,19 +81,56 @@ func (j *Job) start(ctx context.Context, name string, replicas uint64, timeout t
 	if j.Swarm.DryRun() {
 		return st
 	}
+	var unplaceable error
 	err = j.waitTasks(rctx, name, true, func(rows []parse.TaskRow) (bool, string) {
-		running := 0
-		for _, r := range rows {
-			if swarm.TaskState(r) == "running" {
-				running++
-			}
-		}
-		return uint64(running) >= replicas, fmt.Sprintf("%d of %s task(s) running", running, n)
+		var ok bool
+		ok, unplaceable = startedOrStuck(rows, replicas)
+		return ok || unplaceable != nil, fmt.Sprintf("%d of %s task(s) running", countRunning(rows), n)
 	})
-	if err != nil {
+	switch {
+	case unplaceable != nil:
+		// The spec is back at its count: swarm places the rest as soon as a node can take them.
+		st.OK, st.Error = false, fmt.Sprintf("start %s at %s replicas: %v", name, n, unplaceable)
+	case err != nil:
 		st.OK, st.Error = false, fmt.Sprintf("start %s at %s replicas within %s: %v", name, n, timeout, err)
 	}
 	return st
+}
+
+func countRunning(rows []parse.TaskRow) int {
+	running := 0
+	for _, r := range rows {
+		if swarm.TaskState(r) == "running" {
+			running++
+		}
+	}
+	return running
+}
+
+// startedOrStuck tells whether replicas tasks run, or else whether every one that does not is
+// pending because the scheduler found no node for it (a node went down, constraints, limits):
+// waiting longer would only wait for the start timeout, so that is reported at once.
+func startedOrStuck(rows []parse.TaskRow, replicas uint64) (bool, error) {
+	running, pending, onTheWay := 0, 0, 0
+	why := ""
+	for _, r := range rows {
+		switch state := swarm.TaskState(r); {
+		case state == "running":
+			running++
+		case state == "pending" && r.Error != "":
+			pending++
+			why = r.Error
+		default:
+			onTheWay++
+		}
+	}
+	if uint64(running) >= replicas {
+		return true, nil
+	}
+	if onTheWay > 0 || pending == 0 || uint64(running+pending) < replicas {
+		return false, nil // tasks still on their way, or the orchestrator has not made them all
+	}
+	return false, fmt.Errorf("%d desired, %d running, %d pending: %s", replicas, running, pending, why)
 }
 
 // waitTasks reads the service's tasks (only those desired running when desiredRunning) until
@@ -154,26 +191,81 @@ func (j *Job) RecoverStopped(ctx context.Context, only string) operation.Report 
 		if only != "" && row.Name != only {
 			continue
 		}
-		res := j.Ops.Run(ctx, rep.Operation, row.Name, operation.LockKeyService(row.Name), func(ctx context.Context) (operation.Plan, error) {
-			svc, err := j.Swarm.Service(ctx, row.Name)
-			if err != nil {
-				return operation.Plan{}, err
-			}
-			timeout := j.Config.Timeouts.BackupStart
-			if s, perr := SettingsFromLabels(svc.Labels, j.Config); perr == nil && s.StartTimeout > 0 {
-				timeout = s.StartTimeout
-			}
-			return operation.Plan{Budget: timeout, Do: func(ctx context.Context, r *operation.Result) error {
-				if st, ok := j.recoverStopped(ctx, svc, timeout); ok {
-					r.Steps = append(r.Steps, st)
-				} else {
-					r.Skipped = "not stopped by a backup any more"
-				}
-				return nil
-			}}, nil
-		})
+		res := j.recoverOne(ctx, row.Name)
 		rep.OK = rep.OK && res.OK
 		rep.Results = append(rep.Results, res)
 	}
 	return rep
+}
+
+// recoverOne starts one service a backup left stopped, under its lock.
+func (j *Job) recoverOne(ctx context.Context, name string) operation.Result {
+	return j.Ops.Run(ctx, OpRecover, name, operation.LockKeyService(name), func(ctx context.Context) (operation.Plan, error) {
+		svc, err := j.Swarm.Service(ctx, name)
+		if err != nil {
+			return operation.Plan{}, err
+		}
+		timeout := j.Config.Timeouts.BackupStart
+		if s, perr := SettingsFromLabels(svc.Labels, j.Config); perr == nil && s.StartTimeout > 0 {
+			timeout = s.StartTimeout
+		}
+		return operation.Plan{Budget: timeout, Do: func(ctx context.Context, r *operation.Result) error {
+			if st, ok := j.recoverStopped(ctx, svc, timeout); ok {
+				r.Steps = append(r.Steps, st)
+			} else {
+				r.Skipped = "not stopped by a backup any more"
+			}
+			return nil
+		}}, nil
+	})
+}
+
+// RetryStopped is one pass of the repair that serve repeats: every service that carries
+// LabelRestoreReplicas, that no operation of this process holds (a backup between its stop and
+// its start does) and that the previous pass saw stopped at the same spec version (seen, kept by
+// the caller between passes) is started again, under its lock and claim. The second sighting
+// keeps the pass from starting a service another swarm-utils process has just stopped for its
+// backup: from its first helper on, the claim refuses. left is how many are still left at 0
+// afterwards (-1: the cluster could not be read).
+func (j *Job) RetryStopped(ctx context.Context, seen map[string]uint64) (left int) {
+	rows, err := j.Swarm.ListServices(ctx, LabelRestoreReplicas)
+	if err != nil {
+		j.Log.Warn("look for services left stopped by a backup", "err", err)
+		return -1
+	}
+	now := map[string]uint64{}
+	for _, row := range rows {
+		if j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
+			continue // its own backup (or a repair) runs: it restores the service itself
+		}
+		svc, err := j.Swarm.Service(ctx, row.Name)
+		if err != nil {
+			continue // removed since the list, or docker away: the next pass sees
+		}
+		now[row.Name] = svc.Version
+		if v, ok := seen[row.Name]; !ok || v != svc.Version {
+			continue // first sighting at this version
+		}
+		if res := j.recoverOne(ctx, row.Name); !res.OK {
+			j.Log.Error("could not start a service a backup left stopped; retrying later", "service", row.Name, "err", res.Error)
+		}
+	}
+	clear(seen)
+	for k, v := range now {
+		seen[k] = v
+	}
+	if len(rows) == 0 {
+		return 0
+	}
+	// Counted again: a start that scaled back but whose tasks did not all come up is not
+	// "left at 0" any more (its label went with the scale).
+	if rows, err = j.Swarm.ListServices(ctx, LabelRestoreReplicas); err != nil {
+		return -1
+	}
+	for _, row := range rows {
+		if !j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
+			left++
+		}
+	}
+	return left
 }

@@ -70,8 +70,6 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		"AWS_ENDPOINT=" + s3.URL,
 		"AWS_ENDPOINT_PROTO=" + proto,
 		"AWS_S3_BUCKET_NAME=" + s3.Bucket,
-		"AWS_ACCESS_KEY_ID=" + s3.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + s3.SecretKey,
 		"AWS_S3_PATH=" + service,
 		"BACKUP_FILENAME=" + service + "_" + node.Name + "_%Y-%m-%dT%H-%M-%S.tar.gz",
 		"BACKUP_COMPRESSION=gz",
@@ -87,11 +85,20 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		entries = append(entries, v.Entry)
 	}
 	started := time.Now()
+	keys, err := j.createS3Secrets(ctx, lockKey, s3.AccessKey, s3.SecretKey)
+	if err != nil {
+		up.OK, up.Error = false, j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", node.Name, err))
+		up.Duration = operation.Since(started)
+		return []operation.Step{check, up}
+	}
+	// Run has removed the helper when it returns: only then does docker let the secrets go.
+	defer j.removeS3Secrets(ctx, keys)
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: lockKey, Target: service, Step: "upload", NodeID: node.ID, NodeName: node.Name,
 		// offen's image entrypoint is its scheduler (-foreground); `backup` runs one backup and
 		// exits, its documented one-shot mode.
-		Image: j.Config.BackupImage, Entrypoint: "backup", Env: env, Mounts: mounts, Timeout: settings.UploadTimeout,
+		Image: j.Config.BackupImage, Entrypoint: "backup", Env: append(env, keys.env...), Mounts: mounts, Secrets: keys.refs,
+		Timeout: settings.UploadTimeout,
 	})
 	up = h.Step("upload", node.Name, started)
 	up.Details = map[string]string{"volumes": strings.Join(entries, ",")}

@@ -30,6 +30,8 @@ type Swarm interface {
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	InspectServices(ctx context.Context, ids []string) ([]parse.Service, error)
 	Remove(ctx context.Context, id string) error
+	ListSecrets(ctx context.Context, labels ...string) ([]string, error)
+	RemoveSecret(ctx context.Context, name string) error
 	DryRun() bool
 }
 
@@ -78,6 +80,8 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 	// Helpers first: an uploader of a stopped service must not still be reading its volumes
 	// when the service starts writing them again.
 	rep.Results = append(rep.Results, j.removeStaleHelpers(ctx, o.Only)...)
+	// Then the secrets those helpers used: docker refuses to remove one a service still uses.
+	rep.Results = append(rep.Results, j.removeStaleSecrets(ctx, o.Only)...)
 	only := ""
 	if o.Only != "" {
 		var isService bool
@@ -88,7 +92,7 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 	restored := j.Stopped.RecoverStopped(ctx, only)
 	rep.Results = append(rep.Results, restored.Results...)
 
-	var helpers, services, failures int
+	var helpers, secrets, services, failures int
 	for _, r := range rep.Results {
 		rep.OK = rep.OK && r.OK
 		if !r.OK {
@@ -99,6 +103,8 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 			case !s.OK:
 			case s.Name == "remove-helper":
 				helpers++
+			case s.Name == "remove-secret":
+				secrets++
 			case s.Name == "recover-start":
 				services++
 			}
@@ -108,12 +114,43 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 	switch {
 	case failures > 0:
 		level = slog.LevelError
-	case helpers+services > 0:
+	case helpers+secrets+services > 0:
 		level = slog.LevelWarn
 	}
 	j.Log.Log(ctx, level, fmt.Sprintf("repaired: %d helpers removed, %d services restored", helpers, services),
-		"failed", failures, "durationMs", time.Since(started).Milliseconds())
+		"secretsRemoved", secrets, "failed", failures, "durationMs", time.Since(started).Milliseconds())
 	return rep
+}
+
+// removeStaleSecrets removes the secrets swarm-utils made for helpers (the uploader's S3 keys)
+// that a dead process left (of lock key only, when set), one Result each.
+func (j *Job) removeStaleSecrets(ctx context.Context, only string) []operation.Result {
+	filters := []string{helper.LabelSecret + "=true"}
+	if only != "" {
+		filters = append(filters, helper.LabelLock+"="+only)
+	}
+	ids, err := j.Swarm.ListSecrets(ctx, filters...)
+	if err != nil {
+		return []operation.Result{operation.Failed(Op, "*", fmt.Errorf("list secrets left by an earlier run: %w", err))}
+	}
+	var results []operation.Result
+	for _, id := range ids {
+		r := operation.Result{Operation: Op, Target: id, OK: true, StartedAt: time.Now().UTC()}
+		st := operation.Step{Name: "remove-secret", OK: true, Details: map[string]string{"secret": id}}
+		if err := j.Swarm.RemoveSecret(ctx, id); err != nil {
+			st.OK, st.Error = false, fmt.Sprintf("remove secret %s left by an earlier run: %v", id, err)
+			j.Log.Error("could not remove a secret left by an earlier run", "secret", id, "err", err)
+		} else {
+			j.Log.Warn("removed a secret left by an earlier run", "secret", id)
+		}
+		st.Duration = operation.Since(r.StartedAt)
+		r.Steps, r.Duration = []operation.Step{st}, st.Duration
+		if !st.OK {
+			r.Fail(operation.Errorf(operation.KindDocker, "%s", st.Error))
+		}
+		results = append(results, r)
+	}
+	return results
 }
 
 // removeStaleHelpers removes every helper (of lock key only, when set), one Result each.

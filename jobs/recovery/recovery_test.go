@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -362,5 +363,49 @@ func TestRepairStopsOrphanTasksOnlyWhereTheEngineLeavesThem(t *testing.T) {
 				t.Errorf("task still %s", st)
 			}
 		})
+	}
+}
+
+// A crash during an upload leaves the uploader's S3 key secrets: they are removed after the
+// helper that uses them (docker refuses before), only swarm-utils' own, only the target's
+// when limited to one.
+func TestRepairRemovesKeySecretsACrashLeft(t *testing.T) {
+	f := newFake()
+	upload := stale{id: "hid1", action: backup.Op, target: "shop_db", step: "upload", node: "worker-2", nodeID: "n2", state: "complete"}
+	addStale(f, upload)
+	ours := func(lockKey string) map[string]string {
+		return map[string]string{helper.LabelSecret: "true", helper.LabelLock: lockKey, helper.LabelAction: backup.Op}
+	}
+	f.AddSecret("swarm-utils-aaaa-s3-access-key-id", ours("service:shop_db"), "hid1")
+	f.AddSecret("swarm-utils-aaaa-s3-secret-access-key", ours("service:shop_db"), "hid1")
+	f.AddSecret("swarm-utils-bbbb-s3-secret-access-key", ours("service:other"))
+	f.AddSecret("users-own-db-password", map[string]string{"team": "shop"})
+	j, w := job(f, testConfig())
+
+	rep := j.Run(context.Background(), Options{Only: "service:shop_db"})
+	if !rep.OK {
+		t.Fatalf("not OK: %+v", rep)
+	}
+	if got, want := f.Secrets(), []string{"swarm-utils-bbbb-s3-secret-access-key", "users-own-db-password"}; !slices.Equal(got, want) {
+		t.Errorf("secrets after the repair of shop_db: %q, want %q", got, want)
+	}
+	removed := 0
+	for _, r := range rep.Results {
+		if len(r.Steps) == 1 && r.Steps[0].Name == "remove-secret" && r.Steps[0].OK {
+			removed++
+		}
+	}
+	if removed != 2 {
+		t.Errorf("%d remove-secret results, want 2: %+v", removed, rep.Results)
+	}
+	if !strings.Contains(w.Logs(), "secretsRemoved=2") {
+		t.Errorf("summary does not count the secrets:\n%s", w.Logs())
+	}
+
+	if rep := j.Run(context.Background(), Options{}); !rep.OK {
+		t.Fatalf("full repair not OK: %+v", rep)
+	}
+	if got, want := f.Secrets(), []string{"users-own-db-password"}; !slices.Equal(got, want) {
+		t.Errorf("secrets after a full repair: %q, want %q (only the user's own)", got, want)
 	}
 }

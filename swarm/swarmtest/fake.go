@@ -32,6 +32,9 @@ type Fake struct {
 	OnScale func(s swarm.Scale) error
 	// Fail makes every call of a verb fail with the error ("list-services", "tasks", ...).
 	Fail map[string]error
+	// Unplaceable: a new task of a service meant for this node (hostname) stays pending with
+	// this scheduler error, on no node (the node is down, or full).
+	Unplaceable map[string]string
 
 	Local  string // node ID of the daemon swarm-utils talks to
 	Engine string // EngineVersion of every node; "" = "20.10.24+dfsg1", which keeps removed jobs' tasks
@@ -42,7 +45,9 @@ type Fake struct {
 	nodes    []parse.Node
 	services []*parse.Service // in creation order
 	tasks    []*task
-	logs     map[string]string // by service ID
+	logs     map[string]string   // by service ID
+	secrets  map[string]*secret  // by name
+	uses     map[string][]string // secret names a service uses, by service ID
 	calls    []Call
 	seq      int
 }
@@ -67,6 +72,12 @@ type Call struct {
 	Tail   int      // logs: the lines asked for (0 = all)
 }
 
+type secret struct {
+	id     string
+	labels map[string]string
+	data   []byte
+}
+
 type task struct {
 	parse.Task
 	node string // hostname
@@ -79,7 +90,7 @@ var _ swarm.Swarm = (*Fake)(nil)
 
 // New returns a fake with the given nodes (ready, active, no labels unless set).
 func New(nodes ...parse.Node) *Fake {
-	f := &Fake{logs: map[string]string{}}
+	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, uses: map[string][]string{}}
 	for _, n := range nodes {
 		if n.State == "" {
 			n.State = "ready"
@@ -154,6 +165,22 @@ func (f *Fake) KeepRunning(service string) {
 	}
 }
 
+// down tells a node that is down: it runs, stops and reports nothing.
+func (f *Fake) down(idOrName string) bool {
+	n := f.node(idOrName)
+	return n != nil && n.State == "down"
+}
+
+// SetNodeState sets a node's state ("ready", "down"); a down node runs, stops and reports
+// nothing: its tasks keep their state, no new one is placed there.
+func (f *Fake) SetNodeState(idOrName, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.node(idOrName); n != nil {
+		n.State = state
+	}
+}
+
 // Get returns a copy of the service named name, and whether it exists.
 func (f *Fake) Get(name string) (parse.Service, bool) {
 	f.mu.Lock()
@@ -219,7 +246,7 @@ func (f *Fake) Calls(verbs ...string) []Call {
 
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
-	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local")
+	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local", "create-secret", "remove-secret")
 }
 
 func (f *Fake) record(c Call) error {
@@ -279,6 +306,11 @@ func (f *Fake) startTasks(s *parse.Service, n int, onNodes []string) {
 			nodeID = nd.ID
 		}
 		id := f.id("t")
+		if why := f.Unplaceable[host]; why != "" {
+			f.tasks = append(f.tasks, &task{Task: parse.Task{ID: id, ServiceID: s.ID, Slot: i + 1,
+				DesiredState: "running", State: "pending", Err: why, Timestamp: time.Now()}})
+			continue
+		}
 		f.tasks = append(f.tasks, &task{node: host, Task: parse.Task{ID: id, ServiceID: s.ID, NodeID: nodeID, Slot: i + 1,
 			DesiredState: "running", State: "running", ContainerID: fmt.Sprintf("%064x", f.seq), Timestamp: time.Now()}})
 	}
@@ -464,8 +496,15 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 	if f.Dry {
 		return "", nil
 	}
+	f.mu.Lock()
+	down := f.down(j.NodeID)
+	f.mu.Unlock()
 	run := JobRun{State: "complete"}
-	if !f.removesContainer(j.Args) && f.OnJob != nil {
+	switch {
+	case down:
+		// The scheduler places nothing on a down node.
+		run = JobRun{State: "pending", Err: "no suitable node (1 node not available for new tasks)"}
+	case !f.removesContainer(j.Args) && f.OnJob != nil:
 		run = f.OnJob(j)
 	}
 	f.mu.Lock()
@@ -477,8 +516,17 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 	for _, l := range j.Labels {
 		labels[l.Key] = l.Value
 	}
+	var uses []string
+	for _, ref := range j.Secrets {
+		name := secretSource(ref)
+		if f.secrets[name] == nil {
+			return "", fmt.Errorf("exit status 1: Error response from daemon: secret not found: %s", name)
+		}
+		uses = append(uses, name)
+	}
 	s := &parse.Service{ID: f.id("h"), Name: j.Name, Image: j.Image, Labels: labels, Mode: parse.ModeReplicatedJob}
 	f.services = append(f.services, s)
+	f.uses[s.ID] = uses
 	f.logs[s.ID] = run.Logs
 	t := &task{Task: parse.Task{ID: f.id("t"), ServiceID: s.ID, Slot: 1, DesiredState: "complete", State: run.State,
 		ExitCode: run.Exit, Err: run.Err, Timestamp: time.Now()}, logs: run.Logs}
@@ -490,7 +538,9 @@ func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
 		t.ContainerID = fmt.Sprintf("%064x", f.seq+1000)
 	}
 	f.tasks = append(f.tasks, t)
-	f.killContainer(j.Args, j.NodeID)
+	if run.State != "pending" {
+		f.killContainer(j.Args, j.NodeID)
+	}
 	return s.ID, nil
 }
 
@@ -525,17 +575,142 @@ func (f *Fake) Remove(_ context.Context, id string) error {
 		return nil // gone already: not an error, as swarm.CLI
 	}
 	f.services = slices.DeleteFunc(f.services, func(x *parse.Service) bool { return x == s })
+	delete(f.uses, s.ID)
 	// A dev build ("library-import") counts as a current engine, as on the test bed.
 	major, release := parse.EngineMajor(f.Engine)
 	current := f.Engine != "" && (!release || major >= 24)
 	for _, t := range f.tasks {
 		// The task object stays so that its state can still be read. docker 20.10 leaves a
 		// running task running (moby/moby#44312); a current engine stops it.
-		if t.ServiceID == s.ID && current && !t.Terminal() {
+		if t.ServiceID == s.ID && current && !t.Terminal() && !f.down(t.NodeID) {
 			t.State = "shutdown"
 		}
 	}
 	return nil
+}
+
+// secretSource is the secret name of a --secret value (source=NAME,... or NAME).
+func secretSource(ref string) string {
+	for _, kv := range strings.Split(ref, ",") {
+		if v, ok := strings.CutPrefix(kv, "source="); ok {
+			return v
+		}
+		if v, ok := strings.CutPrefix(kv, "src="); ok {
+			return v
+		}
+	}
+	name, _, _ := strings.Cut(ref, ",")
+	return name
+}
+
+// CreateSecret stores the secret; its data is kept for SecretData, never in the call record.
+func (f *Fake) CreateSecret(_ context.Context, s swarm.Secret) error {
+	if err := f.record(Call{Verb: "create-secret", Target: s.Name}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.secrets[s.Name] != nil {
+		return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = AlreadyExists desc = secret %s already exists", s.Name)
+	}
+	labels := map[string]string{}
+	for _, l := range s.Labels {
+		labels[l.Key] = l.Value
+	}
+	f.secrets[s.Name] = &secret{id: f.id("s"), labels: labels, data: slices.Clone(s.Data)}
+	return nil
+}
+
+// RemoveSecret refuses, as docker does, while a service still uses the secret.
+func (f *Fake) RemoveSecret(_ context.Context, ref string) error {
+	if err := f.record(Call{Verb: "remove-secret", Target: ref}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := f.secretName(ref)
+	if name == "" {
+		return nil
+	}
+	for id, uses := range f.uses {
+		if slices.Contains(uses, name) {
+			return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = InvalidArgument desc = secret '%s' is in use by the following service: %s", name, id)
+		}
+	}
+	delete(f.secrets, name)
+	return nil
+}
+
+func (f *Fake) secretName(ref string) string {
+	if f.secrets[ref] != nil {
+		return ref
+	}
+	for name, s := range f.secrets {
+		if s.id == ref {
+			return name
+		}
+	}
+	return ""
+}
+
+func (f *Fake) ListSecrets(_ context.Context, labels ...string) ([]string, error) {
+	if err := f.record(Call{Verb: "list-secrets", Target: strings.Join(labels, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, s := range f.secrets {
+		match := true
+		for _, l := range labels {
+			k, v, hasValue := strings.Cut(l, "=")
+			got, has := s.labels[k]
+			match = match && has && (!hasValue || got == v)
+		}
+		if match {
+			ids = append(ids, s.id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Secrets returns the names of the secrets that exist.
+func (f *Fake) Secrets() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var names []string
+	for n := range f.secrets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// SecretData is what the secret named name holds, and whether it exists.
+func (f *Fake) SecretData(name string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.secrets[name]; s != nil {
+		return slices.Clone(s.data), true
+	}
+	return nil, false
+}
+
+// AddSecret adds a secret as a crashed run left it, used by the services with these IDs.
+func (f *Fake) AddSecret(name string, labels map[string]string, usedBy ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[name] = &secret{id: f.id("s"), labels: labels}
+	for _, id := range usedBy {
+		f.uses[id] = append(f.uses[id], name)
+	}
 }
 
 func (f *Fake) Scale(_ context.Context, sc swarm.Scale) error {

@@ -24,7 +24,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cfg, err := uploaderstandin.ConfigFromEnv(os.Getenv)
+	cfg, err := uploaderstandin.ConfigFromLookup(os.LookupEnv)
 	if err == nil {
 		err = uploaderstandin.Run(ctx, cfg, log, time.Now())
 	}
