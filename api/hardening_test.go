@@ -235,3 +235,49 @@ func TestReadyzIsCachedAndShort(t *testing.T) {
 		t.Error("the operator's log does not have the full error")
 	}
 }
+
+// stoppedTargets are fakeTargets that also count the services a backup left at 0.
+type stoppedTargets struct {
+	*fakeTargets
+	left int
+}
+
+func (s stoppedTargets) LeftStopped() int { return s.left }
+
+// Services a backup left at 0 replicas show in /readyz and as a gauge, without making
+// swarm-utils unready; Targets that cannot count them add nothing.
+func TestReadyzAndMetricsShowServicesLeftStopped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		left int // -1: the targets cannot count
+		want string
+	}{
+		{"two left stopped", 2, `"servicesLeftStopped": 2`},
+		{"none", 0, `"servicesLeftStopped": 0`},
+		{"not counted", -1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			metrics := NewMetrics()
+			h := newHarness(t, func(o *Options) {
+				if tc.left >= 0 {
+					st := stoppedTargets{fakeTargets: o.Targets.(*fakeTargets), left: tc.left}
+					o.Targets = st
+					metrics.WatchLeftStopped(st.LeftStopped)
+				}
+				o.Metrics = metrics
+			})
+			res := h.do("GET", "/readyz", "", "")
+			if res.Status != http.StatusOK {
+				t.Fatalf("/readyz %d %s: services left stopped must not make swarm-utils unready", res.Status, res.Body)
+			}
+			if got := strings.Contains(string(res.Body), "servicesLeftStopped"); got != (tc.want != "") || !strings.Contains(string(res.Body), tc.want) {
+				t.Errorf("/readyz %s, want %q", res.Body, tc.want)
+			}
+			m := h.do("GET", "/metrics", "", "")
+			gauge := fmt.Sprintf("swarm_utils_services_left_stopped %d", tc.left)
+			if got := strings.Contains(string(m.Body), "swarm_utils_services_left_stopped "); got != (tc.left >= 0) || (tc.left >= 0 && !strings.Contains(string(m.Body), gauge)) {
+				t.Errorf("/metrics: want %q present=%v", gauge, tc.left >= 0)
+			}
+		})
+	}
+}

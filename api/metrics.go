@@ -66,6 +66,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// WatchLeftStopped exports count (StoppedCounter.LeftStopped) as the gauge
+// swarm_utils_services_left_stopped; -1 until serve's first retry pass.
+func (m *Metrics) WatchLeftStopped(count func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "swarm_utils_services_left_stopped",
+		Help: "Services a backup left at 0 replicas (label swarm-utils.backup.restore-replicas), as of serve's last retry pass; -1 before it.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // HelperCreated is jobs.Deps.OnHelperCreated.
 func (m *Metrics) HelperCreated(action string) { m.helpers.WithLabelValues(action).Inc() }
 

@@ -86,9 +86,29 @@ func shortReason(err error) string {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"ok": true, "status": "ready"}
+	status := http.StatusOK
 	if reason := s.readyReason(r.Context()); reason != "" {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "status": "not ready", "reason": reason})
-		return
+		body = map[string]any{"ok": false, "status": "not ready", "reason": reason}
+		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "status": "ready"})
+	// Services a backup left at 0 replicas (serve retries their start): shown, not a reason to
+	// be unready — swarm-utils itself works, and an operator must see them.
+	if n := s.leftStopped(); n >= 0 {
+		body["servicesLeftStopped"] = n
+	}
+	writeJSON(w, status, body)
+}
+
+// StoppedCounter is what the Targets may also offer: how many services a backup left at 0
+// replicas, as of serve's last retry pass (-1: not known yet). It costs no docker process.
+type StoppedCounter interface {
+	LeftStopped() int
+}
+
+func (s *Server) leftStopped() int {
+	if c, ok := s.targets.(StoppedCounter); ok {
+		return c.LeftStopped()
+	}
+	return -1
 }

@@ -27,6 +27,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			log := slog.Default()
 			metrics := api.NewMetrics()
 			d.OnHelperCreated = metrics.HelperCreated
+			metrics.WatchLeftStopped(d.LeftStopped)
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
 			srv := api.New(api.Options{Ops: ops, Targets: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
 
