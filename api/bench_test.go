@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,34 +9,24 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/internal/procstat"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
 // vmBytes reads a VmRSS or VmHWM line of /proc/self/status, in bytes.
 func vmBytes(b *testing.B, field string) int64 {
 	b.Helper()
-	st, err := os.ReadFile("/proc/self/status")
+	n, err := procstat.Bytes(field)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range bytes.Lines(st) {
-		if v, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
-			kib, err := strconv.ParseInt(string(bytes.Fields(v)[0]), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kib << 10
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
+	return n
 }
 
 // BenchmarkConcurrentMaxBodies sends 300 concurrent requests with bodies of exactly

@@ -1,36 +1,26 @@
 package bashexec
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/swarm-utils/swarm-utils/internal/procstat"
 )
 
 // vmBytes reads a VmRSS or VmHWM line of /proc/self/status, in bytes.
 func vmBytes(b *testing.B, field string) int64 {
 	b.Helper()
-	st, err := os.ReadFile("/proc/self/status")
+	n, err := procstat.Bytes(field)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range bytes.Lines(st) {
-		if v, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
-			kib, err := strconv.ParseInt(string(bytes.Fields(v)[0]), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kib << 10
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
+	return n
 }
 
 // BenchmarkOutput40MB reports what commands printing 40 MB each cost this

@@ -5,13 +5,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,8 +41,7 @@ func TestIntegrationBackupWithAWorkerDaemonStopped(t *testing.T) {
 // bkWorkerStopped runs the backup and stops worker-2's daemon once freezeAt returns.
 func bkWorkerStopped(t *testing.T, freezeAt func(tb testbed.Bed, service string)) {
 	tb := testbed.Get(t)
-	pid := bkDockerdPid(t, "worker-2")
-	testbed.WaitFor(t, 2*time.Minute, "worker-2 ready before the test", func() bool { return bkNodeReady(tb, "worker-2") })
+	pause, resume := testbed.PausableDockerd(t, tb, "worker-2", 300*time.Second)
 	// No pre-command: the scenario of the report is stop, volume check, upload, start.
 	s := newBkService(t, tb, "swarm-utils.backup.exec=")
 
@@ -56,33 +49,11 @@ func bkWorkerStopped(t *testing.T, freezeAt func(tb testbed.Bed, service string)
 	cfg.Timeouts.BackupStart = 5 * time.Minute
 	d, _ := bkDeps(t, cfg)
 
-	var resumeOnce sync.Once
-	resume := func() {
-		resumeOnce.Do(func() {
-			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-				t.Errorf("SIGCONT dockerd %d: %v", pid, err)
-			}
-		})
-	}
-	watchdog := exec.Command("sh", "-c", "sleep 300; kill -CONT "+strconv.Itoa(pid))
-	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := watchdog.Start(); err != nil {
-		t.Fatalf("start the watchdog: %v", err)
-	}
-	t.Cleanup(func() {
-		resume()
-		_ = watchdog.Process.Kill() // ours, by pid; its sleep ends by itself
-		_ = watchdog.Wait()
-		testbed.WaitFor(t, 3*time.Minute, "worker-2 ready after SIGCONT", func() bool { return bkNodeReady(tb, "worker-2") })
-	})
-
 	done := make(chan operation.Result, 1)
 	started := time.Now()
 	go func() { done <- d.BackupService(context.Background(), s.Name) }()
 	freezeAt(tb, s.Name)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP dockerd %d: %v", pid, err)
-	}
+	pause()
 	var r operation.Result
 	select {
 	case r = <-done:
@@ -122,43 +93,6 @@ func bkWorkerStopped(t *testing.T, freezeAt func(tb testbed.Bed, service string)
 	bkAssertNoKeySecrets(t, tb, s.Name)
 
 	resume()
-	testbed.WaitFor(t, 3*time.Minute, "worker-2 ready after SIGCONT", func() bool { return bkNodeReady(tb, "worker-2") })
+	testbed.WaitFor(t, 3*time.Minute, "worker-2 ready after SIGCONT", func() bool { return tb.NodeReady("worker-2") })
 	testbed.WaitFor(t, 2*time.Minute, "both replicas running again once worker-2 is back", func() bool { return tb.RunningReplicas(t, s.Name) == 2 })
-}
-
-// bkDockerdPid is the pid of the dockerd of this bed's node: in the namespace su-NODE, or
-// suN-NODE for bed N (scripts/cluster), told by SU_CLUSTER_DIR (…/su-cluster[-N]) and checked
-// against the bed's registry on the daemon's command line, so that no other bed's daemon is
-// ever stopped.
-func bkDockerdPid(t *testing.T, node string) int {
-	t.Helper()
-	dir := filepath.Base(os.Getenv("SU_CLUSTER_DIR"))
-	bed, ok := strings.CutPrefix(dir, "su-cluster")
-	if !ok || os.Getenv("SU_REGISTRY") == "" {
-		t.Skipf("SU_CLUSTER_DIR %q / SU_REGISTRY do not name a bed", os.Getenv("SU_CLUSTER_DIR"))
-	}
-	ns := "su" + strings.TrimPrefix(bed, "-") + "-" + node
-	out, err := exec.Command("ip", "netns", "pids", ns).Output()
-	if err != nil {
-		t.Skipf("cannot list the processes of %s: %v", ns, err)
-	}
-	for _, f := range strings.Fields(string(out)) {
-		comm, err := os.ReadFile("/proc/" + f + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != "dockerd" {
-			continue
-		}
-		cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
-		if !strings.Contains(string(cmdline), "\x00--insecure-registry\x00"+os.Getenv("SU_REGISTRY")+"\x00") {
-			t.Fatalf("dockerd %s in %s does not use this bed's registry %s: not stopping it", f, ns, os.Getenv("SU_REGISTRY"))
-		}
-		pid, _ := strconv.Atoi(f)
-		return pid
-	}
-	t.Skipf("no dockerd in %s", ns)
-	return 0
-}
-
-func bkNodeReady(tb testbed.Bed, node string) bool {
-	out, err := tb.TryDockerOn("manager", "node", "inspect", "--format", "{{.Status.State}}", node)
-	return err == nil && strings.TrimSpace(out) == "ready"
 }

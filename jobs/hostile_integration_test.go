@@ -10,12 +10,9 @@ import (
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,36 +107,6 @@ func TestHostileNamesNeverReachDocker(t *testing.T) {
 	}
 }
 
-// dockerdPid is the pid of the dockerd in the node's network namespace (scripts/cluster runs
-// each node's daemon in su-<node>).
-func dockerdPid(t *testing.T, node string) int {
-	t.Helper()
-	// The bed's namespaces are su-NODE, or suN-NODE for SU_BED=N (scripts/cluster): never
-	// another bed's daemon.
-	ns := "su-" + node
-	if bed := os.Getenv("SU_BED"); bed != "" && bed != "0" {
-		ns = "su" + bed + "-" + node
-	}
-	out, err := exec.Command("ip", "netns", "pids", ns).Output()
-	if err != nil {
-		t.Skipf("cannot list the processes of %s: %v", ns, err)
-	}
-	for _, f := range strings.Fields(string(out)) {
-		comm, err := os.ReadFile("/proc/" + f + "/comm")
-		if err == nil && strings.TrimSpace(string(comm)) == "dockerd" {
-			pid, _ := strconv.Atoi(f)
-			return pid
-		}
-	}
-	t.Skipf("no dockerd in %s", ns)
-	return 0
-}
-
-func nodeReady(tb testbed.Bed, node string) bool {
-	out, err := tb.TryDockerOn("manager", "node", "inspect", "--format", "{{.Status.State}}", node)
-	return err == nil && strings.TrimSpace(out) == "ready"
-}
-
 // TestCleanAllNodesWithAWorkerDaemonStopped freezes worker-1's dockerd (SIGSTOP) right after
 // clean-node --all starts: its helper is assigned but never runs, so worker-1 is reported
 // failed (helper timeout, or the node found down), while manager and worker-2 are cleaned. The
@@ -148,8 +115,7 @@ func nodeReady(tb testbed.Bed, node string) bool {
 // worker-1 is ready again and checks that no helper is left.
 func TestCleanAllNodesWithAWorkerDaemonStopped(t *testing.T) {
 	tb := testbed.Get(t)
-	pid := dockerdPid(t, "worker-1")
-	testbed.WaitFor(t, 2*time.Minute, "worker-1 ready before the test", func() bool { return nodeReady(tb, "worker-1") })
+	pause, resume := testbed.PausableDockerd(t, tb, "worker-1", 240*time.Second)
 
 	cfg := tb.Config()
 	cfg.Timeouts.Pending = 3 * time.Second
@@ -160,39 +126,9 @@ func TestCleanAllNodesWithAWorkerDaemonStopped(t *testing.T) {
 	d := testDeps(t, cfg)
 	helper := helper.Name(cleannode.Op, "worker-1", "prune", "worker-1")
 
-	var resumeOnce sync.Once
-	resume := func() {
-		resumeOnce.Do(func() {
-			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-				t.Errorf("SIGCONT dockerd %d: %v", pid, err)
-			}
-		})
-	}
-	// Should this process die before its cleanup, the watchdog resumes the daemon.
-	watchdog := exec.Command("sh", "-c", "sleep 240; kill -CONT "+strconv.Itoa(pid))
-	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := watchdog.Start(); err != nil {
-		t.Fatalf("start the watchdog: %v", err)
-	}
-	t.Cleanup(func() {
-		resume()
-		_ = watchdog.Process.Kill() // ours, by pid; its sleep ends by itself
-		_ = watchdog.Wait()
-		deadline := time.Now().Add(3 * time.Minute)
-		for !nodeReady(tb, "worker-1") {
-			if time.Now().After(deadline) {
-				t.Errorf("worker-1 not ready 3 minutes after SIGCONT")
-				return
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	})
-
 	done := make(chan operation.Report, 1)
 	go func() { done <- d.CleanAllNodes(context.Background()) }()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP dockerd %d: %v", pid, err)
-	}
+	pause()
 	stopped := time.Now()
 	// Resume once worker-1's helper was created and given up (removed), or the sweep ended.
 	var rep operation.Report
@@ -237,7 +173,7 @@ func TestCleanAllNodesWithAWorkerDaemonStopped(t *testing.T) {
 	}
 
 	// Back to normal: worker-1 ready, no helper of the sweep left, nothing of it running there.
-	testbed.WaitFor(t, 3*time.Minute, "worker-1 ready after SIGCONT", func() bool { return nodeReady(tb, "worker-1") })
+	testbed.WaitFor(t, 3*time.Minute, "worker-1 ready after SIGCONT", func() bool { return tb.NodeReady("worker-1") })
 	testbed.WaitFor(t, time.Minute, "no clean-node helper of worker-1 (others' ones end by themselves)", func() bool {
 		out := tb.Docker(t, "service", "ls", "-q", "--filter", "label=swarm-utils.helper.lock="+operation.LockKeyNode("worker-1"))
 		return strings.TrimSpace(out) == ""
