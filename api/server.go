@@ -12,6 +12,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -35,10 +36,16 @@ type Targets interface {
 	Ping(ctx context.Context) error
 }
 
+// Catalogue lists a service's backup archives; *jobs.Deps in production.
+type Catalogue interface {
+	BackupsOf(ctx context.Context, svc parse.Service) ([]restore.Archive, error)
+}
+
 // Options configure a Server.
 type Options struct {
 	Ops     Operations
 	Targets Targets
+	Backups Catalogue     // nil: GET /api/backups answers 404
 	Config  config.Config // admin tokens, OIDC, and the defaults behind the labels shown by the listings
 	Log     *slog.Logger
 	Metrics *Metrics // nil: /metrics answers 404
@@ -63,6 +70,7 @@ type Options struct {
 type Server struct {
 	ops       Operations
 	targets   Targets
+	backups   Catalogue
 	auth      *authz.Authorizer
 	cfg       config.Config
 	log       *slog.Logger
@@ -104,7 +112,7 @@ func New(o Options) *Server {
 		o.AdmitWait = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
+	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
 		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), ctx: ctx, cancel: cancel}
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
 	"github.com/urfave/cli/v3"
@@ -51,6 +53,19 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			},
 		},
 		{
+			Name:  "backups",
+			Usage: "list the service's backup archives in its S3 location, newest first (key, node, time, size, encrypted)",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				name := cmd.String("service")
+				archives, err := deps().Backups(ctx, name)
+				if err != nil {
+					return fmt.Errorf("list the backups of service %s: %w", name, err)
+				}
+				return printJSON(cmd, backupList{Service: name, Backups: archives}, true, "backups")
+			},
+		},
+		{
 			Name:  "update-service",
 			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth)",
 			Flags: []cli.Flag{
@@ -89,6 +104,32 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "text", Usage: "print a summary for people instead of JSON"})
 	}
 	return cmds
+}
+
+// backupList is the catalogue of one service as the backups subcommand prints it.
+type backupList struct {
+	Service string            `json:"service"`
+	Backups []restore.Archive `json:"backups"`
+}
+
+func (l backupList) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d backups of %s\n", len(l.Backups), l.Service)
+	for _, a := range l.Backups {
+		var marks []string
+		if a.Safety {
+			marks = append(marks, "safety backup")
+		}
+		if a.Encrypted {
+			marks = append(marks, "encrypted")
+		}
+		fmt.Fprintf(&b, "%s  %-12s %10d B  %s", a.Time.Format(time.RFC3339), a.Node, a.Size, a.Key)
+		if len(marks) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(marks, ", "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 func printResult(cmd *cli.Command, r operation.Result) error {

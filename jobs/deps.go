@@ -17,6 +17,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
 	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
 	"github.com/swarm-utils/swarm-utils/jobs/recovery"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm"
@@ -34,6 +35,8 @@ type Deps struct {
 	// PollInterval is how often task states are read while waiting; 100 ms keeps a helper's
 	// whole lifecycle near the ~0.6 s floor without loading the manager.
 	PollInterval time.Duration
+	// BackupStore lists the archives in S3; restore.S3Store (minio-go) unless set.
+	BackupStore restore.Store
 	// OnHelperCreated is called for every helper created (metrics); nil-safe.
 	OnHelperCreated func(action string)
 

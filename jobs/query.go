@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
@@ -102,4 +103,23 @@ func (d *Deps) Ping(ctx context.Context) error {
 		return operation.Errorf(operation.KindImpossible, "docker's node is a swarm worker, not a manager: run swarm-utils on a manager")
 	}
 	return nil
+}
+
+// Backups lists the archives of the service named exactly name in its S3 location (label
+// overrides honoured), newest first (SPEC §10's catalogue).
+func (d *Deps) Backups(ctx context.Context, name string) ([]restore.Archive, error) {
+	return d.catalogue().List(ctx, name)
+}
+
+// BackupsOf is Backups of a service already read.
+func (d *Deps) BackupsOf(ctx context.Context, svc parse.Service) ([]restore.Archive, error) {
+	return d.catalogue().Of(ctx, svc)
+}
+
+func (d *Deps) catalogue() *restore.Catalogue {
+	store := d.BackupStore
+	if store == nil {
+		store = restore.S3Store{}
+	}
+	return &restore.Catalogue{Swarm: d.Swarm, Store: store, Config: d.Config}
 }

@@ -2,7 +2,7 @@
 // with static V4 keys, TLS chosen by AWS_ENDPOINT_PROTO, the bucket's region asked from the
 // server, path-style addressing for endpoints that are not AWS or Google. The uploader stand-in
 // uploads, lists and prunes through it, and the tests look into the bucket with it, so both speak
-// to S3 as offen does. Test and stand-in code only: the product itself never talks to S3.
+// to S3 as offen does; the product lists a service's archives with it (jobs/restore).
 package s3client
 
 import (

@@ -1,0 +1,29 @@
+package restore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
+)
+
+// S3Store lists S3 with minio-go, as offen does.
+type S3Store struct{}
+
+// List implements Store.
+func (S3Store) List(ctx context.Context, s3 config.S3, prefix string) ([]Object, error) {
+	c, err := s3client.New(s3.URL, s3.HTTPS, s3.AccessKey, s3.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("open S3 %s: %w", s3.URL, err)
+	}
+	objs, err := s3client.List(ctx, c, s3.Bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Object, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, Object{Key: o.Key, Size: o.Size, LastModified: o.LastModified})
+	}
+	return out, nil
+}
