@@ -57,6 +57,7 @@ type Config struct {
 	OIDC            OIDC
 	DockerCLIImage  string // SWARM_UTILS_DOCKER_CLI_IMAGE_NAME
 	BackupImage     string // SWARM_UTILS_BACKUP_IMAGE
+	SelfImage       string // SWARM_UTILS_IMAGE: the restore helper's image
 	BackupExecShell string
 	CleanExecShell  string
 	Timeouts        Timeouts
@@ -90,6 +91,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		},
 		DockerCLIImage:  r.str(envDockerCLIImage),
 		BackupImage:     r.str(envBackupImage),
+		SelfImage:       r.str(envSelfImage),
 		BackupExecShell: r.str(envBackupExecShell),
 		CleanExecShell:  r.str(envCleanExecShell),
 		Timeouts: Timeouts{
@@ -320,6 +322,7 @@ func (c Config) Validate() error {
 		{envCronExpr, c.Cron.Expr},
 		{envDockerCLIImage, c.DockerCLIImage},
 		{envBackupImage, c.BackupImage},
+		{envSelfImage, c.SelfImage},
 		{envBackupExecShell, c.BackupExecShell},
 		{envCleanExecShell, c.CleanExecShell},
 	} {
@@ -405,6 +408,7 @@ func (c Config) Masked() map[string]string {
 		envOIDCMaxTokenLifetime:      ms(c.OIDC.MaxTokenLifetime),
 		envDockerCLIImage:            c.DockerCLIImage,
 		envBackupImage:               c.BackupImage,
+		envSelfImage:                 c.SelfImage,
 		envBackupExecShell:           c.BackupExecShell,
 		envCleanExecShell:            c.CleanExecShell,
 		envBackupExecTimeout:         ms(c.Timeouts.BackupExec),

@@ -34,6 +34,7 @@ var specVariables = []string{
 var extraVariables = []string{
 	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
 	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE", "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME",
+	"SWARM_UTILS_IMAGE",
 }
 
 var fileVariables = []string{
@@ -46,6 +47,7 @@ var specDefaults = Config{
 	Cron:            Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true},
 	DockerCLIImage:  "docker:25.0.5-cli-alpine3.20",
 	BackupImage:     "offen/docker-volume-backup:v2.48.2",
+	SelfImage:       "swarm-utils:latest",
 	BackupExecShell: "/bin/sh",
 	CleanExecShell:  "/bin/sh",
 	Timeouts: Timeouts{

@@ -29,6 +29,7 @@ const (
 
 	envDockerCLIImage  = "SWARM_UTILS_DOCKER_CLI_IMAGE_NAME"
 	envBackupImage     = "SWARM_UTILS_BACKUP_IMAGE"
+	envSelfImage       = "SWARM_UTILS_IMAGE"
 	envBackupExecShell = "SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL"
 	envCleanExecShell  = "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"
 
@@ -113,6 +114,7 @@ func variables() []variable {
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},
 		{envCleanExecShell, kindString, "/bin/sh", "shell for the clean.exec label", catImages},
 		{envBackupImage, kindString, "offen/docker-volume-backup:v2.48.2", "image that uploads volumes to S3", catImages},
+		{envSelfImage, kindString, "swarm-utils:latest", "swarm-utils' own image (set it to the one deployed): restore-service runs it on each node as the helper that puts an archive back into the volumes", catImages},
 
 		{envBackupExecTimeout, kindMillis, "600_000", "for the backup pre-command in one task (`MS`)", catTimeouts},
 		{envBackupStopTimeout, kindMillis, "30_000", "to scale a service to 0 before a backup (`MS`)", catTimeouts},

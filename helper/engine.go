@@ -84,6 +84,7 @@ type Spec struct {
 	NodeName   string   // for the helper's name and the logs
 	Image      string   // helper image
 	Entrypoint string   // overrides the image's entrypoint when set (offen's is a scheduler)
+	User       string   // overrides the image's user when set (the restore helper writes as root)
 	Args       []string // command; empty = the image's own command
 	Env        []string // KEY=VALUE; secret values are masked in every log line
 	Mounts     []string // extra --mount values
@@ -160,7 +161,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 		// Swarm keeps the exited container of a finished job task on its node even after the
 		// service is removed; the label lets later helpers there remove it (clean-node).
 		ContainerLabels: []swarm.Label{{Key: LabelHelper, Value: "true"}},
-		Env:             spec.Env, Secrets: spec.Secrets, Entrypoint: spec.Entrypoint, Image: spec.Image, Args: spec.Args}
+		Env:             spec.Env, Secrets: spec.Secrets, Entrypoint: spec.Entrypoint, User: spec.User, Image: spec.Image, Args: spec.Args}
 	if spec.Socket {
 		job.Mounts = append(job.Mounts, "type=bind,src="+dockerSock+",dst="+dockerSock)
 	}

@@ -205,6 +205,9 @@ func (c *CLI) CreateJob(ctx context.Context, j Job) (string, error) {
 	if j.Entrypoint != "" {
 		args = append(args, "--entrypoint", j.Entrypoint)
 	}
+	if j.User != "" {
+		args = append(args, "--user", j.User)
+	}
 	args = append(args, j.Image)
 	args = append(args, j.Args...)
 	id, err := c.change(ctx, args...)

@@ -58,6 +58,12 @@ func TestCLIArgv(t *testing.T) {
 			"--no-resolve-image", "--with-registry-auth", "--mount", "type=volume,src=v,dst=/backup/v",
 			"--secret", "source=s1,target=k,mode=0400", "--env", "A=1",
 			"--entrypoint", "backup", "img:1", "sh", "-c", "x"}, false, "", nil, readTimeout},
+		{"create job as a user", func(c *CLI) error {
+			_, err := c.CreateJob(context.Background(), Job{Name: "swarm-utils-y", NodeID: "n1", Entrypoint: "swarm-utils", User: "0:0", Image: "img:1", Args: []string{"restore-volumes"}})
+			return err
+		}, []string{"service", "create", "--detach", "--quiet", "--name", "swarm-utils-y", "--mode", "replicated-job",
+			"--restart-condition", "none", "--log-driver", "json-file", "--constraint", "node.id==n1",
+			"--no-resolve-image", "--with-registry-auth", "--entrypoint", "swarm-utils", "--user", "0:0", "img:1", "restore-volumes"}, false, "", nil, readTimeout},
 		{"create secret", func(c *CLI) error {
 			return c.CreateSecret(context.Background(), Secret{Name: "s1", Labels: []Label{{Key: "swarm-utils.secret", Value: "true"}}, Data: []byte("key\n")})
 		}, []string{"secret", "create", "--label", "swarm-utils.secret=true", "--", "s1", "-"}, false, "key\n", nil, readTimeout},

@@ -82,6 +82,7 @@ type Job struct {
 	Secrets         []string // --secret values (source=NAME,target=FILE,...)
 	Env             []string // KEY=VALUE
 	Entrypoint      string   // "" keeps the image's
+	User            string   // --user (e.g. "0:0"); "" keeps the image's
 	Image           string
 	Args            []string // "" keeps the image's command
 }
