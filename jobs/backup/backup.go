@@ -51,6 +51,9 @@ type Job struct {
 	Secrets      *bashexec.Secrets
 	Log          *slog.Logger
 	PollInterval time.Duration
+	// Mark, when set, goes into the archive names after the node (restore's safety backup:
+	// <service>_<node>_pre-restore_<time>.tar.gz).
+	Mark string
 }
 
 // Run is the job:
@@ -61,40 +64,49 @@ type Job struct {
 //  5. on every node with a task: check which volumes exist, upload those (one helper each);
 //  6. start again at the recorded count — also when anything in between fails or is cancelled.
 func (j *Job) Run(ctx context.Context, name string) operation.Result {
-	svc, err := j.Swarm.Service(ctx, name)
+	settings, vols, err := j.check(ctx, name)
 	if err != nil {
 		return operation.Failed(Op, name, err)
-	}
-	settings, err := SettingsFromLabels(svc.Labels, j.Config)
-	if err != nil {
-		// Missing S3 values and volumes are reported here, naming the label and the variable.
-		return operation.Failed(Op, name, operation.Errorf(operation.KindConfig, "service %s backup settings: %w", name, err))
-	}
-	if !settings.Enabled {
-		return operation.Failed(Op, name, operation.Errorf(operation.KindNotFound, "service %s is not enabled for backup (label %s=true)", name, parse.LabelBackupEnable))
 	}
 	// The operation's own secrets: masked in its commands only (short or rotated keys garble no
 	// other operation's logs).
 	ctx = bashexec.WithSecrets(ctx, settings.S3.AccessKey, settings.S3.SecretKey)
-	if err := settings.S3.Validate(); err != nil {
-		return operation.Failed(Op, name, operation.Errorf(operation.KindConfig, "service %s S3 settings: %w", name, err))
-	}
-	if len(settings.Volumes) == 0 {
-		return operation.Failed(Op, name, operation.Errorf(operation.KindConfig, "service %s: label %s lists no volumes", name, parse.LabelBackupVolumes))
-	}
-	if settings.Stop && svc.Mode != parse.ModeReplicated {
-		return operation.Failed(Op, name, operation.Errorf(operation.KindImpossible,
-			"service %s is %s: %s=true needs a replicated service (only those can be scaled to 0 and back); set it to false",
-			name, svc.Mode, parse.LabelBackupStop))
-	}
-	vols, err := volumesOf(svc, settings.Volumes)
-	if err != nil {
-		return operation.Failed(Op, name, err)
-	}
 	lockKey := operation.LockKeyService(name)
 	return j.Ops.Run(ctx, Op, name, lockKey, func(ctx context.Context) (operation.Plan, error) {
 		return j.prepare(ctx, name, lockKey, settings, vols)
 	})
+}
+
+// check reads the service and its backup labels and refuses what cannot be backed up.
+func (j *Job) check(ctx context.Context, name string) (Settings, []volume, error) {
+	svc, err := j.Swarm.Service(ctx, name)
+	if err != nil {
+		return Settings{}, nil, err
+	}
+	settings, err := SettingsFromLabels(svc.Labels, j.Config)
+	if err != nil {
+		// Missing S3 values and volumes are reported here, naming the label and the variable.
+		return Settings{}, nil, operation.Errorf(operation.KindConfig, "service %s backup settings: %w", name, err)
+	}
+	if !settings.Enabled {
+		return Settings{}, nil, operation.Errorf(operation.KindNotFound, "service %s is not enabled for backup (label %s=true)", name, parse.LabelBackupEnable)
+	}
+	if err := settings.S3.Validate(); err != nil {
+		return Settings{}, nil, operation.Errorf(operation.KindConfig, "service %s S3 settings: %w", name, err)
+	}
+	if len(settings.Volumes) == 0 {
+		return Settings{}, nil, operation.Errorf(operation.KindConfig, "service %s: label %s lists no volumes", name, parse.LabelBackupVolumes)
+	}
+	if settings.Stop && svc.Mode != parse.ModeReplicated {
+		return Settings{}, nil, operation.Errorf(operation.KindImpossible,
+			"service %s is %s: %s=true needs a replicated service (only those can be scaled to 0 and back); set it to false",
+			name, svc.Mode, parse.LabelBackupStop)
+	}
+	vols, err := volumesOf(svc, settings.Volumes)
+	if err != nil {
+		return Settings{}, nil, err
+	}
+	return settings, vols, nil
 }
 
 // prepare reads the service again under the lock (the replica count may have changed while we

@@ -66,12 +66,16 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 	if s3.HTTPS {
 		proto = "https"
 	}
+	mark := ""
+	if j.Mark != "" {
+		mark = "_" + j.Mark
+	}
 	env := []string{
 		"AWS_ENDPOINT=" + s3.URL,
 		"AWS_ENDPOINT_PROTO=" + proto,
 		"AWS_S3_BUCKET_NAME=" + s3.Bucket,
 		"AWS_S3_PATH=" + service,
-		"BACKUP_FILENAME=" + service + "_" + node.Name + "_%Y-%m-%dT%H-%M-%S.tar.gz",
+		"BACKUP_FILENAME=" + service + "_" + node.Name + mark + "_%Y-%m-%dT%H-%M-%S.tar.gz",
 		"BACKUP_COMPRESSION=gz",
 		"BACKUP_RETENTION_DAYS=" + strconv.Itoa(s3.RetentionDays),
 		// Scoped to this service's own archives; AWS_S3_PATH already keeps other services'

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/s3client"
 )
@@ -26,4 +28,16 @@ func (S3Store) List(ctx context.Context, s3 config.S3, prefix string) ([]Object,
 		out = append(out, Object{Key: o.Key, Size: o.Size, LastModified: o.LastModified})
 	}
 	return out, nil
+}
+
+// Fetch downloads the object key of the S3 location into the file dst.
+func Fetch(ctx context.Context, s3 config.S3, key, dst string) error {
+	c, err := s3client.New(s3.URL, s3.HTTPS, s3.AccessKey, s3.SecretKey)
+	if err != nil {
+		return fmt.Errorf("open S3 %s: %w", s3.URL, err)
+	}
+	if err := c.FGetObject(ctx, s3.Bucket, key, dst, minio.GetObjectOptions{}); err != nil {
+		return fmt.Errorf("download s3://%s/%s: %w", s3.Bucket, key, s3client.Describe(err))
+	}
+	return nil
 }

@@ -1,0 +1,93 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/swarm-utils/swarm-utils/config"
+)
+
+// The restore helper is swarm-utils' own image running the hidden subcommand HelperCommand on
+// the node: it needs no docker.sock, only the volumes (mounted under HelperMountDir) and the S3
+// keys as files of a per-run swarm secret (the _FILE variables offen reads too).
+const (
+	HelperCommand  = "restore-volumes"
+	HelperMountDir = "/restore"
+	envAccessFile  = "AWS_ACCESS_KEY_ID_FILE"
+	envSecretFile  = "AWS_SECRET_ACCESS_KEY_FILE"
+	resultVerb     = "result"
+)
+
+// HelperArgs is one run of the restore helper.
+type HelperArgs struct {
+	S3      config.S3 // without keys: they are read from the _FILE variables
+	Key     string    // the archive
+	Volumes []string  // entries (backup/<entry>/…), each mounted at HelperMountDir/<entry>
+	Marker  string    // prefixes the result line
+}
+
+// Argv is the helper's command after the entrypoint; it holds no secret.
+func (a HelperArgs) Argv() []string {
+	args := []string{HelperCommand, "--s3-url", a.S3.URL, "--bucket", a.S3.Bucket, "--key", a.Key, "--marker", a.Marker}
+	if a.S3.HTTPS {
+		args = append(args, "--https")
+	}
+	for _, v := range a.Volumes {
+		args = append(args, "--volume", v)
+	}
+	return args
+}
+
+// RunHelper is the helper's body: read the keys, download the archive whole (a wrong key or
+// a missing archive fails here, before any volume is touched), replace the volumes' content,
+// and print the per-volume result as one marked JSON line.
+func RunHelper(ctx context.Context, a HelperArgs, getenv func(string) string, out io.Writer) error {
+	for _, k := range []struct {
+		env string
+		dst *string
+	}{{envAccessFile, &a.S3.AccessKey}, {envSecretFile, &a.S3.SecretKey}} {
+		p := getenv(k.env)
+		if p == "" {
+			return fmt.Errorf("%s is not set", k.env)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("read the S3 key file named by %s: %w", k.env, err)
+		}
+		*k.dst = strings.TrimSpace(string(b))
+	}
+	if len(a.Volumes) == 0 {
+		return fmt.Errorf("no --volume to restore")
+	}
+	dirs := map[string]string{}
+	for _, v := range a.Volumes {
+		if v == "" || v == "." || v == ".." || strings.ContainsAny(v, `/\`) {
+			return fmt.Errorf("volume entry %q is not a plain name", v)
+		}
+		dirs[v] = filepath.Join(HelperMountDir, v)
+	}
+	tmp, err := os.MkdirTemp("", "restore-")
+	if err != nil {
+		return fmt.Errorf("make a folder for the archive: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	archive := filepath.Join(tmp, "archive.tar.gz")
+	if err := Fetch(ctx, a.S3, a.Key, archive); err != nil {
+		return err
+	}
+	res, err := ExtractArchive(archive, dirs)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", a.Key, err)
+	}
+	js, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode the result: %w", err)
+	}
+	_, err = fmt.Fprintf(out, "%s %s %s\n", a.Marker, resultVerb, js)
+	return err
+}
