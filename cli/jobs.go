@@ -66,6 +66,21 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			},
 		},
 		{
+			Name: "restore-service",
+			Usage: "put one of the service's backups back into its volumes: safety backup first (archives named pre-restore), " +
+				"scale to 0, on each node replace the volumes' content with that node's archive, scale back",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				&cli.StringFlag{Name: "backup", Value: "latest", Usage: "latest (newest that is not a safety backup), an archive KEY (see backups), or a TIME (RFC 3339): the newest at or before it"},
+				&cli.BoolFlag{Name: "no-safety-backup", Usage: "do not back the current content up first"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().RestoreService(ctx, jobs.RestoreOptions{
+					Service: cmd.String("service"), Backup: cmd.String("backup"), NoSafetyBackup: cmd.Bool("no-safety-backup"),
+				}))
+			},
+		},
+		{
 			Name:  "update-service",
 			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth)",
 			Flags: []cli.Flag{

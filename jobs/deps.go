@@ -182,3 +182,17 @@ func (d *Deps) RepairWith(ctx context.Context, o RepairOptions) operation.Report
 	j := &recovery.Job{Swarm: d.Swarm, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
 	return j.Run(ctx, o)
 }
+
+// RestoreOptions is one restore-service request.
+type RestoreOptions = restore.Options
+
+// RestoreService puts one of the service's archives back into its volumes (SPEC §10).
+func (d *Deps) RestoreService(ctx context.Context, o RestoreOptions) operation.Result {
+	d.wire()
+	store := d.BackupStore
+	if store == nil {
+		store = restore.S3Store{}
+	}
+	j := &restore.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	return j.Run(ctx, o)
+}

@@ -1,0 +1,259 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/jobs/backup"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+// Op is the operation's name in results, logs and helper names.
+const Op = "restore-service"
+
+// Swarm is what restore-service does to the cluster besides its helpers.
+type Swarm interface {
+	backup.Swarm
+	Nodes(ctx context.Context) ([]parse.Node, error)
+}
+
+// Options are one restore request.
+type Options struct {
+	Service string
+	// Backup is "latest" (or ""), an archive key of the service, or a time (Choose).
+	Backup string
+	// NoSafetyBackup skips the backup of the current content taken first.
+	NoSafetyBackup bool
+}
+
+// Job runs restore-service.
+type Job struct {
+	Swarm        Swarm
+	Helpers      *helper.Engine
+	Ops          *operation.Runner
+	Store        Store
+	Config       config.Config
+	Secrets      *bashexec.Secrets
+	Log          *slog.Logger
+	PollInterval time.Duration
+}
+
+// helperUser: the helper writes the archive's owners and modes into the volumes.
+const helperUser = "0:0"
+
+// Run is the job (SPEC §10):
+//  1. read the service and its backup labels; refuse a global service (it cannot be scaled
+//     to 0) and an encrypted archive; pick the archive of each node from the catalogue;
+//  2. under the service's lock: take a safety backup of the current content (archives named
+//     <service>_<node>_pre-restore_<time>.tar.gz) unless told not to; its failure stops the
+//     restore before anything is changed;
+//  3. stop: record the replica count on the service and scale it to 0;
+//  4. on each node of the chosen archives, a helper (swarm-utils' own image, no docker.sock)
+//     downloads that node's archive and replaces the listed volumes' content with it;
+//  5. start again at the recorded count — also when anything in between fails or is
+//     cancelled, and after a crash through the restore label (backup's repair).
+func (j *Job) Run(ctx context.Context, o Options) operation.Result {
+	name := o.Service
+	svc, err := j.Swarm.Service(ctx, name)
+	if err != nil {
+		return operation.Failed(Op, name, err)
+	}
+	settings, err := Settings(svc, j.Config)
+	if err != nil {
+		return operation.Failed(Op, name, err)
+	}
+	ctx = bashexec.WithSecrets(ctx, settings.S3.AccessKey, settings.S3.SecretKey)
+	if svc.Mode != parse.ModeReplicated {
+		return operation.Failed(Op, name, operation.Errorf(operation.KindImpossible,
+			"service %s is %s: a restore scales the service to 0 and back, which only a replicated service can", name, svc.Mode))
+	}
+	vols, err := backup.VolumesOf(svc, settings.Volumes)
+	if err != nil {
+		return operation.Failed(Op, name, err)
+	}
+	cat := &Catalogue{Swarm: j.Swarm, Store: j.Store, Config: j.Config}
+	all, err := cat.list(ctx, name, settings.S3)
+	if err != nil {
+		return operation.Failed(Op, name, err)
+	}
+	picked, err := Choose(all, o.Backup)
+	if err != nil {
+		return operation.Failed(Op, name, fmt.Errorf("service %s: %w", name, err))
+	}
+	for _, a := range picked {
+		if a.Encrypted {
+			return operation.Failed(Op, name, operation.Errorf(operation.KindImpossible, "archive %s is encrypted: restoring encrypted archives is not supported yet", a.Key))
+		}
+	}
+	lockKey := operation.LockKeyService(name)
+	return j.Ops.Run(ctx, Op, name, lockKey, func(ctx context.Context) (operation.Plan, error) {
+		return j.prepare(ctx, name, lockKey, o, settings, vols, picked)
+	})
+}
+
+func (j *Job) backupJob() *backup.Job {
+	return &backup.Job{Swarm: j.Swarm, Helpers: j.Helpers, Ops: j.Ops, Config: j.Config, Secrets: j.Secrets, Log: j.Log,
+		PollInterval: j.PollInterval, Mark: SafetyMark}
+}
+
+type restoreNode struct {
+	ID, Name string
+	Archive  Archive
+}
+
+func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, settings backup.Settings, vols []backup.Volume, picked []Archive) (operation.Plan, error) {
+	bj := j.backupJob()
+	var safety operation.Plan
+	if !o.NoSafetyBackup {
+		var err error
+		if safety, err = bj.PlanLocked(ctx, name, lockKey); err != nil {
+			return operation.Plan{}, fmt.Errorf("plan the safety backup of %s: %w", name, err)
+		}
+	}
+	nodes, err := j.Swarm.Nodes(ctx)
+	if err != nil {
+		return operation.Plan{}, fmt.Errorf("list the nodes for the restore of %s: %w", name, err)
+	}
+	var targets []restoreNode
+	for _, a := range picked {
+		i := slices.IndexFunc(nodes, func(n parse.Node) bool { return n.Hostname == a.Node })
+		if i < 0 {
+			return operation.Plan{}, operation.Errorf(operation.KindImpossible, "archive %s is of node %s, which is not in the swarm", a.Key, a.Node)
+		}
+		targets = append(targets, restoreNode{ID: nodes[i].ID, Name: a.Node, Archive: a})
+	}
+	pending := j.Config.Timeouts.Pending
+	budget := safety.Budget + settings.StopTimeout + settings.StartTimeout +
+		(pending+settings.UploadTimeout)*time.Duration(max(len(targets), 1))
+
+	do := func(ctx context.Context, r *operation.Result) error {
+		if safety.Do != nil {
+			var sr operation.Result
+			err := safety.Do(ctx, &sr)
+			for _, s := range sr.Steps {
+				s.Name = "safety-backup-" + s.Name
+				r.Steps = append(r.Steps, s)
+			}
+			switch {
+			case err != nil:
+				return fmt.Errorf("safety backup of %s (nothing was restored): %w", name, err)
+			case sr.Skipped != "":
+				return operation.Errorf(operation.KindImpossible, "safety backup of %s not taken (%s): nothing was restored; restore with the safety backup skipped if that is meant", name, sr.Skipped)
+			}
+			for _, s := range sr.Steps {
+				if !s.OK {
+					return operation.Errorf(operation.KindDocker, "safety backup of %s failed on %s (nothing was restored): %s", name, s.Node, s.Error)
+				}
+			}
+		}
+		svc, err := j.Swarm.Service(ctx, name)
+		if err != nil {
+			return fmt.Errorf("read service %s after its safety backup: %w", name, err)
+		}
+		prev := svc.Replicas
+		if prev > 0 {
+			// Registered before the scale-down: from then on the start always runs.
+			defer func() { r.Steps = append(r.Steps, bj.Start(ctx, name, prev, settings.StartTimeout)) }()
+			st := bj.Stop(ctx, name, prev, settings.StopTimeout)
+			r.Steps = append(r.Steps, st)
+			if !st.OK {
+				// Tasks may still be writing into the volumes.
+				return operation.CtxErr(ctx)
+			}
+		}
+		r.Steps = append(r.Steps, j.restoreOnNodes(ctx, name, lockKey, settings, vols, targets)...)
+		return operation.CtxErr(ctx)
+	}
+	return operation.Plan{Budget: budget, Do: do}, nil
+}
+
+func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, targets []restoreNode) []operation.Step {
+	steps := make([]operation.Step, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			defer func() {
+				// A panic here would kill the process before the deferred start could run.
+				if p := recover(); p != nil {
+					j.Log.Error("restore on node panicked", "service", name, "node", t.Name, "panic", p)
+					steps[i] = operation.Step{Name: "restore", Node: t.Name, Error: fmt.Sprintf("internal error: %v", p)}
+				}
+			}()
+			steps[i] = j.onNode(ctx, name, lockKey, settings, vols, t)
+		})
+	}
+	wg.Wait()
+	return steps
+}
+
+func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, t restoreNode) operation.Step {
+	started := time.Now()
+	st := operation.Step{Name: "restore", Node: t.Name, OK: true}
+	bj := j.backupJob()
+	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey)
+	if err != nil {
+		st.OK, st.Error = false, j.Secrets.For(ctx).Mask(fmt.Sprintf("restore on %s: %v", t.Name, err))
+		st.Duration = operation.Since(started)
+		return st
+	}
+	// Run has removed the helper when it returns: only then does docker let the secrets go.
+	defer bj.RemoveS3Secrets(ctx, keys)
+	marker := helper.NewMarker()
+	args := HelperArgs{S3: config.S3{URL: settings.S3.URL, HTTPS: settings.S3.HTTPS, Bucket: settings.S3.Bucket}, Key: t.Archive.Key, Marker: marker}
+	var mounts, entries []string
+	for _, v := range vols {
+		// volume-nocopy: docker must never copy image content into the user's volume.
+		mounts = append(mounts, "type=volume,src="+v.Source+",dst="+path.Join(HelperMountDir, v.Entry)+",volume-nocopy")
+		args.Volumes = append(args.Volumes, v.Entry)
+		entries = append(entries, v.Entry)
+	}
+	h := j.Helpers.Run(ctx, helper.Spec{
+		Action: Op, LockKey: lockKey, Target: name, Step: "restore", NodeID: t.ID, NodeName: t.Name,
+		Image: j.Config.SelfImage, Entrypoint: "swarm-utils", User: helperUser, Args: args.Argv(),
+		Env: keys.Env(), Mounts: mounts, Secrets: keys.Refs(), Timeout: settings.UploadTimeout,
+	})
+	st = h.Step("restore", t.Name, started)
+	st.Details = map[string]string{"archive": t.Archive.Key, "volumes": strings.Join(entries, ",")}
+	switch {
+	case h.Err != nil:
+		if why := lastLine(h.Logs); why != "" {
+			st.Error += ": " + why
+		}
+	case h.Task.State == "dry-run":
+		st.Details["dryRun"] = "true"
+	default:
+		lines := helper.MarkedLines(h.Logs, marker, resultVerb)
+		var res []VolumeResult
+		if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &res) != nil {
+			st.OK, st.Error = false, fmt.Sprintf("restore helper on %s exited 0 but reported no result", t.Name)
+			break
+		}
+		for _, v := range res {
+			if v.Skipped != "" {
+				st.Details["volume "+v.Volume] = "skipped: " + v.Skipped
+				continue
+			}
+			st.Details["volume "+v.Volume] = strconv.Itoa(v.Files) + " files, " + strconv.FormatInt(v.Bytes, 10) + " bytes"
+		}
+	}
+	st.Error = j.Secrets.For(ctx).Mask(st.Error)
+	return st
+}
+
+// lastLine is the last non-empty line of the helper's logs (its error, as main logs it).
+func lastLine(logs string) string {
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
