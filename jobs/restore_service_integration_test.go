@@ -1,0 +1,124 @@
+//go:build integration
+
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/internal/s3client"
+	"github.com/swarm-utils/swarm-utils/internal/testbed"
+	"github.com/swarm-utils/swarm-utils/jobs"
+)
+
+// rsConfig is the bed's configuration with the imported swarm-utils test image as the
+// restore helper's.
+func rsConfig(t *testing.T, tb testbed.Bed) config.Config {
+	t.Helper()
+	img := os.Getenv("SWARM_UTILS_IMAGE")
+	if img == "" {
+		t.Fatal("SWARM_UTILS_IMAGE is not set: eval \"$(scripts/cluster env)\"")
+	}
+	cfg := tb.Config()
+	cfg.SelfImage = img
+	return cfg
+}
+
+// rsInTasks runs script in the service's running task on each node; by node.
+func rsInTasks(t *testing.T, tb testbed.Bed, service, script string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	rows := tb.Docker(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}", service)
+	for _, line := range strings.Split(strings.TrimSpace(rows), "\n") {
+		id, node, _ := strings.Cut(line, " ")
+		ctr := strings.TrimSpace(tb.Docker(t, "inspect", "--type", "task", "--format", "{{.Status.ContainerStatus.ContainerID}}", id))
+		out[node] = tb.DockerOn(t, node, "exec", ctr, "sh", "-c", script)
+	}
+	return out
+}
+
+// rsTree is every file's checksum, mode and owner and every folder and link of both volumes.
+const rsTree = `cd /data && find . -type f -exec md5sum {} + | sort && find . -exec stat -c '%n %A %u:%g %s' {} + | sort && find . -type l -exec readlink {} + | sort`
+
+// TestIntegrationRestoreServiceByteIdentical: a 2-volume service with a task on each worker is
+// backed up, its files changed, deleted and added to, then restored: on both nodes every file
+// is byte-identical again (checksums, modes, owners, links), the service runs its 2 replicas,
+// no helper or key secret is left, the safety backup is in the catalogue, and the S3 secret
+// key is in no result or log.
+func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
+	tb := testbed.Get(t)
+	ctx := context.Background()
+	s := newBkService(t, tb)
+	s3 := tb.S3(t)
+	t.Cleanup(func() {
+		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
+		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
+	})
+	rsInTasks(t, tb, s.Name, `head -c 300000 /dev/urandom > /data/b/random.bin && mkdir -p /data/a/deep/er && echo deep > /data/a/deep/er/f.txt `+
+		`&& chmod 0640 /data/a/a.txt && chown 1234:2345 /data/a/deep/er/f.txt && ln -s ../a.txt /data/a/deep/link`)
+	d, logs := bkDeps(t, rsConfig(t, tb))
+	if r := d.BackupService(ctx, s.Name); !r.OK {
+		js, _ := json.MarshalIndent(r, "", "  ")
+		t.Fatalf("backup failed: %s", js)
+	}
+	before := rsInTasks(t, tb, s.Name, rsTree)
+	if len(before) != 2 || !strings.Contains(before["worker-1"], "random.bin") {
+		t.Fatalf("content before: %v", before)
+	}
+	rsInTasks(t, tb, s.Name, `echo changed > /data/a/a.txt && rm -rf /data/b/sub /data/a/deep/link && echo new > /data/a/new.txt && head -c 1000 /dev/urandom > /data/b/random.bin`)
+	if changed := rsInTasks(t, tb, s.Name, rsTree); changed["worker-1"] == before["worker-1"] {
+		t.Fatal("the change did not change the volumes")
+	}
+
+	r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name})
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("result: %s", js)
+	if !r.OK {
+		t.Fatalf("restore failed")
+	}
+	testbed.WaitFor(t, time.Minute, "2 replicas running again", func() bool { return tb.RunningReplicas(t, s.Name) == 2 })
+	after := rsInTasks(t, tb, s.Name, rsTree)
+	for _, node := range []string{"worker-1", "worker-2"} {
+		if after[node] != before[node] {
+			t.Errorf("content on %s after the restore differs:\n--- before\n%s\n--- after\n%s", node, before[node], after[node])
+		}
+	}
+	restored := 0
+	for _, st := range r.Steps {
+		if st.Name == "restore" {
+			restored++
+			if !strings.Contains(st.Details["volume "+s.VolB], "files") || !strings.Contains(st.Details["archive"], "_"+st.Node+"_") {
+				t.Errorf("restore step on %s reports %v", st.Node, st.Details)
+			}
+		}
+	}
+	if restored != 2 {
+		t.Errorf("%d restore steps, want one per worker", restored)
+	}
+	bkAssertRestored(t, tb, s.Name)
+	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoKeySecrets(t, tb, s.Name)
+	bkAssertNoSecret(t, tb.S3SecretKey, r, logs.String())
+
+	cat, err := d.Backups(ctx, s.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safety := 0
+	for _, a := range cat {
+		if a.Safety {
+			safety++
+			if !strings.Contains(a.Key, "_pre-restore_") {
+				t.Errorf("safety archive %s is not named pre-restore", a.Key)
+			}
+		}
+	}
+	if safety != 2 || len(cat) != 4 {
+		t.Errorf("catalogue after the restore: %+v (want 2 archives and 2 safety backups)", cat)
+	}
+}
