@@ -22,6 +22,14 @@ type serviceRequest struct {
 	WaitRes     json.RawMessage `json:"waitRes"`
 }
 
+type restoreRequest struct {
+	Token        string          `json:"token"`
+	ServiceName  string          `json:"serviceName"`
+	Backup       string          `json:"backup"`
+	SafetyBackup json.RawMessage `json:"safetyBackup"`
+	WaitRes      json.RawMessage `json:"waitRes"`
+}
+
 type updateRequest struct {
 	Token       string          `json:"token"`
 	ServiceName string          `json:"serviceName"`

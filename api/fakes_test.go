@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
@@ -23,10 +24,11 @@ import (
 
 // fakeOps records calls and answers with result (or a per-call function).
 type fakeOps struct {
-	mu     sync.Mutex
-	calls  []string
-	update []update.Options
-	result func(ctx context.Context, op, target string) operation.Result
+	mu      sync.Mutex
+	calls   []string
+	update  []update.Options
+	restore []restore.Options
+	result  func(ctx context.Context, op, target string) operation.Result
 }
 
 func (f *fakeOps) do(ctx context.Context, op, target string) operation.Result {
@@ -54,6 +56,12 @@ func (f *fakeOps) UpdateService(ctx context.Context, o update.Options) operation
 	f.update = append(f.update, o)
 	f.mu.Unlock()
 	return f.do(ctx, OpUpdateService, o.Service)
+}
+func (f *fakeOps) RestoreService(ctx context.Context, o restore.Options) operation.Result {
+	f.mu.Lock()
+	f.restore = append(f.restore, o)
+	f.mu.Unlock()
+	return f.do(ctx, OpRestoreService, o.Service)
 }
 func (f *fakeOps) CleanAllNodes(ctx context.Context) operation.Report {
 	return operation.Report{Operation: OpCleanNode, OK: true, Results: []operation.Result{f.do(ctx, OpCleanNode, "*")}}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
@@ -47,6 +48,10 @@ func (o *fuzzOps) BackupService(_ context.Context, name string) operation.Result
 }
 func (o *fuzzOps) UpdateService(_ context.Context, u update.Options) operation.Result {
 	return o.check(OpUpdateService, u.Service, validImage(u.Image) == nil, "image "+u.Image+" reached the operation")
+}
+
+func (o *fuzzOps) RestoreService(_ context.Context, r restore.Options) operation.Result {
+	return o.check(OpRestoreService, r.Service, true, "")
 }
 
 func (o *fuzzOps) violations() []string {

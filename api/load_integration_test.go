@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"io"
@@ -175,6 +176,10 @@ func (o *timedOps) BackupService(ctx context.Context, name string) operation.Res
 }
 func (o *timedOps) UpdateService(ctx context.Context, u update.Options) operation.Result {
 	return o.track(ctx, OpUpdateService, u.Service, func(ctx context.Context) operation.Result { return o.Deps.UpdateService(ctx, u) })
+}
+
+func (o *timedOps) RestoreService(ctx context.Context, r restore.Options) operation.Result {
+	return o.track(ctx, OpRestoreService, r.Service, func(ctx context.Context) operation.Result { return o.Deps.RestoreService(ctx, r) })
 }
 
 // reqRecord is one request as the server handled it.

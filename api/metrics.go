@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
@@ -14,13 +15,14 @@ import (
 
 // Operation names, as operation.Result.Operation spells them.
 const (
-	OpCleanNode     = "clean-node"
-	OpCleanService  = "clean-service"
-	OpBackupService = "backup-service"
-	OpUpdateService = "update-service"
+	OpCleanNode      = "clean-node"
+	OpCleanService   = "clean-service"
+	OpBackupService  = "backup-service"
+	OpUpdateService  = "update-service"
+	OpRestoreService = "restore-service"
 )
 
-var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService}
+var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService}
 
 // Metrics are swarm-utils' Prometheus metrics on a registry of their own (plus the Go and
 // process collectors), served at /metrics.
@@ -138,6 +140,10 @@ func (i Instrumented) BackupService(ctx context.Context, name string) operation.
 
 func (i Instrumented) UpdateService(ctx context.Context, o update.Options) operation.Result {
 	return i.run(OpUpdateService, func() operation.Result { return i.Ops.UpdateService(ctx, o) })
+}
+
+func (i Instrumented) RestoreService(ctx context.Context, o restore.Options) operation.Result {
+	return i.run(OpRestoreService, func() operation.Result { return i.Ops.RestoreService(ctx, o) })
 }
 
 // CleanAllNodes counts each node's result as one clean-node operation; the whole sweep is one

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -17,6 +18,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/backup/service", s.handleServiceAction(backupAction))
 	mux.HandleFunc("POST /api/clean/service", s.handleServiceAction(cleanAction))
 	mux.HandleFunc("POST /api/clean/node", s.handleCleanNode)
+	mux.HandleFunc("POST /api/restore/service", s.handleRestoreService)
 	mux.HandleFunc("GET /api/jobs/{id}", s.handleJob)
 	mux.HandleFunc("GET /api/services", s.handleServices)
 	mux.HandleFunc("GET /api/nodes", s.handleNodes)
@@ -35,6 +37,7 @@ var (
 	backupAction    = authz.Action{Op: OpBackupService, TokenLabel: authz.LabelBackupToken}
 	updateAction    = authz.Action{Op: OpUpdateService, TokenLabel: authz.LabelUpdateToken}
 	cleanNodeAction = authz.Action{Op: OpCleanNode, TokenLabel: authz.LabelNodeCleanToken}
+	restoreAction   = authz.Action{Op: OpRestoreService, TokenLabel: authz.LabelRestoreToken}
 )
 
 // runService runs clean-service or backup-service.
@@ -119,6 +122,43 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 	opts := update.Options{Service: req.ServiceName, Image: req.Image, Force: force}
 	s.launch(w, r, OpUpdateService, req.ServiceName, token, admin, wait, func(ctx context.Context) operation.Result {
 		return s.ops.UpdateService(ctx, opts)
+	})
+}
+
+// handleRestoreService: POST /api/restore/service {token, serviceName, backup?, safetyBackup?,
+// waitRes?}, for admin tokens and the service's swarm-utils.restore.token.
+func (s *Server) handleRestoreService(w http.ResponseWriter, r *http.Request) {
+	var req restoreRequest
+	if e := decodeBody(w, r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	wait, e := flag("waitRes", req.WaitRes, true)
+	var safety bool
+	if e == nil {
+		safety, e = flag("safetyBackup", req.SafetyBackup, true)
+	}
+	if e == nil {
+		e = required([2]string{"serviceName", req.ServiceName})
+	}
+	var token authz.Token
+	if e == nil {
+		token, e = s.token(r, req.Token)
+	}
+	var admin bool
+	if e == nil {
+		var ae *authz.Error
+		_, admin, ae = s.auth.Service(r.Context(), token, restoreAction, req.ServiceName)
+		e = fromAuth(ae)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	setTarget(r, req.ServiceName)
+	opts := restore.Options{Service: req.ServiceName, Backup: req.Backup, NoSafetyBackup: !safety}
+	s.launch(w, r, OpRestoreService, req.ServiceName, token, admin, wait, func(ctx context.Context) operation.Result {
+		return s.ops.RestoreService(ctx, opts)
 	})
 }
 

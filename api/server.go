@@ -24,6 +24,7 @@ type Operations interface {
 	CleanService(ctx context.Context, name string) operation.Result
 	BackupService(ctx context.Context, name string) operation.Result
 	UpdateService(ctx context.Context, o update.Options) operation.Result
+	RestoreService(ctx context.Context, o restore.Options) operation.Result
 }
 
 // Targets reads what authorisation and the listings need; *jobs.Deps in production.

@@ -116,7 +116,7 @@ func (a *Authorizer) readLabels(ctx context.Context) (*labelSnapshot, error) {
 		return d, ok
 	}
 	for _, svc := range svcs {
-		for _, label := range []string{LabelCleanToken, LabelBackupToken, LabelUpdateToken} {
+		for _, label := range []string{LabelCleanToken, LabelBackupToken, LabelUpdateToken, LabelRestoreToken} {
 			if d, ok := add(svc.Labels, label); ok {
 				s.service[label] = append(s.service[label], d)
 			}

@@ -14,9 +14,11 @@ import (
 // Token labels: the one token per target and action that may run the action on it (SPEC §4).
 // The node label shares its name with the service's clean token; it is read from the node.
 const (
-	LabelCleanToken     = parse.LabelPrefix + "clean.token"
-	LabelBackupToken    = parse.LabelPrefix + "backup.token"
-	LabelUpdateToken    = parse.LabelPrefix + "update.token"
+	LabelCleanToken  = parse.LabelPrefix + "clean.token"
+	LabelBackupToken = parse.LabelPrefix + "backup.token"
+	LabelUpdateToken = parse.LabelPrefix + "update.token"
+	// LabelRestoreToken may restore the service; without it only admin tokens may.
+	LabelRestoreToken   = parse.LabelPrefix + "restore.token"
 	LabelNodeCleanToken = parse.LabelPrefix + "clean.token"
 )
 
