@@ -84,7 +84,6 @@ func tree(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-
 func TestExtractArchive(t *testing.T) {
 	good := []entry{
 		{name: "backup/", typ: tar.TypeDir},
