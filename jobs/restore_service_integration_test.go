@@ -122,3 +122,30 @@ func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
 		t.Errorf("catalogue after the restore: %+v (want 2 archives and 2 safety backups)", cat)
 	}
 }
+
+// TestIntegrationRestoreWrongS3KeyTouchesNothing: with a wrong S3 secret key (the service's
+// label) the restore fails before any stop or helper: the volumes hold what they held, the
+// service runs its 2 replicas, and the key is in no result or log.
+func TestIntegrationRestoreWrongS3KeyTouchesNothing(t *testing.T) {
+	tb := testbed.Get(t)
+	ctx := context.Background()
+	wrong := "wrong-secret-key-" + bkRand(t)
+	s := newBkService(t, tb, "swarm-utils.backup.volume-list-upload.s3.secret-key="+wrong)
+	before := rsInTasks(t, tb, s.Name, rsTree)
+	d, logs := bkDeps(t, rsConfig(t, tb))
+	r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name})
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("result: %s", js)
+	if r.OK || !strings.Contains(r.Error, "list the archives") {
+		t.Fatalf("want a failed listing, got %s", js)
+	}
+	if len(r.Steps) != 0 {
+		t.Errorf("steps ran: %s", js)
+	}
+	if after := rsInTasks(t, tb, s.Name, rsTree); after["worker-1"] != before["worker-1"] || after["worker-2"] != before["worker-2"] {
+		t.Errorf("volumes changed by a failed restore")
+	}
+	bkAssertRestored(t, tb, s.Name)
+	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoSecret(t, wrong, r, logs.String())
+}
