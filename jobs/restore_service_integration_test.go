@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 )
 
 // rsConfig is the bed's configuration with the imported swarm-utils test image as the
@@ -148,4 +150,53 @@ func TestIntegrationRestoreWrongS3KeyTouchesNothing(t *testing.T) {
 	bkAssertRestored(t, tb, s.Name)
 	bkAssertNoHelpers(t, tb, s.Name)
 	bkAssertNoSecret(t, wrong, r, logs.String())
+}
+
+// TestIntegrationRestoreBackupTimePicksThatRun: two backups with different content; a restore
+// with --backup at the first one's time (and no safety backup) brings the first content back
+// on both nodes.
+func TestIntegrationRestoreBackupTimePicksThatRun(t *testing.T) {
+	tb := testbed.Get(t)
+	ctx := context.Background()
+	s := newBkService(t, tb)
+	s3 := tb.S3(t)
+	t.Cleanup(func() {
+		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
+		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
+	})
+	d, _ := bkDeps(t, rsConfig(t, tb))
+	if r := d.BackupService(ctx, s.Name); !r.OK {
+		t.Fatalf("first backup failed: %s", r.Error)
+	}
+	first := rsInTasks(t, tb, s.Name, rsTree)
+	cat, err := d.Backups(ctx, s.Name)
+	if err != nil || len(cat) != 2 {
+		t.Fatalf("catalogue after the first backup: %v %v", cat, err)
+	}
+	at := cat[0].Time                   // the later of the run's two archives
+	time.Sleep(1100 * time.Millisecond) // the next run's names are a second later at least
+	rsInTasks(t, tb, s.Name, `echo second > /data/a/a.txt && echo more > /data/b/more.txt`)
+	if r := d.BackupService(ctx, s.Name); !r.OK {
+		t.Fatalf("second backup failed: %s", r.Error)
+	}
+	if second := rsInTasks(t, tb, s.Name, rsTree); second["worker-1"] == first["worker-1"] {
+		t.Fatal("the second backup's content equals the first's")
+	}
+	r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name, Backup: at.Format(time.RFC3339), NoSafetyBackup: true})
+	if !r.OK {
+		js, _ := json.MarshalIndent(r, "", "  ")
+		t.Fatalf("restore failed: %s", js)
+	}
+	for _, st := range r.Steps {
+		if st.Name == "restore" && !slices.ContainsFunc(cat, func(a restore.Archive) bool { return a.Key == st.Details["archive"] }) {
+			t.Errorf("restored %s on %s, not an archive of the first run", st.Details["archive"], st.Node)
+		}
+	}
+	testbed.WaitFor(t, time.Minute, "2 replicas running again", func() bool { return tb.RunningReplicas(t, s.Name) == 2 })
+	if after := rsInTasks(t, tb, s.Name, rsTree); after["worker-1"] != first["worker-1"] || after["worker-2"] != first["worker-2"] {
+		t.Errorf("content after restoring the first run:\n%v\nwant\n%v", after, first)
+	}
+	bkAssertRestored(t, tb, s.Name)
+	bkAssertNoHelpers(t, tb, s.Name)
+	bkAssertNoKeySecrets(t, tb, s.Name)
 }
