@@ -51,7 +51,7 @@ func startAPI(t *testing.T, cfg config.Config, addr string) *liveAPI {
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
 	a.deps = jobs.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
 	a.deps.OnHelperCreated = a.metrics.HelperCreated
-	srv := New(Options{Ops: Instrumented{Ops: a.deps, Metrics: a.metrics}, Targets: a.deps, Config: cfg, Log: log, Metrics: a.metrics})
+	srv := New(Options{Ops: Instrumented{Ops: a.deps, Metrics: a.metrics}, Targets: a.deps, Backups: a.deps, Config: cfg, Log: log, Metrics: a.metrics})
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan net.Addr, 1)
 	ended := make(chan error, 1)
