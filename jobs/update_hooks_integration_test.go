@@ -113,8 +113,8 @@ func TestUpdateServiceClusterFailingExecPre(t *testing.T) {
 	if r.OK || !strings.Contains(r.Error, "exec-pre failed") || !strings.Contains(r.Error, "not started") {
 		t.Fatalf("ok=%v err=%s, want exec-pre failed, update not started", r.OK, r.Error)
 	}
-	if updStep(r, "update") != nil {
-		t.Errorf("an update step after a failed exec-pre")
+	if upd := updStep(r, "update"); upd == nil || upd.OK || upd.Details["change"] != "unchanged" {
+		t.Errorf("update step %+v, want one not started, change unchanged", upd)
 	}
 	if after, _ := updServiceState(t, tb, name); after != before {
 		t.Errorf("image %s, want %s unchanged", after, before)

@@ -101,7 +101,7 @@ func TestUpdateExecAndRollback(t *testing.T) {
 		{name: "exec-pre and exec-post", labels: with(pre, post), want: []string{"create-job:exec-pre", "update-image", "create-job:exec-post"},
 			wantOK: true, wantChange: ChangeUpdated, wantImage: newImage, wantPreIn: "old", wantPostIn: "new"},
 		{name: "a failing exec-pre aborts the update", labels: with(pre, post), failing: "exec-pre", want: []string{"create-job:exec-pre"},
-			wantImage: oldImage, wantInErr: []string{"exec-pre failed on 1 node(s), the update was not started", "exec-pre.on-failure=continue"}, wantPreIn: "old"},
+			wantChange: ChangeUnchanged, wantImage: oldImage, wantInErr: []string{"exec-pre failed on 1 node(s), the update was not started", "exec-pre.on-failure=continue"}, wantPreIn: "old"},
 		{name: "a failing exec-pre with on-failure=continue", labels: with(pre, post, map[string]string{parse.LabelUpdateExecPreOnFailure: "continue"}),
 			failing: "exec-pre", want: []string{"create-job:exec-pre", "update-image", "create-job:exec-post"},
 			wantOK: true, wantChange: ChangeUpdated, wantImage: newImage, wantPreIn: "old", wantPostIn: "new"},

@@ -222,6 +222,9 @@ func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Servi
 		steps, failed := j.exec(ctx, svc.Name, "exec-pre", s.ExecPreShell, s.ExecPre, s.ExecPreTimeout, s.ExecPreContinue, tasks)
 		r.Steps = append(r.Steps, steps...)
 		if failed > 0 && !s.ExecPreContinue {
+			// The verdict is there also when the update never started.
+			r.Steps = append(r.Steps, operation.Step{Name: "update", Error: "not started: exec-pre failed", Details: map[string]string{
+				"previousImage": svc.Image, "image": o.Image, "previousDigest": imageDigest(svc.Image), "change": ChangeUnchanged}})
 			return fmt.Errorf("update %s: exec-pre failed on %d node(s), the update was not started (label %s=continue updates anyway)",
 				svc.Name, failed, parse.LabelUpdateExecPreOnFailure)
 		}
