@@ -226,3 +226,30 @@ func TestUpdateServiceClusterLogDriverNone(t *testing.T) {
 	}
 	tb.AssertNoHelpers(t)
 }
+
+// A service whose own update_config rolls back is reported rolled back; swarm-utils runs no
+// rollback of its own.
+func TestUpdateServiceClusterOwnRollback(t *testing.T) {
+	tb := testbed.Get(t)
+	name := updServiceName("ownrb")
+	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
+		"--update-monitor", "2s", "--update-failure-action", "rollback",
+		"--label", "swarm-utils.update.enable=true", "--label", "swarm-utils.update.rollback-on-failure=true",
+		tb.WorkloadImage)
+	before, _ := updServiceState(t, tb, name)
+
+	r := testDeps(t, tb.Config()).UpdateService(context.Background(), UpdateOptions{Service: name, Image: tb.CrashImage})
+	js := updResultJSON(t, r)
+	t.Logf("result: %s", js)
+	upd := updStep(r, "update")
+	if r.OK || upd == nil || upd.Details["change"] != "rolled-back" || upd.Details["rolledBack"] != "true" {
+		t.Fatalf("result %s, want a failed update with change rolled-back", js)
+	}
+	if updStep(r, "rollback") != nil {
+		t.Errorf("swarm-utils rolled back a service docker rolled back itself")
+	}
+	if image, state := updServiceState(t, tb, name); image != before || state != "rollback_completed" {
+		t.Errorf("service on %s in state %s, want %s rollback_completed", image, state, before)
+	}
+	tb.AssertNoHelpers(t)
+}
