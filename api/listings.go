@@ -177,6 +177,8 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 			TokenSet: v.Backup.TokenSet}
 	}
 	may(backupAction, v.Backup.Enabled)
+	// A restore scales the service to 0 and back: replicated services only.
+	may(restoreAction, v.Backup.Enabled && svc.Mode == parse.ModeReplicated)
 
 	v.Update.TokenSet = labelValue(svc.Labels, authz.LabelUpdateToken) != ""
 	u, err := update.SettingsFromLabels(svc.Labels, s.cfg)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -48,5 +49,20 @@ func TestRestoreServiceRoute(t *testing.T) {
 				t.Errorf("the restore token reached the log")
 			}
 		})
+	}
+}
+
+// GET /api/services shows restore-service to the restore token (on its service only) and to
+// admins on services with backup enabled.
+func TestServicesListRestoreAction(t *testing.T) {
+	h := newHarness(t)
+	h.targets.services[0].Labels[authz.LabelRestoreToken] = webRestore
+	res := h.do("GET", "/api/services", "", webRestore)
+	svcs, _ := res.json(t)["services"].([]any)
+	if res.Status != 200 || len(svcs) != 1 {
+		t.Fatalf("status %d, services %v", res.Status, svcs)
+	}
+	if v := svcs[0].(map[string]any); v["name"] != "shop_web" || fmt.Sprint(v["actions"]) != "[restore-service]" {
+		t.Errorf("restore token sees %v with actions %v", v["name"], v["actions"])
 	}
 }

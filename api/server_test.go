@@ -439,7 +439,7 @@ func TestServicesListing(t *testing.T) {
 		t.Fatalf("admin sees %d services, want 3", len(svcs))
 	}
 	web := svcs[0].(map[string]any)
-	if web["name"] != "shop_web" || fmt.Sprint(web["actions"]) != "[clean-service backup-service update-service]" {
+	if web["name"] != "shop_web" || fmt.Sprint(web["actions"]) != "[clean-service backup-service restore-service update-service]" {
 		t.Errorf("web: %v", web)
 	}
 	labels := web["labels"].(map[string]any)
