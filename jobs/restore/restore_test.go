@@ -32,6 +32,7 @@ func jobConfig() config.Config {
 type rcluster struct {
 	f        *swarmtest.Fake
 	mode     string
+	replicas uint64
 	labels   map[string]string
 	objects  []Object
 	upload   func(node string) swarmtest.JobRun // safety backup's uploader; nil: success
@@ -42,7 +43,7 @@ type rcluster struct {
 
 func newRCluster() *rcluster {
 	return &rcluster{
-		mode: parse.ModeReplicated,
+		mode: parse.ModeReplicated, replicas: 2,
 		labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelBackupStop: "true",
 			parse.LabelBackupVolumes: "data,uploads", "com.docker.stack.namespace": "shop"},
 		objects: []Object{
@@ -71,7 +72,7 @@ func argValue(args []string, flag string) string {
 func (c *rcluster) job() *Job {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"), swarmtest.Node("nm", "manager"))
 	f.Local = "nm"
-	f.AddService(parse.Service{Name: svcName, Image: "postgres:16", Mode: c.mode, Replicas: 2, Labels: c.labels,
+	f.AddService(parse.Service{Name: svcName, Image: "postgres:16", Mode: c.mode, Replicas: c.replicas, Labels: c.labels,
 		Mounts: []parse.Mount{{Type: "volume", Source: "shop_data", Target: "/var/lib/db"}, {Type: "volume", Source: "shop_uploads", Target: "/uploads"}}},
 		"worker-1", "worker-2")
 	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
@@ -200,6 +201,12 @@ func TestRestoreService(t *testing.T) {
 			},
 			kind: operation.KindDocker, errText: "reported no result", archive: latest,
 			scales: []string{"scale 0", "scale 2"}, helpers: []string{"job restore@worker-1", "job restore@worker-2"}},
+		{name: "no running task: no safety backup, nothing restored", opts: Options{Service: svcName},
+			setup: func(c *rcluster) { c.replicas = 0 },
+			kind:  operation.KindImpossible, errText: "safety backup of shop_db not taken"},
+		{name: "at 0 replicas without safety backup: restored, left at 0", opts: Options{Service: svcName, NoSafetyBackup: true},
+			setup:   func(c *rcluster) { c.replicas = 0 },
+			helpers: []string{"job restore@worker-1", "job restore@worker-2"}, archive: latest},
 		{name: "global is refused", opts: Options{Service: svcName}, setup: func(c *rcluster) { c.mode = parse.ModeGlobal },
 			kind: operation.KindImpossible, errText: "only a replicated service"},
 		{name: "encrypted is refused", opts: Options{Service: svcName, NoSafetyBackup: true},
@@ -249,7 +256,7 @@ func TestRestoreService(t *testing.T) {
 			if slices.Sort(helpers); !slices.Equal(helpers, slices.Sorted(slices.Values(tc.helpers))) {
 				t.Errorf("helpers %q, want %q", helpers, tc.helpers)
 			}
-			if n := c.f.Running(svcName); tc.scales != nil && n != 2 {
+			if n := c.f.Running(svcName); tc.scales != nil && n != 2 || c.replicas == 0 && n != 0 {
 				t.Errorf("%d tasks run after the restore, want 2", n)
 			}
 			if s, _ := c.f.Get(svcName); s.Labels[backup.LabelRestoreReplicas] != "" {
