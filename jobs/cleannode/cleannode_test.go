@@ -22,21 +22,58 @@ func testConfig() config.Config {
 		Pending: time.Second, Lock: time.Second, Extra: time.Second}}
 }
 
-// pruned answers a prune helper: every step in its arguments ran with exit code exit[name]
-// (0 when absent) and printed a reclaimed line.
-func pruned(exit map[string]int) func(j swarm.Job) swarmtest.JobRun {
-	return func(j swarm.Job) swarmtest.JobRun {
-		marker, steps, ok := swarmtest.Script(j.Args)
-		if !ok {
-			return swarmtest.JobRun{State: "failed", Exit: 99}
-		}
-		var b strings.Builder
-		for _, s := range steps {
-			name, _, _ := strings.Cut(s, ":")
-			fmt.Fprintf(&b, "%s begin %s\nTotal reclaimed space: 1.5MB\n%s end %s %d\n", marker, name, marker, name, exit[name])
-		}
-		return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
+// dockerNode answers clean-node's helpers as a node's docker would: the survey's images step
+// prints images, df steps print df, the prunes print a reclaimed line and exit with
+// exit[name] (0 when absent); removed records the image step's arguments.
+type dockerNode struct {
+	images, df string
+	exit       map[string]int
+	removed    []string
+	helpers    []string // the step label of each helper, in order
+}
+
+func (d *dockerNode) answer(j swarm.Job) swarmtest.JobRun {
+	marker, args, ok := swarmtest.Script(j.Args)
+	if !ok {
+		return swarmtest.JobRun{State: "failed", Exit: 99}
 	}
+	d.helpers = append(d.helpers, swarmtest.Step(j))
+	steps, refs := args, []string(nil)
+	if i := slices.Index(args, "--"); i >= 0 {
+		steps, refs = args[:i], args[i+1:]
+	}
+	var b strings.Builder
+	for _, s := range steps {
+		name, _, _ := strings.Cut(s, ":")
+		fmt.Fprintf(&b, "%s begin %s\n", marker, name)
+		switch {
+		case name == "images":
+			b.WriteString(d.images)
+		case strings.HasPrefix(name, "df-"):
+			b.WriteString(d.df)
+		case name == "image":
+			d.removed = append(d.removed, refs...)
+		default:
+			b.WriteString("Total reclaimed space: 1.5MB\n")
+		}
+		fmt.Fprintf(&b, "%s end %s %d\n", marker, name, d.exit[name])
+	}
+	return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
+}
+
+// pruned answers clean-node's helpers on a node without images.
+func pruned(exit map[string]int) func(j swarm.Job) swarmtest.JobRun {
+	return (&dockerNode{exit: exit}).answer
+}
+
+// stepByName is the result's step called name.
+func stepByName(r operation.Result, name string) operation.Step {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return operation.Step{Name: "missing " + name}
 }
 
 func newJob(f *swarmtest.Fake) *Job {
@@ -53,45 +90,53 @@ func stepNames(r operation.Result) []string {
 }
 
 func TestCleanNodePrunesInOneHelper(t *testing.T) {
+	all := []string{"container-prune", "image-prune", "builder-prune", "disk-usage"}
 	for _, tc := range []struct {
 		name, engine, local string
 		labels              map[string]string
-		wantArgs            []string
+		wantArgs            []string // the prune helper's step arguments
 		wantSteps           []string
+		wantHelpers         []string // the helpers' steps, in order
 		viaHelper           bool
 	}{
 		{"every step, 20.10 reaps helper containers", "20.10.24+dfsg1", "nm", nil,
-			[]string{"container:30:reap", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30:reap", "image:60", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
 		{"current engine: no reap", "29.1.3", "nm", nil,
-			[]string{"container:30", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30", "image:60", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
+		{"until: docker's filter", "29.1.3", "nm", map[string]string{parse.LabelNodeCleanImageUntil: "24h"},
+			[]string{"df-before:60", "container:30", "image:60:until=86400s", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
 		{"labels pick the steps and timeouts", "29.1.3", "nm",
 			map[string]string{parse.LabelNodeCleanImageEnable: "false", parse.LabelNodeCleanBuilderTimeout: "1500"},
-			[]string{"container:30", "builder:2"}, []string{"container-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30", "builder:2", "df-after:60", "--"}, []string{"container-prune", "builder-prune", "disk-usage"}, []string{"prune"}, true},
 		{"the local node runs it directly", "29.1.3", "n1", nil,
-			[]string{"container:30", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, false},
+			[]string{"df-before:60", "container:30", "image:60", "builder:90", "df-after:60", "--"}, all, []string{""}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := swarmtest.Node("n1", "worker-1")
 			n.EngineVersion, n.Labels = tc.engine, tc.labels
 			f := swarmtest.New(n, swarmtest.Node("nm", "manager"))
 			f.Local = tc.local
-			f.OnJob = pruned(nil)
+			d := &dockerNode{}
+			f.OnJob = d.answer
 			r := newJob(f).Node(context.Background(), "worker-1")
 			if !r.OK || !slices.Equal(stepNames(r), tc.wantSteps) {
 				t.Fatalf("ok=%v err=%s steps %v, want %v", r.OK, r.Error, stepNames(r), tc.wantSteps)
 			}
+			if !slices.Equal(d.helpers, tc.wantHelpers) {
+				t.Errorf("helpers %q, want %q", d.helpers, tc.wantHelpers)
+			}
 			for _, s := range r.Steps {
-				if s.Details["reclaimed"] != "1.5MB" || s.Node != "worker-1" {
+				if (strings.HasSuffix(s.Name, "-prune") && s.Name != "image-prune" && s.Details["reclaimed"] != "1.5MB") || s.Node != "worker-1" {
 					t.Errorf("step %+v", s)
 				}
 			}
 			var args []string
 			if tc.viaHelper {
 				jobs := f.Calls("create-job")
-				if len(jobs) != 1 || len(f.Calls("run-local")) != 0 {
-					t.Fatalf("changes %+v, want one helper", f.Changes())
+				if len(jobs) != len(tc.wantHelpers) || len(f.Calls("run-local")) != 0 {
+					t.Fatalf("changes %+v, want %d helpers", f.Changes(), len(tc.wantHelpers))
 				}
-				j := jobs[0].Job
+				j := jobs[len(jobs)-1].Job
 				if j.NodeID != "n1" || j.Image != "docker:cli" || swarmtest.Step(*j) != "prune" || j.Name != "swarm-utils-clean-node-worker-1-prune" ||
 					!slices.Contains(j.Mounts, "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock") {
 					t.Errorf("helper %+v", j)
@@ -124,10 +169,10 @@ func TestCleanNodeFailedStep(t *testing.T) {
 	if r.OK || r.ErrorKind != operation.KindDocker || !strings.Contains(r.Error, "image-prune") {
 		t.Fatalf("ok=%v kind=%s err=%s", r.OK, r.ErrorKind, r.Error)
 	}
-	if st := r.Steps[1]; st.OK || st.Error != "image prune timed out after 1m0s" {
+	if st := stepByName(r, "image-prune"); st.OK || st.Error != "image prune timed out after 1m0s" {
 		t.Errorf("image step %+v", st)
 	}
-	if !r.Steps[0].OK || !r.Steps[2].OK {
+	if !stepByName(r, "container-prune").OK || !stepByName(r, "builder-prune").OK {
 		t.Errorf("the other steps: %+v", r.Steps)
 	}
 
@@ -137,7 +182,7 @@ func TestCleanNodeFailedStep(t *testing.T) {
 		return swarmtest.JobRun{State: "rejected", Err: "No such image: docker:cli"}
 	}
 	r = newJob(f2).Node(context.Background(), "worker-1")
-	if r.OK || len(r.Steps) != 3 || !strings.Contains(r.Steps[2].Error, "No such image") {
+	if r.OK || len(r.Steps) != 4 || !strings.Contains(r.Steps[2].Error, "No such image") {
 		t.Errorf("result %+v", r)
 	}
 }
@@ -232,10 +277,10 @@ func TestCleanNodeOutputCut(t *testing.T) {
 				return run
 			}
 			r := newJob(f).Node(context.Background(), "worker-1")
-			if len(r.Steps) != 3 {
+			if len(r.Steps) != 4 {
 				t.Fatalf("steps %+v", r.Steps)
 			}
-			for _, st := range r.Steps {
+			for _, st := range r.Steps[:3] {
 				want := tc.want[strings.TrimSuffix(st.Name, "-prune")]
 				if st.OK != (want == "") || !strings.Contains(st.Error, want) {
 					t.Errorf("%s: ok=%v %q, want %q", st.Name, st.OK, st.Error, want)
@@ -256,8 +301,13 @@ func TestCleanNodeHelperNameTaken(t *testing.T) {
 	if r.OK || r.ErrorKind != operation.KindBusy {
 		t.Errorf("result %s %q, want busy", r.ErrorKind, r.Error)
 	}
-	if rm := f.Calls("remove"); len(rm) != 0 {
-		t.Errorf("removed %+v", rm)
+	for _, rm := range f.Calls("remove") {
+		if rm.Target == "theirs" {
+			t.Errorf("removed the other run's helper: %+v", rm)
+		}
+	}
+	if _, ok := f.Get(helper.Name(Op, "worker-1", "prune", "worker-1")); !ok {
+		t.Error("the other run's helper is gone")
 	}
 }
 
