@@ -266,7 +266,7 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 		return st, nil, nil, false
 	}
 	usage, _ := parse.SystemDf(df.Output) // disk usage is a report; its absence stops nothing
-	st.Tasks[0].Logs = ""                  // the listing: what it decided is the image step's report
+	st.Tasks[0].Logs = ""                 // the listing: what it decided is the image step's report
 	st.Details = map[string]string{"images": strconv.Itoa(len(rows))}
 	return st, usage, rows, true
 }
