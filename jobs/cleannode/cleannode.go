@@ -230,9 +230,11 @@ func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollb
 		}
 	}
 	for i := range out {
-		if out[i].Name == "image-prune" && out[i].OK && before != nil && after != nil {
-			if b, a := sizeOf(before, "Images"), sizeOf(after, "Images"); b >= 0 && a >= 0 && b >= a {
-				out[i].Details["reclaimed"] = humanSize(b - a)
+		if out[i].Name == "image-prune" && out[i].OK && choice != nil {
+			// docker image rm prints no total: the images' disk usage before and after tells it
+			// (0 when images arrived meanwhile).
+			if b, a := sizeOf(before, "Images"), sizeOf(after, "Images"); b >= 0 && a >= 0 {
+				out[i].Details["reclaimed"] = humanSize(max(b-a, 0))
 			}
 		}
 	}

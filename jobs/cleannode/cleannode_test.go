@@ -3,7 +3,9 @@ package cleannode
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +332,172 @@ func TestCleanAllNodesRecoversAPanic(t *testing.T) {
 		if want := r.Target == "worker-1"; r.OK != want || (!want && r.Error != "internal error: boom") {
 			t.Errorf("%s: ok=%v %q", r.Target, r.OK, r.Error)
 		}
+	}
+}
+
+// imageLine is one `docker image ls --format '{{json .}}'` line.
+func imageLine(id, repo, tag, digest string, created time.Time) string {
+	return fmt.Sprintf(`{"ID":%q,"Repository":%q,"Tag":%q,"Digest":%q,"CreatedAt":%q,"Size":"1MB"}`+"\n",
+		id, repo, tag, digest, created.UTC().Format("2006-01-02 15:04:05 -0700 MST"))
+}
+
+const dfBefore = `{"Type":"Images","TotalCount":"5","Active":"1","Size":"10MB","Reclaimable":"8MB (80%)"}
+{"Type":"Containers","TotalCount":"2","Active":"1","Size":"2kB","Reclaimable":"1kB (50%)"}
+{"Type":"Local Volumes","TotalCount":"0","Active":"0","Size":"0B","Reclaimable":"0B"}
+{"Type":"Build Cache","TotalCount":"1","Active":"0","Size":"1.5MB","Reclaimable":"1.5MB"}
+`
+
+// clean-node decides in Go which images go: a keep glob (environment or node label), a
+// rollback target of any service and an age limit keep an image; the rest is removed by
+// reference with `docker image rm` in the prune helper, after a survey helper listed them.
+func TestCleanNodeChoosesImages(t *testing.T) {
+	old := time.Now().Add(-72 * time.Hour)
+	young := time.Now().Add(-time.Hour)
+	images := imageLine("sha256:aaa", "registry:5000/team/app", "1", "<none>", old) +
+		imageLine("sha256:bbb", "nginx", "1.27", "sha256:d1", old) +
+		imageLine("sha256:bbb", "nginx", "stable", "sha256:d1", old) +
+		imageLine("sha256:ccc", "registry:5000/shop/web", "2.0", "<none>", old) +
+		imageLine("sha256:ddd", "busybox", "<none>", "sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4", old) +
+		imageLine("sha256:eee", "<none>", "<none>", "<none>", old) +
+		imageLine("sha256:fff", "fresh", "1", "<none>", young)
+	everything := []string{"registry:5000/team/app:1", "nginx:1.27", "nginx:stable", "registry:5000/shop/web:2.0", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4", "sha256:eee", "fresh:1"}
+	without := func(keep ...string) []string {
+		return slices.DeleteFunc(slices.Clone(everything), func(r string) bool { return slices.Contains(keep, r) })
+	}
+	for _, tc := range []struct {
+		name      string
+		env       config.CleanNodeImage
+		labels    map[string]string
+		previous  string // the shop service's previous image
+		wantRm    []string
+		wantKept  map[string]string
+		wantSteps []string
+	}{
+		{"environment glob: every tag of nginx, normalised", config.CleanNodeImage{Keep: []string{"docker.io/library/nginx"}}, nil, "",
+			without("nginx:1.27", "nginx:stable"), map[string]string{"nginx:1.27": "keep docker.io/library/nginx", "nginx:stable": "keep docker.io/library/nginx"}, nil},
+		{"node label glob over a registry path, added to the environment's", config.CleanNodeImage{Keep: []string{"busybox"}},
+			map[string]string{parse.LabelNodeCleanImageKeep: "registry:5000/team/*"}, "",
+			without("registry:5000/team/app:1", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"),
+			map[string]string{"registry:5000/team/app:1": "keep registry:5000/team/*", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4": "keep busybox"}, nil},
+		{"a glob on tags", config.CleanNodeImage{Keep: []string{"nginx:1.*"}}, nil, "",
+			without("nginx:1.27", "nginx:stable"), map[string]string{"nginx:1.27": "keep nginx:1.*", "nginx:stable": "keep nginx:1.*"}, nil},
+		{"rollback target by tag", config.CleanNodeImage{}, nil, "registry:5000/shop/web:2.0",
+			without("registry:5000/shop/web:2.0"), map[string]string{"registry:5000/shop/web:2.0": "rollback target of shop"}, nil},
+		{"rollback target by digest", config.CleanNodeImage{}, nil, "busybox:1.36@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+			without("busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"), map[string]string{"busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4": "rollback target of shop"}, nil},
+		{"age from the node label, with a keep glob", config.CleanNodeImage{Keep: []string{"nginx"}, Until: 240 * time.Hour},
+			map[string]string{parse.LabelNodeCleanImageUntil: "24h"}, "",
+			without("nginx:1.27", "nginx:stable", "fresh:1"),
+			map[string]string{"nginx:1.27": "keep nginx", "nginx:stable": "keep nginx", "fresh:1": "younger than 24h0m0s"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := swarmtest.Node("n1", "worker-1")
+			n.Labels = tc.labels
+			f := swarmtest.New(n)
+			// The current image of a service is no rollback target, whatever the previous spec.
+			f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
+			if tc.previous != "" {
+				f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
+			}
+			d := &dockerNode{images: images, df: dfBefore}
+			f.OnJob = d.answer
+			cfg := testConfig()
+			cfg.CleanNodeImage = tc.env
+			w := swarmtest.Wire(f, cfg)
+			r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
+			if !r.OK {
+				t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
+			}
+			if want := []string{"survey", "prune"}; !slices.Equal(d.helpers, want) {
+				t.Errorf("helpers %q, want %q", d.helpers, want)
+			}
+			if !slices.Equal(d.removed, tc.wantRm) {
+				t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
+			}
+			img := stepByName(r, "image-prune")
+			kept := map[string]string{}
+			for k, v := range img.Details {
+				if ref, ok := strings.CutPrefix(k, "kept "); ok {
+					kept[ref] = v
+				}
+			}
+			if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
+				t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
+			}
+			if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
+				t.Errorf("steps %q", got)
+			}
+		})
+	}
+}
+
+// The result reports the node's disk usage before and after, and what the images' removal and
+// the whole clean reclaimed.
+func TestCleanNodeReportsDiskUsage(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)), df: dfBefore}
+	after := strings.NewReplacer(`"Size":"10MB"`, `"Size":"7.5MB"`, `"Size":"1.5MB"`, `"Size":"0B"`).Replace(dfBefore)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if swarmtest.Step(j) == "prune" {
+			d.df = after
+		}
+		return d.answer(j)
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if !r.OK {
+		t.Fatalf("clean-node: %s", r.Error)
+	}
+	want := map[string]string{"images before": "10MB", "images after": "7.5MB", "containers before": "2kB", "containers after": "2kB",
+		"build-cache before": "1.5MB", "build-cache after": "0B", "reclaimed": "4MB"}
+	if du := stepByName(r, "disk-usage"); !maps.Equal(du.Details, want) {
+		t.Errorf("disk usage %v, want %v", du.Details, want)
+	}
+	if img := stepByName(r, "image-prune"); img.Details["reclaimed"] != "2.5MB" || img.Details["removed"] != "1" {
+		t.Errorf("image step %v", img.Details)
+	}
+}
+
+// An image a container started to use after the survey is refused by docker (no --force): the
+// step is no failure and reports the image as kept, in use.
+func TestCleanNodeImageInUseMeanwhile(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)) +
+		imageLine("sha256:bbb", "busy", "1", "<none>", time.Now().Add(-time.Hour))}
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		run := d.answer(j)
+		marker, _, _ := swarmtest.Script(j.Args)
+		run.Logs = strings.Replace(run.Logs, marker+" begin image\n",
+			marker+" begin image\nUntagged: old:1\nError response from daemon: conflict: unable to remove repository reference \"busy:1\" (must force) - container 0a1b is using its referenced image bbb\n", 1)
+		return run
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	img := stepByName(r, "image-prune")
+	if !r.OK || !img.OK || img.Details["kept busy:1"] != "in use" || img.Details["removed"] != "1" {
+		t.Errorf("ok=%v image step %+v", r.OK, img)
+	}
+}
+
+// Without the survey's listing no image can be chosen: nothing is pruned.
+func TestCleanNodeSurveyFails(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{exit: map[string]int{"images": 1}}
+	f.OnJob = d.answer
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if r.OK || len(r.Steps) != 1 || r.Steps[0].Name != "survey" || !strings.Contains(r.Steps[0].Error, "list the images on worker-1") {
+		t.Fatalf("result %+v", r)
+	}
+	if !slices.Equal(d.helpers, []string{"survey"}) {
+		t.Errorf("helpers %q, want the survey only", d.helpers)
+	}
+
+	// The services cannot be read: no rollback target is known, nothing runs.
+	f2 := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f2.Fail = map[string]error{"service-ids": fmt.Errorf("daemon gone")}
+	r = newJob(f2).Node(context.Background(), "worker-1")
+	if r.OK || !strings.Contains(r.Error, "list services for their rollback images: daemon gone") || len(f2.Calls("create-job")) != 0 {
+		t.Errorf("result %+v", r)
 	}
 }
