@@ -32,7 +32,9 @@ func TestCleanNodeKeepsListedAndRollbackImages(t *testing.T) {
 	t.Cleanup(func() { _, _ = tb.TryDockerOn("manager", "service", "rm", svc) })
 	tb.Docker(t, "service", "update", "--detach", "--no-resolve-image", "--image", current, svc)
 	tb.Docker(t, "node", "update", "--label-add", parse.LabelNodeCleanImageKeep+"=it-lbl-"+id, node)
-	t.Cleanup(func() { _, _ = tb.TryDockerOn("manager", "node", "update", "--label-rm", parse.LabelNodeCleanImageKeep, node) })
+	t.Cleanup(func() {
+		_, _ = tb.TryDockerOn("manager", "node", "update", "--label-rm", parse.LabelNodeCleanImageKeep, node)
+	})
 
 	cfg := tb.Config()
 	cfg.CleanNodeImage.Keep = []string{"it-keep-" + id + "/*"}
@@ -77,7 +79,9 @@ func TestCleanNodeUntilKeepsYoungImages(t *testing.T) {
 	importTinyImage(t, tb, node, young)
 	t.Cleanup(func() { _, _ = tb.TryDockerOn(node, "image", "rm", young) })
 	tb.Docker(t, "node", "update", "--label-add", parse.LabelNodeCleanImageUntil+"=1h", node)
-	t.Cleanup(func() { _, _ = tb.TryDockerOn("manager", "node", "update", "--label-rm", parse.LabelNodeCleanImageUntil, node) })
+	t.Cleanup(func() {
+		_, _ = tb.TryDockerOn("manager", "node", "update", "--label-rm", parse.LabelNodeCleanImageUntil, node)
+	})
 
 	d := testDeps(t, tb.Config())
 	if r := d.CleanNode(context.Background(), node); !r.OK {
