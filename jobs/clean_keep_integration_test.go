@@ -47,6 +47,7 @@ func TestCleanNodeKeepsListedAndRollbackImages(t *testing.T) {
 			t.Errorf("%s on %s: there %v, want %v", img, node, got, want)
 		}
 	}
+	t.Logf("result: %s", mustJSON(r))
 	var image, usage map[string]string
 	for _, s := range r.Steps {
 		switch s.Name {
