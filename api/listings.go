@@ -70,8 +70,10 @@ type UpdateView struct {
 	ImageAllow   []string `json:"imageAllow,omitempty"`
 	ExecPre      string   `json:"execPre,omitempty"`
 	ExecPost     string   `json:"execPost,omitempty"`
-	TokenSet     bool     `json:"tokenSet"`
-	Error        string   `json:"error,omitempty"`
+	// RollbackOnFailure: a failed rollout is rolled back (label, else SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE).
+	RollbackOnFailure bool   `json:"rollbackOnFailure"`
+	TokenSet          bool   `json:"tokenSet"`
+	Error             string `json:"error,omitempty"`
 }
 
 // NodeView is one node of GET /api/nodes.
@@ -190,7 +192,7 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 		v.Update.Error = mask(err.Error())
 	} else if u.Enabled {
 		v.Update = UpdateView{Enabled: true, RegistryAuth: u.RegistryAuth, ImageAllow: allow,
-			ExecPre: mask(u.ExecPre), ExecPost: mask(u.ExecPost), TokenSet: v.Update.TokenSet}
+			ExecPre: mask(u.ExecPre), ExecPost: mask(u.ExecPost), RollbackOnFailure: u.RollbackOnFailure, TokenSet: v.Update.TokenSet}
 		if u.RegistryAuth {
 			v.Update.RegistryURL, v.Update.RegistryUser = u.Registry.URL, hidden(u.Registry.User)
 		}

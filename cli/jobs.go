@@ -52,7 +52,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 		},
 		{
 			Name:  "update-service",
-			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth)",
+			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth), with the exec-pre/exec-post labels run in its tasks and a failed rollout rolled back when rollback-on-failure applies",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
 				&cli.StringFlag{Name: "image", Usage: "new image reference", Required: true},

@@ -70,11 +70,13 @@ type Config struct {
 	Timeouts        Timeouts
 	S3              S3
 	Registry        Registry
-	ServerPort      int
-	DockerHost      string // passed as DOCKER_HOST to docker CLI calls; empty = docker's default
-	LogFormat       string // auto|text|json
-	LogLevel        string // debug|info|warn|error
-	DryRun          bool   // log mutating docker commands instead of running them
+	// UpdateRollbackOnFailure: the default of the label swarm-utils.update.rollback-on-failure.
+	UpdateRollbackOnFailure bool
+	ServerPort              int
+	DockerHost              string // passed as DOCKER_HOST to docker CLI calls; empty = docker's default
+	LogFormat               string // auto|text|json
+	LogLevel                string // debug|info|warn|error
+	DryRun                  bool   // log mutating docker commands instead of running them
 }
 
 // FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
@@ -131,11 +133,12 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Password: r.secret(envRegistryPassword),
 			URL:      r.str(envRegistryURL),
 		},
-		ServerPort: r.integer(envServerPort),
-		DockerHost: r.str(envDockerHost),
-		LogFormat:  strings.ToLower(r.str(envLogFormat)),
-		LogLevel:   strings.ToLower(r.str(envLogLevel)),
-		DryRun:     r.boolean(envDryRun),
+		UpdateRollbackOnFailure: r.boolean(envUpdateRollbackOnFailure),
+		ServerPort:              r.integer(envServerPort),
+		DockerHost:              r.str(envDockerHost),
+		LogFormat:               strings.ToLower(r.str(envLogFormat)),
+		LogLevel:                strings.ToLower(r.str(envLogLevel)),
+		DryRun:                  r.boolean(envDryRun),
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -460,6 +463,7 @@ func (c Config) Masked() map[string]string {
 		envRegistryUser:              c.Registry.User,
 		envRegistryPassword:          hide(c.Registry.Password),
 		envRegistryURL:               c.Registry.URL,
+		envUpdateRollbackOnFailure:   b(c.UpdateRollbackOnFailure),
 		envServerPort:                strconv.Itoa(c.ServerPort),
 		envDockerHost:                c.DockerHost,
 		envLogFormat:                 c.LogFormat,

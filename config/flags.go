@@ -59,6 +59,8 @@ const (
 	envRegistryPassword = "SWARM_UTILS_REGISTRY_PASSWORD"
 	envRegistryURL      = "SWARM_UTILS_REGISTRY_URL"
 
+	envUpdateRollbackOnFailure = "SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE"
+
 	envServerPort = "SWARM_UTILS_SERVER_PORT"
 	envDockerHost = "SWARM_UTILS_DOCKER_HOST"
 	envLogFormat  = "SWARM_UTILS_LOG_FORMAT"
@@ -142,6 +144,7 @@ func variables() []variable {
 		{envRegistryUser, kindString, "", "default private-registry user", catRegistry},
 		{envRegistryPassword, kindString, "", "default private-registry password", catRegistry},
 		{envRegistryURL, kindString, "", "default private-registry address (HTTPS)", catRegistry},
+		{envUpdateRollbackOnFailure, kindBool, "false", "an update whose rollout fails is rolled back (docker service rollback) instead of left paused; the label swarm-utils.update.rollback-on-failure overrides it per service", catRegistry},
 
 		{envServerPort, kindInt, "3000", "HTTP `PORT` of the API", catRuntime},
 		{envDockerHost, kindString, "", "DOCKER_HOST for every docker CLI call (e.g. tcp://socket-proxy:2375); empty: docker's default", catRuntime},

@@ -164,7 +164,7 @@ func (d *Deps) LeftStopped() int { return int(d.leftStopped.Load()) }
 // UpdateService rolls the service to a new image.
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {
 	d.wire()
-	j := &update.Job{Swarm: d.Swarm, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	j := &update.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	return j.Run(ctx, o)
 }
 

@@ -37,7 +37,14 @@ const (
 	LabelUpdateRegistryPassword = LabelPrefix + "update.registry.password"
 	LabelUpdateRegistryURL      = LabelPrefix + "update.registry.url"
 	LabelUpdateExecPre          = LabelPrefix + "update.exec-pre"
+	LabelUpdateExecPreShell     = LabelPrefix + "update.exec-pre.shell"
+	LabelUpdateExecPreTimeout   = LabelPrefix + "update.exec-pre.timeout"
+	LabelUpdateExecPreOnFailure = LabelPrefix + "update.exec-pre.on-failure"
 	LabelUpdateExecPost         = LabelPrefix + "update.exec-post"
+	LabelUpdateExecPostShell    = LabelPrefix + "update.exec-post.shell"
+	LabelUpdateExecPostTimeout  = LabelPrefix + "update.exec-post.timeout"
+	LabelUpdateExecPostOnFail   = LabelPrefix + "update.exec-post.on-failure"
+	LabelUpdateRollback         = LabelPrefix + "update.rollback-on-failure"
 )
 
 // Node labels (docker node update --label-add), SPEC §3. clean.enable shares its name with the

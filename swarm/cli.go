@@ -273,6 +273,11 @@ func (c *CLI) UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, err
 	return out, err
 }
 
+func (c *CLI) Rollback(ctx context.Context, r RollbackRequest) error {
+	_, err := c.run(ctx, bashexec.Command{Args: []string{"service", "rollback", "--detach=false", "--quiet", "--", r.Service}, Env: r.Env, Timeout: r.Timeout})
+	return err
+}
+
 func (c *CLI) Login(ctx context.Context, env []string, user, password, registry string) error {
 	_, err := c.run(ctx, bashexec.Command{Env: env, Stdin: []byte(password), Timeout: loginTimeout,
 		Args: []string{"login", "-u", user, "--password-stdin", "--", registry}})

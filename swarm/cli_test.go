@@ -82,6 +82,10 @@ func TestCLIArgv(t *testing.T) {
 			return err
 		}, []string{"service", "update", "--detach=false", "--quiet", "--image", "reg/app:2", "--with-registry-auth", "--force", "--", "web"},
 			false, "", []string{"DOCKER_HOST=unix:///d.sock", "DOCKER_CONFIG=/d"}, 42 * time.Second},
+		{"rollback", func(c *CLI) error {
+			return c.Rollback(context.Background(), RollbackRequest{Service: "web", Env: []string{"DOCKER_CONFIG=/d"}, Timeout: 42 * time.Second})
+		}, []string{"service", "rollback", "--detach=false", "--quiet", "--", "web"},
+			false, "", []string{"DOCKER_HOST=unix:///d.sock", "DOCKER_CONFIG=/d"}, 42 * time.Second},
 		{"login", func(c *CLI) error {
 			return c.Login(context.Background(), []string{"DOCKER_CONFIG=/d"}, "ci", "pw", "reg:5000")
 		},

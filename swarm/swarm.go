@@ -55,6 +55,9 @@ type Swarm interface {
 	Scale(ctx context.Context, s Scale) error
 	// UpdateImage rolls a service to an image and waits for docker's rollout to return.
 	UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error)
+	// Rollback rolls a service back to its previous spec (docker service rollback) and waits
+	// for docker's rollback to return; Env carries the DOCKER_CONFIG of a private login.
+	Rollback(ctx context.Context, r RollbackRequest) error
 	// Login logs in to a registry into the DOCKER_CONFIG given in env; the password goes on
 	// stdin only.
 	Login(ctx context.Context, env []string, user, password, registry string) error
@@ -112,6 +115,13 @@ type ImageUpdate struct {
 	Image   string
 	Force   bool
 	Env     []string // DOCKER_CONFIG of a private login
+	Timeout time.Duration
+}
+
+// RollbackRequest is one `docker service rollback`.
+type RollbackRequest struct {
+	Service string
+	Env     []string // DOCKER_CONFIG of a private login, so the previous image can be pulled
 	Timeout time.Duration
 }
 

@@ -227,6 +227,7 @@ func TestDeployedStack(t *testing.T) {
 
 	c := client{tb: tb, image: tb.WorkloadImage, base: "http://" + service + ":3000"}
 
+	t.Run("CI examples' call lines", func(t *testing.T) { testCIExamples(t, tb, repo, adminToken) })
 	t.Run("healthz", func(t *testing.T) {
 		for _, base := range []string{c.base, "http://swarm-utils:3000"} { // the stack's alias, as examples/ use it
 			rep := client{tb: tb, image: c.image, base: base}.do("", "/healthz", "")

@@ -1,9 +1,18 @@
 package update
 
 import (
+	"time"
+
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/internal/labels"
 	"github.com/swarm-utils/swarm-utils/parse"
+)
+
+const (
+	// DefaultExecShell runs exec-pre/exec-post when no .shell label names another.
+	DefaultExecShell = "/bin/sh"
+	// DefaultExecTimeout bounds exec-pre/exec-post in one task when no .timeout label is set.
+	DefaultExecTimeout = 60 * time.Second
 )
 
 // Settings configure update-service for one service.
@@ -11,8 +20,14 @@ type Settings struct {
 	Enabled      bool
 	RegistryAuth bool
 	Registry     config.Registry // each field from its label, else from config
-	ExecPre      string          // "" = none
-	ExecPost     string          // "" = none
+	ExecPre      string          // "" = none; runs in every running task before the update
+	ExecPost     string          // "" = none; runs in every new task after the rollout
+	// Shell, timeout and on-failure=continue of each, set only with its command.
+	ExecPreShell, ExecPostShell       string
+	ExecPreTimeout, ExecPostTimeout   time.Duration
+	ExecPreContinue, ExecPostContinue bool
+	// RollbackOnFailure: a rollout that ends paused is rolled back (label, else config).
+	RollbackOnFailure bool
 }
 
 // SettingsFromLabels reads a service's update.* labels. With registry.auth=true each
@@ -30,7 +45,18 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 		URL:      r.StrOr(parse.LabelUpdateRegistryURL, cfg.Registry.URL),
 	}
 	s.ExecPre = r.Command(parse.LabelUpdateExecPre)
+	if s.ExecPre != "" {
+		s.ExecPreShell = r.StrOr(parse.LabelUpdateExecPreShell, DefaultExecShell)
+		s.ExecPreTimeout = r.Millis(parse.LabelUpdateExecPreTimeout, DefaultExecTimeout)
+		s.ExecPreContinue = onFailureContinue(&r, parse.LabelUpdateExecPreOnFailure)
+	}
 	s.ExecPost = r.Command(parse.LabelUpdateExecPost)
+	if s.ExecPost != "" {
+		s.ExecPostShell = r.StrOr(parse.LabelUpdateExecPostShell, DefaultExecShell)
+		s.ExecPostTimeout = r.Millis(parse.LabelUpdateExecPostTimeout, DefaultExecTimeout)
+		s.ExecPostContinue = onFailureContinue(&r, parse.LabelUpdateExecPostOnFail)
+	}
+	s.RollbackOnFailure = r.Bool(parse.LabelUpdateRollback, cfg.UpdateRollbackOnFailure)
 	if s.RegistryAuth {
 		for _, need := range []struct{ value, label, env string }{
 			{s.Registry.User, parse.LabelUpdateRegistryUser, "SWARM_UTILS_REGISTRY_USER"},
@@ -46,4 +72,17 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 		return Settings{}, r.Err
 	}
 	return s, nil
+}
+
+// onFailureContinue reads an .on-failure label: abort (the default) or continue.
+func onFailureContinue(r *labels.Reader, label string) bool {
+	switch v := r.Str(label); v {
+	case "", "abort":
+		return false
+	case "continue":
+		return true
+	default:
+		r.Fail(label, "%q must be abort or continue", v)
+		return false
+	}
 }

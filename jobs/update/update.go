@@ -18,6 +18,7 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm"
@@ -32,12 +33,14 @@ type Swarm interface {
 	Service(ctx context.Context, name string) (parse.Service, error)
 	Logs(ctx context.Context, id string, tail int) (string, error)
 	UpdateImage(ctx context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error)
+	Rollback(ctx context.Context, r swarm.RollbackRequest) error
 	Login(ctx context.Context, env []string, user, password, registry string) error
 }
 
 // Job runs update-service.
 type Job struct {
 	Swarm        Swarm
+	Helpers      *helper.Engine // runs exec-pre and exec-post in the tasks
 	Ops          *operation.Runner
 	Config       config.Config
 	Secrets      *bashexec.Secrets
@@ -65,15 +68,13 @@ const (
 	maxFailedTasks = 50
 )
 
-// Run rolls the service to a new image: `docker service update --image IMG
-// --with-registry-auth [--force]` run directly on the manager (no helper), after a
-// `docker login` into a private DOCKER_CONFIG when the service's labels ask for registry auth.
-// The service's UpdateStatus after the rollout is the verdict, not the CLI's exit code.
-//
-// A failed rollout is left as docker left it (paused, or rolled back by the service's own
-// --update-failure-action rollback): the failure action is the service owner's choice, a paused
-// update keeps the failed task for inspection, and the next update-service with a fixed image
-// resumes it. An automatic rollback here would override that choice.
+// Run rolls the service to a new image: exec-pre in every running task (when labelled), then
+// `docker service update --image IMG --with-registry-auth [--force]` run directly on the
+// manager, after a `docker login` into a private DOCKER_CONFIG when the service's labels ask for
+// registry auth; the service's UpdateStatus after the rollout is the verdict, not the CLI's exit
+// code. A rollout that ends paused is rolled back when rollback-on-failure applies (label, else
+// SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE), else left paused for inspection, as docker left it.
+// exec-post runs in every new task of an update that changed the image.
 func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 	if err := validImageRef(o.Image); err != nil {
 		return operation.Failed(Op, o.Service, err)
@@ -97,20 +98,45 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 			return operation.Failed(Op, o.Service, err)
 		}
 	}
-	budget := j.Config.Timeouts.UpdateService + j.Config.Timeouts.Pending
-	if settings.RegistryAuth {
-		budget += loginTimeout
-	}
-	return j.Ops.Run(ctx, Op, o.Service, operation.LockKeyService(o.Service), func(ctx context.Context) (operation.Plan, error) {
+	lockKey := operation.LockKeyService(o.Service)
+	return j.Ops.Run(ctx, Op, o.Service, lockKey, func(ctx context.Context) (operation.Plan, error) {
 		// Read again under the lock: the previous image and version are what this update replaces.
 		svc, err := j.Swarm.Service(ctx, o.Service)
 		if err != nil {
 			return operation.Plan{}, err
 		}
-		return operation.Plan{Budget: budget, Do: func(ctx context.Context, r *operation.Result) error {
-			return operation.MaskErr(j.Secrets, j.pipeline(ctx, r, svc, settings, o))
+		var tasks []swarm.RunningTask
+		if settings.ExecPre != "" {
+			if tasks, err = swarm.RunningTasks(ctx, j.Swarm, svc); err != nil {
+				return operation.Plan{}, fmt.Errorf("update %s: exec-pre: %w", svc.Name, err)
+			}
+		}
+		return operation.Plan{Budget: j.budget(svc, settings, len(tasks)), Do: func(ctx context.Context, r *operation.Result) error {
+			return operation.MaskErr(j.Secrets, j.pipeline(ctx, r, svc, settings, o, tasks))
 		}}, nil
 	})
+}
+
+// budget is the update's, the rollback's and each exec's timeout; an exec per task, the new
+// tasks counted as the old ones (or the replica count).
+func (j *Job) budget(svc parse.Service, s Settings, running int) time.Duration {
+	b := j.Config.Timeouts.UpdateService + j.Config.Timeouts.Pending
+	if s.RegistryAuth {
+		b += loginTimeout
+	}
+	if s.RollbackOnFailure {
+		b += j.Config.Timeouts.UpdateService + j.Config.Timeouts.Pending
+	}
+	perTask := func(d time.Duration, n int) time.Duration {
+		return (d + helper.Slack + j.Config.Timeouts.Pending) * time.Duration(max(n, 1))
+	}
+	if s.ExecPre != "" {
+		b += perTask(s.ExecPreTimeout, running)
+	}
+	if s.ExecPost != "" {
+		b += perTask(s.ExecPostTimeout, max(running, int(svc.Replicas)))
+	}
+	return b
 }
 
 // settingsOf reads the update labels. Registry values missing from both the labels and the
@@ -171,9 +197,9 @@ func validRegistry(reg config.Registry) error {
 	return nil
 }
 
-// pipeline is the job under the lock: login (when registry auth applies), update,
-// verdict.
-func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Service, s Settings, o Options) error {
+// pipeline is the job under the lock: login (when registry auth applies), exec-pre, update,
+// verdict, rollback (when it applies), exec-post.
+func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Service, s Settings, o Options, tasks []swarm.RunningTask) error {
 	var env []string
 	if s.RegistryAuth {
 		dir, err := privateDockerConfig(s.Registry.URL)
@@ -192,9 +218,111 @@ func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Servi
 			return err
 		}
 	}
-	step, err := j.update(ctx, env, svc, s, o)
+	if s.ExecPre != "" {
+		steps, failed := j.exec(ctx, svc.Name, "exec-pre", s.ExecPreShell, s.ExecPre, s.ExecPreTimeout, s.ExecPreContinue, tasks)
+		r.Steps = append(r.Steps, steps...)
+		if failed > 0 && !s.ExecPreContinue {
+			// The verdict is there also when the update never started.
+			r.Steps = append(r.Steps, operation.Step{Name: "update", Error: "not started: exec-pre failed", Details: map[string]string{
+				"previousImage": svc.Image, "image": o.Image, "previousDigest": imageDigest(svc.Image), "change": ChangeUnchanged}})
+			return fmt.Errorf("update %s: exec-pre failed on %d node(s), the update was not started (label %s=continue updates anyway)",
+				svc.Name, failed, parse.LabelUpdateExecPreOnFailure)
+		}
+		if err := operation.CtxErr(ctx); err != nil {
+			return err
+		}
+	}
+	step, change, err := j.update(ctx, env, svc, s, o)
 	r.Steps = append(r.Steps, step)
-	return err
+	if change == ChangePaused && s.RollbackOnFailure && !step.OK && operation.CtxErr(ctx) == nil {
+		rb, rbErr := j.rollback(ctx, env, svc.Name)
+		r.Steps = append(r.Steps, rb)
+		if rbErr != nil {
+			return fmt.Errorf("%w; then %w", err, rbErr)
+		}
+		// step's Details is the map in r.Steps: the update step tells the final verdict.
+		step.Details["change"], step.Details["rolledBack"] = ChangeRolledBack, "true"
+		return fmt.Errorf("%s was rolled back to %s (%s=true) after its update failed: %w", svc.Name, rb.Details["serviceImage"], parse.LabelUpdateRollback, err)
+	}
+	if err != nil || change != ChangeUpdated || s.ExecPost == "" {
+		return err
+	}
+	after, err := j.Swarm.Service(ctx, svc.Name)
+	if err == nil {
+		tasks, err = swarm.RunningTasks(ctx, j.Swarm, after)
+	}
+	if err != nil {
+		return fmt.Errorf("update %s: exec-post: %w", svc.Name, err)
+	}
+	steps, failed := j.exec(ctx, svc.Name, "exec-post", s.ExecPostShell, s.ExecPost, s.ExecPostTimeout, s.ExecPostContinue, tasks)
+	r.Steps = append(r.Steps, steps...)
+	if failed > 0 && !s.ExecPostContinue {
+		return fmt.Errorf("update %s: exec-post failed on %d node(s); the service stays on %s", svc.Name, failed, after.Image)
+	}
+	if len(tasks) == 0 {
+		r.Steps = append(r.Steps, operation.Step{Name: "exec-post", OK: true, Details: map[string]string{"skipped": "no running tasks"}})
+	}
+	return nil
+}
+
+// exec runs an exec-pre/exec-post command in the tasks, one step per node as clean-service
+// does. With onFailure continue a failed node's step is kept (its error and tasks shown) but
+// counts as OK, so it fails neither the call nor the update.
+func (j *Job) exec(ctx context.Context, service, name, shell, command string, timeout time.Duration, cont bool, tasks []swarm.RunningTask) (steps []operation.Step, failed int) {
+	steps = j.Helpers.ExecInTasks(ctx, helper.Exec{Action: Op, LockKey: operation.LockKeyService(service), Target: service, Step: name,
+		Shell: shell, Command: command, Timeout: timeout}, tasks)
+	for i := range steps {
+		if steps[i].OK {
+			continue
+		}
+		failed++
+		if cont {
+			if steps[i].Details == nil {
+				steps[i].Details = map[string]string{}
+			}
+			steps[i].Details["onFailure"] = "continue"
+			steps[i].OK = true
+		}
+	}
+	if len(tasks) == 0 && name == "exec-pre" {
+		steps = append(steps, operation.Step{Name: name, OK: true, Details: map[string]string{"skipped": "no running tasks"}})
+	}
+	return steps, failed
+}
+
+// rollback runs `docker service rollback` and waits until docker says it ended.
+func (j *Job) rollback(ctx context.Context, env []string, name string) (operation.Step, error) {
+	started := time.Now()
+	st := operation.Step{Name: "rollback", Details: map[string]string{}}
+	cmdErr := j.Swarm.Rollback(ctx, swarm.RollbackRequest{Service: name, Env: env, Timeout: j.Config.Timeouts.UpdateService})
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.Config.Timeouts.Pending+verdictTimeout)
+	defer cancel()
+	after, err := j.settled(vctx, name, true)
+	st.Duration = operation.Since(started)
+	if err != nil {
+		err = fmt.Errorf("roll %s back: read its state afterwards: %w", name, err)
+		if cmdErr != nil {
+			err = fmt.Errorf("roll %s back: %w (and reading its state afterwards: %v)", name, cmdErr, err)
+		}
+		st.Error = operation.MaskErr(j.Secrets, err).Error()
+		return st, err
+	}
+	state := "none"
+	if after.UpdateStatus != nil {
+		state = after.UpdateStatus.State
+	}
+	st.Details["updateState"], st.Details["serviceImage"] = state, after.Image
+	if state != "rollback_completed" {
+		err := fmt.Errorf("roll %s back: its update state is %s%s", name, state, updateStatusMessage(after))
+		if cmdErr != nil {
+			err = fmt.Errorf("%w: %w", err, cmdErr)
+		}
+		err = operation.MaskErr(j.Secrets, err)
+		st.Error = err.Error()
+		return st, err
+	}
+	st.OK = true
+	return st, nil
 }
 
 // privateDockerConfig makes a DOCKER_CONFIG directory (0700) for one call, so that concurrent
@@ -246,10 +374,24 @@ func rejectedLogin(err error) bool {
 		strings.Contains(msg, "incorrect username or password") || strings.Contains(msg, "authentication required")
 }
 
-// update runs the rollout and decides from the service's UpdateStatus afterwards.
-func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Settings, o Options) (operation.Step, error) {
+// The verdict of an update (its step's details "change").
+const (
+	ChangeUpdated    = "updated"      // the service runs the new image
+	ChangeUnchanged  = "unchanged"    // same digest as before and no force, or docker refused: nothing changed
+	ChangeRolledBack = "rolled-back"  // the rollout failed and the service runs the previous image again
+	ChangePaused     = "paused"       // the rollout failed and stays paused (or its rollback did)
+	ChangeUpdating   = "updating"     // still rolling (timeout): the state docker left it in
+	ChangeRollingBck = "rolling-back" // docker's own rollback had not ended when the wait did
+)
+
+// update runs the rollout and decides from the service's UpdateStatus afterwards; change is
+// "" when unknown (dry-run, the service unreadable).
+func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Settings, o Options) (st operation.Step, change string, err error) {
 	started := time.Now()
-	st := operation.Step{Name: "update", Details: map[string]string{"previousImage": svc.Image, "image": o.Image}}
+	st = operation.Step{Name: "update", Details: map[string]string{"previousImage": svc.Image, "image": o.Image}}
+	if d := imageDigest(svc.Image); d != "" {
+		st.Details["previousDigest"] = d
+	}
 	if o.Force {
 		st.Details["force"] = "true"
 	}
@@ -262,7 +404,7 @@ func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Set
 	if res.DryRun {
 		st.OK, st.Duration = true, operation.Since(started)
 		st.Details["updateState"] = "dry-run"
-		return st, nil
+		return st, "", nil
 	}
 	if cmdErr == nil {
 		if w := res.Warning; w != "" { // e.g. "image ... could not be accessed on a registry to record its digest"
@@ -276,15 +418,42 @@ func (j *Job) update(ctx context.Context, env []string, svc parse.Service, s Set
 	defer cancel()
 	interrupted := cmdErr != nil && (errors.Is(cmdErr, bashexec.ErrTimeout) || ctx.Err() != nil)
 	after, inspectErr := j.settled(vctx, svc.Name, !interrupted)
-	err := j.verdict(vctx, &st, svc, after, inspectErr, o.Image, cmdErr, interrupted, ctx.Err())
+	err = j.verdict(vctx, &st, svc, after, inspectErr, o, cmdErr, interrupted, ctx.Err())
+	change = st.Details["change"]
 	st.Duration = operation.Since(started)
 	if err != nil {
 		err = operation.MaskErr(j.Secrets, err)
 		st.OK, st.Error = false, err.Error()
-		return st, err
+		return st, change, err
 	}
 	st.OK = true
-	return st, nil
+	return st, change, nil
+}
+
+// imageDigest is the digest a service's image reference is pinned to, "" when none.
+func imageDigest(image string) string {
+	ref, err := parse.ParseImageRef(image)
+	if err != nil {
+		return ""
+	}
+	return ref.Digest()
+}
+
+// changeOf names the verdict of an update state.
+func changeOf(state string) string {
+	switch state {
+	case "completed":
+		return ChangeUpdated
+	case "paused", "rollback_paused":
+		return ChangePaused
+	case "rollback_completed":
+		return ChangeRolledBack
+	case "rollback_started":
+		return ChangeRollingBck
+	case "updating":
+		return ChangeUpdating
+	}
+	return ""
 }
 
 // transientUpdate: docker is still rolling forward or back.
@@ -304,8 +473,8 @@ func (j *Job) settled(ctx context.Context, name string, wait bool) (after parse.
 }
 
 // verdict decides the update's outcome from the service after it, filling st's details.
-func (j *Job) verdict(ctx context.Context, st *operation.Step, before, after parse.Service, inspectErr error, image string, cmdErr error, interrupted bool, ctxErr error) error {
-	name := before.Name
+func (j *Job) verdict(ctx context.Context, st *operation.Step, before, after parse.Service, inspectErr error, o Options, cmdErr error, interrupted bool, ctxErr error) error {
+	name, image := before.Name, o.Image
 	if inspectErr != nil {
 		if cmdErr != nil {
 			return fmt.Errorf("update %s to %s: %w (and reading its state afterwards: %v)", name, image, cmdErr, inspectErr)
@@ -321,6 +490,22 @@ func (j *Job) verdict(ctx context.Context, st *operation.Step, before, after par
 		}
 	}
 	st.Details["updateState"] = state
+	if d := imageDigest(after.Image); d != "" {
+		st.Details["newDigest"] = d
+	}
+	st.Details["change"] = changeOf(state)
+	if state == "rollback_completed" || state == "rollback_started" {
+		// The service's own update_config rolled it back.
+		st.Details["rolledBack"] = "true"
+	}
+	if after.Version == before.Version || (state == "none" && sameImage(after.Image, image)) {
+		st.Details["change"] = ChangeUnchanged
+	}
+	prev, next := st.Details["previousDigest"], st.Details["newDigest"]
+	if state == "completed" && !o.Force && prev != "" && prev == next {
+		// The same content under another tag: the tasks ran this digest already.
+		st.Details["change"] = ChangeUnchanged
+	}
 
 	switch {
 	case interrupted && ctxErr != nil:
@@ -437,11 +622,11 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 	if m := taskInMessage.FindStringSubmatch(updateStatusMessage(svc)); m != nil {
 		named = m[1]
 	}
-	nodeByTask := map[string]string{}
+	nodeByTask, errByTask := map[string]string{}, map[string]string{}
 	var ids []string
 	for _, r := range rows {
 		if r.ID == named || r.Error != "" || r.State() == "failed" || r.State() == "rejected" {
-			nodeByTask[r.ID] = r.Node
+			nodeByTask[r.ID], errByTask[r.ID] = r.Node, r.Error
 			ids = append(ids, r.ID)
 		}
 	}
@@ -466,7 +651,11 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 		return tasks[i].Timestamp.After(tasks[j].Timestamp)
 	})
 	t := tasks[0]
-	res := operation.TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: j.Secrets.For(ctx).Mask(t.Err)}
+	why := t.Err
+	if why == "" {
+		why = errByTask[t.ID] // docker service ps --no-trunc's ERROR column
+	}
+	res := operation.TaskResult{TaskID: t.ID, Node: nodeByTask[t.ID], State: t.State, ExitCode: t.ExitCode, Error: j.Secrets.For(ctx).Mask(why)}
 	switch {
 	case t.ContainerID == "": // never started (rejected, pull failed): no logs to read
 	case svc.LogDriver == "json-file", svc.LogDriver == "journald", svc.LogDriver == "": // "" is the daemon's default, usually json-file: try
@@ -476,7 +665,8 @@ func (j *Job) failedTask(ctx context.Context, svc parse.Service, st *operation.S
 			res.Logs += j.Secrets.For(ctx).Mask("\n(logs unavailable: " + err.Error() + ")")
 		}
 	default:
-		st.Details["logs"] = fmt.Sprintf("unavailable: the service's log driver %s is not json-file or journald", svc.LogDriver)
+		// docker serves no logs for it (SPEC §7): the task's error and exit code are all there is.
+		st.Details["logs"] = fmt.Sprintf("unavailable: the service's log driver %s is not json-file or journald; the failed task's error and exit code are from docker service ps --no-trunc and task inspect", svc.LogDriver)
 	}
 	return res, true
 }

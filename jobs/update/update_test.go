@@ -106,7 +106,7 @@ func envValue(env []string, key string) string {
 
 func (c *cluster) job(cfg config.Config) *Job {
 	w := swarmtest.Wire(c.f, cfg)
-	return &Job{Swarm: c.f, Ops: w.Ops, Config: cfg, Secrets: w.Secrets, Log: w.Log, PollInterval: time.Millisecond}
+	return &Job{Swarm: c.f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg, Secrets: w.Secrets, Log: w.Log, PollInterval: time.Millisecond}
 }
 
 func verbs(calls []swarmtest.Call) []string {
@@ -346,6 +346,9 @@ func TestUpdateVerdict(t *testing.T) {
 		{name: "paused, syslog driver: no logs", status: st("paused", "update paused due to failure or early termination of task "+failedID),
 			logDriver: "syslog", cmdErr: cliPaused, wantKind: operation.KindDocker, wantState: "paused",
 			wantInErr: []string{"task: non-zero exit (3)"}},
+		{name: "paused, log driver none: the task's error all the same", status: st("paused", "update paused due to failure or early termination of task "+failedID),
+			logDriver: "none", cmdErr: cliPaused, wantKind: operation.KindDocker, wantState: "paused",
+			wantInErr: []string{"task " + failedID + " on worker-1: failed: task: non-zero exit (3)", "exit code 3"}},
 		{name: "paused by a failed pull", status: st("paused", "update paused due to failure or early termination of task "+rejectedID),
 			cmdErr: cliPaused, wantKind: operation.KindDocker, wantState: "paused",
 			wantInErr: []string{"task " + rejectedID + " on worker-1: rejected: No such image: 192.168.213.1:5000/su/workload:2"}},
@@ -403,7 +406,7 @@ func TestUpdateVerdict(t *testing.T) {
 			} else if logsRead != 0 {
 				t.Errorf("read task logs %d times", logsRead)
 			}
-			if tc.logDriver == "syslog" && !strings.Contains(step.Details["logs"], "syslog") {
+			if tc.logDriver != "" && (!strings.Contains(step.Details["logs"], tc.logDriver) || !strings.Contains(step.Details["logs"], "docker service ps")) {
 				t.Errorf("details %v do not say why logs are missing", step.Details)
 			}
 			assertNoSecret(t, c.f, r, password)

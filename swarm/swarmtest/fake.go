@@ -26,6 +26,9 @@ type Fake struct {
 	OnJob func(j swarm.Job) JobRun
 	// OnUpdate decides an image update; nil: the service runs the image, update completed.
 	OnUpdate func(svc *parse.Service, u swarm.ImageUpdate) (swarm.UpdateResult, error)
+	// OnRollback decides a rollback; nil: the service runs its image from before the last
+	// update again (new tasks), rollback completed.
+	OnRollback func(svc *parse.Service, r swarm.RollbackRequest) error
 	// OnLogin decides a registry login; nil: it succeeds.
 	OnLogin func(env []string, user, password, registry string) error
 	// OnScale runs before a scale is applied; an error fails it (nothing changes).
@@ -49,6 +52,7 @@ type Fake struct {
 	secrets  map[string]*secret  // by name
 	uses     map[string][]string // secret names a service uses, by service ID
 	calls    []Call
+	previous map[string]string // image before the last update, by service ID
 	seq      int
 }
 
@@ -63,13 +67,14 @@ type JobRun struct {
 
 // Call is one typed call the code under test made.
 type Call struct {
-	Verb   string // the Swarm method, e.g. "create-job", "remove", "scale", "update-image"
-	Target string // service, task or node it was about
-	Job    *swarm.Job
-	Scale  *swarm.Scale
-	Update *swarm.ImageUpdate
-	Args   []string // run-local's argv
-	Tail   int      // logs: the lines asked for (0 = all)
+	Verb     string // the Swarm method, e.g. "create-job", "remove", "scale", "update-image"
+	Target   string // service, task or node it was about
+	Job      *swarm.Job
+	Scale    *swarm.Scale
+	Update   *swarm.ImageUpdate
+	Rollback *swarm.RollbackRequest
+	Args     []string // run-local's argv
+	Tail     int      // logs: the lines asked for (0 = all)
 }
 
 type secret struct {
@@ -90,7 +95,7 @@ var _ swarm.Swarm = (*Fake)(nil)
 
 // New returns a fake with the given nodes (ready, active, no labels unless set).
 func New(nodes ...parse.Node) *Fake {
-	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, uses: map[string][]string{}}
+	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, uses: map[string][]string{}, previous: map[string]string{}}
 	for _, n := range nodes {
 		if n.State == "" {
 			n.State = "ready"
@@ -246,7 +251,7 @@ func (f *Fake) Calls(verbs ...string) []Call {
 
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
-	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local", "create-secret", "remove-secret")
+	return f.Calls("create-job", "remove", "scale", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
 }
 
 func (f *Fake) record(c Call) error {
@@ -773,12 +778,58 @@ func (f *Fake) UpdateImage(_ context.Context, u swarm.ImageUpdate) (swarm.Update
 	if s == nil {
 		return swarm.UpdateResult{}, noSuch("service", u.Service)
 	}
+	f.previous[s.ID] = s.Image
 	if f.OnUpdate != nil {
 		return f.OnUpdate(s, u)
 	}
+	if s.Image == u.Image && !u.Force {
+		// swarmkit changes nothing and clears the update status.
+		s.Version++
+		s.UpdateStatus = nil
+		return swarm.UpdateResult{}, nil
+	}
 	s.Image, s.Version = u.Image, s.Version+1
+	f.rollTasks(s)
 	s.UpdateStatus = &parse.UpdateStatus{State: "completed", Message: "update completed"}
 	return swarm.UpdateResult{}, nil
+}
+
+// rollTasks replaces the service's running tasks by new ones on the same nodes, as a rollout does.
+func (f *Fake) rollTasks(s *parse.Service) {
+	var nodes []string
+	for _, t := range f.tasks {
+		if t.ServiceID == s.ID && t.DesiredState == "running" {
+			nodes = append(nodes, t.node)
+			t.DesiredState, t.State = "shutdown", "shutdown"
+		}
+	}
+	f.startTasks(s, len(nodes), nodes)
+}
+
+func (f *Fake) Rollback(_ context.Context, r swarm.RollbackRequest) error {
+	if err := f.record(Call{Verb: "rollback", Target: r.Service, Rollback: &r}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byName(r.Service)
+	if s == nil {
+		return noSuch("service", r.Service)
+	}
+	if f.OnRollback != nil {
+		return f.OnRollback(s, r)
+	}
+	prev, ok := f.previous[s.ID]
+	if !ok {
+		return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = FailedPrecondition desc = service %s does not have a previous spec", s.ID)
+	}
+	s.Image, s.Version = prev, s.Version+1
+	f.rollTasks(s)
+	s.UpdateStatus = &parse.UpdateStatus{State: "rollback_completed", Message: "rollback completed"}
+	return nil
 }
 
 func (f *Fake) Login(_ context.Context, env []string, user, password, registry string) error {
