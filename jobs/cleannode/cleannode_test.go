@@ -501,3 +501,19 @@ func TestCleanNodeSurveyFails(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 }
+
+// After an update the image it replaced is the service's rollback target: clean-node keeps it.
+func TestCleanNodeKeepsTheImageAnUpdateReplaced(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Replicas: 1, Image: "web:1"}, "worker-1")
+	if _, err := f.UpdateImage(context.Background(), swarm.ImageUpdate{Service: "shop", Image: "web:2"}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	d := &dockerNode{images: imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "web", "2", "<none>", old)}
+	f.OnJob = d.answer
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if img := stepByName(r, "image-prune"); !r.OK || img.Details["kept web:1"] != "rollback target of shop" || !slices.Equal(d.removed, []string{"web:2"}) {
+		t.Errorf("ok=%v removed %q details %v", r.OK, d.removed, img.Details)
+	}
+}
