@@ -8,7 +8,7 @@ import (
 // ImageRow is one line of `docker image ls --no-trunc --digests --format '{{json .}}'`: one
 // reference (repository and tag or digest) of an image; an image with several tags has several.
 type ImageRow struct {
-	ID         string    // sha256:…
+	ID         string    // short (12 hex digits) or, with --no-trunc, sha256:…
 	Repository string    // "<none>" for a dangling image
 	Tag        string    // "<none>" when the reference has none (pulled by digest, dangling)
 	Digest     string    // "sha256:…" or "<none>"

@@ -210,7 +210,7 @@ func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollb
 		case choice != nil:
 			steps[i].Option = "rm"
 		case settings.Until > 0:
-			steps[i].Option = "until=" + strconv.FormatInt(int64(settings.Until/time.Second), 10) + "s"
+			steps[i].Option = "until=" + helper.Seconds(settings.Until) + "s" // whole seconds, at least 1
 		}
 	}
 	steps = append(steps, pruneStep{Name: "df-after", Timeout: settings.ImageTimeout})
@@ -244,7 +244,8 @@ func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollb
 // survey lists the node's disk usage and images in one helper.
 func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Duration) (operation.Step, []parse.DiskUsage, []parse.ImageRow, bool) {
 	marker := helper.NewMarker()
-	args := []string{"sh", "-c", pruneScript, "sh", marker, "df-before:" + helper.Seconds(each), "images:" + helper.Seconds(each)}
+	// The listing first: a cut output loses its head, and the disk usage then survives.
+	args := []string{"sh", "-c", pruneScript, "sh", marker, "images:" + helper.Seconds(each), "df-before:" + helper.Seconds(each)}
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "survey",
@@ -255,14 +256,19 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 		return st, nil, nil, false
 	}
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	byName := helper.WithCut(parts, []string{"df-before", "images"})
+	byName := helper.WithCut(parts, []string{"images", "df-before"})
 	img, df := byName["images"], byName["df-before"]
-	if !img.Ended || img.ExitCode != 0 || img.Cut {
+	// Only the tail of a helper's output is kept (img.Cut): the rows seen are safe to act on
+	// (removal is by reference; an image's unseen kept reference keeps it), the others wait for
+	// the next clean. The half row at the cut does not start with "{" (the listing's only brace
+	// opens a row), so the decoder skips it with the cut note.
+	listing := img.Output
+	if !img.Ended || img.ExitCode != 0 {
 		st.OK, st.Error = false, fmt.Sprintf("list the images on %s: exit code %d, output %q", node.Hostname, img.ExitCode, j.Helpers.Secrets.Mask(tail(img.Output)))
 		st.ErrorKind = operation.KindDocker
 		return st, nil, nil, false
 	}
-	rows, err := parse.ImageLs(img.Output)
+	rows, err := parse.ImageLs(listing)
 	if err != nil {
 		st.OK, st.Error, st.ErrorKind = false, fmt.Sprintf("list the images on %s: %v", node.Hostname, err), operation.KindDocker
 		return st, nil, nil, false
@@ -270,6 +276,9 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 	usage, _ := parse.SystemDf(df.Output) // disk usage is a report; its absence stops nothing
 	st.Tasks[0].Logs = ""                 // the listing: what it decided is the image step's report
 	st.Details = map[string]string{"images": strconv.Itoa(len(rows))}
+	if img.Cut {
+		st.Details["images"] += " (the listing was cut to its tail: the images before it were not considered)"
+	}
 	return st, usage, rows, true
 }
 

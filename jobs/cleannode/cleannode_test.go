@@ -517,3 +517,32 @@ func TestCleanNodeKeepsTheImageAnUpdateReplaced(t *testing.T) {
 		t.Errorf("ok=%v removed %q details %v", r.OK, d.removed, img.Details)
 	}
 }
+
+// A listing longer than the helper output's kept tail loses its head: the rows left are acted
+// on (removal is by reference), the half row at the cut is dropped, and the step says so.
+func TestCleanNodeCutListing(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	old := time.Now().Add(-time.Hour)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		marker, args, _ := swarmtest.Script(j.Args)
+		if swarmtest.Step(j) != "survey" {
+			return (&dockerNode{}).answer(j)
+		}
+		if !slices.Equal(args, []string{"images:60", "df-before:60"}) {
+			t.Errorf("survey args %q", args)
+		}
+		half := imageLine("sha256:0", "lost", "1", "<none>", old)
+		logs := "[… 2 MB cut …]\n" + half[20:] + imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "old", "1", "<none>", old) +
+			marker + " end images 0\n" + marker + " begin df-before\n" + dfBefore + marker + " end df-before 0\n" + marker + " done\n"
+		return swarmtest.JobRun{State: "complete", Logs: logs}
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	sv, img := stepByName(r, "survey"), stepByName(r, "image-prune")
+	if !r.OK || !strings.HasPrefix(sv.Details["images"], "2 (the listing was cut") || img.Details["kept web:1"] == "" || img.Details["removed"] != "1" {
+		t.Errorf("ok=%v err=%s survey %v image %v", r.OK, r.Error, sv.Details, img.Details)
+	}
+	if du := stepByName(r, "disk-usage"); du.Details["images before"] != "10MB" {
+		t.Errorf("disk usage %v", du.Details)
+	}
+}

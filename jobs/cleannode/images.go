@@ -134,11 +134,8 @@ func refusedInUse(out string, refs []string) []string {
 			continue
 		}
 		for _, ref := range refs {
-			short := strings.TrimPrefix(ref, "sha256:")
-			if len(short) > 12 {
-				short = short[:12]
-			}
-			if strings.Contains(line, `"`+ref+`"`) || (strings.HasPrefix(ref, "sha256:") && strings.Contains(line, short)) {
+			// A reference is quoted; an ID (an untagged image) stands alone.
+			if strings.Contains(line, `"`+ref+`"`) || strings.Contains(line, " "+ref+" ") {
 				in = append(in, ref)
 			}
 		}

@@ -4,7 +4,8 @@ package cleannode
 // the arguments after "--" are the image references the image step removes. The steps come
 // from Go constants and numbers (no spaces); the references are expanded as single words.
 //   - df-before, df-after: `docker system df`; images: `docker image ls`, for Go to decide which
-//     images go (keep-list, age, rollback targets).
+//     images go (keep-list, age, rollback targets), only the fields it needs and short IDs, so
+//     that the kept tail of the output holds a few hundred images.
 //   - The container step spares helper containers: a helper of another operation on this node
 //     that just ended may not have had its logs read yet. With ":reap" (a node whose engine is
 //     older than 24) it then removes helper containers older than a minute: such an engine keeps
@@ -48,7 +49,7 @@ for step in $steps; do
   echo "$m begin $name"
   case $name in
     df-before|df-after) timeout "$secs" docker system df --format '{{json .}}' ;;
-    images) timeout "$secs" docker image ls --no-trunc --digests --format '{{json .}}' ;;
+    images) timeout "$secs" docker image ls --digests --format '{"ID":{{json .ID}},"Repository":{{json .Repository}},"Tag":{{json .Tag}},"Digest":{{json .Digest}},"CreatedAt":{{json .CreatedAt}}}' ;;
     container) prune timeout "$secs" docker container prune -f --filter label!=swarm-utils.helper=true &&
                { [ "$opt" != reap ] || prune docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null; } ;;
     image) case $opt in
