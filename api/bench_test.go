@@ -19,16 +19,6 @@ import (
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
-// vmBytes reads a VmRSS or VmHWM line of /proc/self/status, in bytes.
-func vmBytes(b *testing.B, field string) int64 {
-	b.Helper()
-	n, err := procstat.Bytes(field)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
-}
-
 // BenchmarkConcurrentMaxBodies sends 300 concurrent requests with bodies of exactly
 // MaxBodyBytes over loopback and reports the process's peak RSS (server and clients; target
 // ≤ 100 MiB) and how many were refused for the in-flight cap.
@@ -49,7 +39,7 @@ func BenchmarkConcurrentMaxBodies(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrent, MaxConnsPerHost: concurrent}}
 	runtime.GC()
 	debug.FreeOSMemory()
-	before := vmBytes(b, "VmRSS")
+	before := procstat.MustBytes(b, "VmRSS")
 	// "5" resets the peak (VmHWM) to the current RSS; without it the peak covers the whole process.
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	var refused, answered atomic.Int64
@@ -76,7 +66,7 @@ func BenchmarkConcurrentMaxBodies(b *testing.B) {
 		}
 		wg.Wait()
 	}
-	peak := vmBytes(b, "VmHWM")
+	peak := procstat.MustBytes(b, "VmHWM")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(before)/(1<<20), "start-RSS-MiB")
 	b.ReportMetric(float64(refused.Load())/float64(b.N*concurrent), "refused/req")

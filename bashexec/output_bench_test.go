@@ -13,16 +13,6 @@ import (
 	"github.com/swarm-utils/swarm-utils/internal/procstat"
 )
 
-// vmBytes reads a VmRSS or VmHWM line of /proc/self/status, in bytes.
-func vmBytes(b *testing.B, field string) int64 {
-	b.Helper()
-	n, err := procstat.Bytes(field)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
-}
-
 // BenchmarkOutput40MB reports what commands printing 40 MB each cost this
 // process: the peak RSS growth over the run (target ≤ 64 MiB) and the bytes
 // allocated per command. "8 at once" keeps all eight results, as a job store would.
@@ -46,7 +36,7 @@ func BenchmarkOutput40MB(b *testing.B) {
 			tt.cmd.Args = []string{"sh", "-c", printScript(printed, 1)}
 			runtime.GC()
 			debug.FreeOSMemory()
-			before := vmBytes(b, "VmRSS")
+			before := procstat.MustBytes(b, "VmRSS")
 			// "5" resets the peak (VmHWM) to the current RSS; without it the peak covers the whole process.
 			_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 			var m0, m1 runtime.MemStats
@@ -66,7 +56,7 @@ func BenchmarkOutput40MB(b *testing.B) {
 				wg.Wait()
 			}
 			runtime.ReadMemStats(&m1)
-			growth := vmBytes(b, "VmHWM") - before
+			growth := procstat.MustBytes(b, "VmHWM") - before
 			runs := float64(b.N * tt.parallel)
 			b.ReportMetric(float64(growth)/(1<<20), "peak-RSS-growth-MiB")
 			b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/runs/(1<<20), "alloc-MiB/cmd")

@@ -127,45 +127,58 @@ func TestUpdateServiceClusterFailingExecPre(t *testing.T) {
 	tb.AssertNoHelpers(t)
 }
 
-// A crashing image with rollback-on-failure ends on the previous image, rolled back.
+// A crashing image with rollback-on-failure ends on the previous image, rolled back: by
+// swarm-utils when the rollout pauses, by docker itself when the service's own update_config
+// rolls back (then swarm-utils runs no rollback of its own); either way reported rolled back.
 func TestUpdateServiceClusterCrashRollsBack(t *testing.T) {
-	tb := testbed.Get(t)
-	name := updServiceName("rollback")
-	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
-		"--update-monitor", "2s", "--update-failure-action", "pause",
-		"--label", "swarm-utils.update.enable=true", "--label", "swarm-utils.update.rollback-on-failure=true",
-		tb.WorkloadImage)
-	before, _ := updServiceState(t, tb, name)
+	for _, tc := range []struct {
+		name, failureAction string
+		ownRollback         bool // swarm-utils runs the rollback (a rollback step)
+	}{
+		{"paused, rolled back by swarm-utils", "pause", true},
+		{"rolled back by docker itself", "rollback", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := testbed.Get(t)
+			name := updServiceName("rb-" + tc.failureAction)
+			tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
+				"--update-monitor", "2s", "--update-failure-action", tc.failureAction,
+				"--label", "swarm-utils.update.enable=true", "--label", "swarm-utils.update.rollback-on-failure=true",
+				tb.WorkloadImage)
+			before, _ := updServiceState(t, tb, name)
 
-	r := testDeps(t, tb.Config()).UpdateService(context.Background(), UpdateOptions{Service: name, Image: tb.CrashImage})
-	js := updResultJSON(t, r)
-	t.Logf("result: %s", js)
-	if r.OK {
-		t.Fatalf("update to a crashing image succeeded")
+			r := testDeps(t, tb.Config()).UpdateService(context.Background(), UpdateOptions{Service: name, Image: tb.CrashImage})
+			js := updResultJSON(t, r)
+			t.Logf("result: %s", js)
+			upd, rb := updStep(r, "update"), updStep(r, "rollback")
+			if r.OK || upd == nil || upd.Details["change"] != "rolled-back" || upd.Details["rolledBack"] != "true" {
+				t.Fatalf("result %s, want a failed update with change rolled-back", js)
+			}
+			switch {
+			case tc.ownRollback && (rb == nil || !rb.OK):
+				t.Errorf("steps %s, want an OK rollback step", js)
+			case !tc.ownRollback && rb != nil:
+				t.Errorf("swarm-utils rolled back a service docker rolled back itself")
+			}
+			if tc.ownRollback {
+				if len(upd.Tasks) != 1 || upd.Tasks[0].ExitCode != 3 || !strings.Contains(upd.Tasks[0].Logs, "crashing") {
+					t.Errorf("failed task %+v, want exit code 3 and its log", upd.Tasks)
+				}
+				for _, want := range []string{"rolled back", "task: non-zero exit (3)"} {
+					if !strings.Contains(r.Error, want) {
+						t.Errorf("error does not say %q: %s", want, r.Error)
+					}
+				}
+			}
+			if image, state := updServiceState(t, tb, name); image != before || state != "rollback_completed" {
+				t.Errorf("service on %s in state %s, want %s rollback_completed", image, state, before)
+			}
+			if n := tb.RunningReplicas(t, name); n != 1 {
+				t.Errorf("%d running replicas after the rollback, want 1", n)
+			}
+			tb.AssertNoHelpers(t)
+		})
 	}
-	upd, rb := updStep(r, "update"), updStep(r, "rollback")
-	if upd == nil || rb == nil || !rb.OK {
-		t.Fatalf("steps %s, want an update and an OK rollback step", js)
-	}
-	if upd.Details["change"] != "rolled-back" || upd.Details["rolledBack"] != "true" {
-		t.Errorf("update details %v, want change rolled-back", upd.Details)
-	}
-	if len(upd.Tasks) != 1 || upd.Tasks[0].ExitCode != 3 || !strings.Contains(upd.Tasks[0].Logs, "crashing") {
-		t.Errorf("failed task %+v, want exit code 3 and its log", upd.Tasks)
-	}
-	for _, want := range []string{"rolled back", "task: non-zero exit (3)"} {
-		if !strings.Contains(r.Error, want) {
-			t.Errorf("error does not say %q: %s", want, r.Error)
-		}
-	}
-	image, state := updServiceState(t, tb, name)
-	if image != before || state != "rollback_completed" {
-		t.Errorf("service on %s in state %s, want %s rollback_completed", image, state, before)
-	}
-	if n := tb.RunningReplicas(t, name); n != 1 {
-		t.Errorf("%d running replicas after the rollback, want 1", n)
-	}
-	tb.AssertNoHelpers(t)
 }
 
 // An update to the image the service runs already changes nothing and says so.
@@ -223,33 +236,6 @@ func TestUpdateServiceClusterLogDriverNone(t *testing.T) {
 	}
 	if !strings.Contains(upd.Details["logs"], "log driver none") || !strings.Contains(r.Error, "non-zero exit (3)") {
 		t.Errorf("details %v / error %s do not say why the task failed and where the logs are", upd.Details, r.Error)
-	}
-	tb.AssertNoHelpers(t)
-}
-
-// A service whose own update_config rolls back is reported rolled back; swarm-utils runs no
-// rollback of its own.
-func TestUpdateServiceClusterOwnRollback(t *testing.T) {
-	tb := testbed.Get(t)
-	name := updServiceName("ownrb")
-	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
-		"--update-monitor", "2s", "--update-failure-action", "rollback",
-		"--label", "swarm-utils.update.enable=true", "--label", "swarm-utils.update.rollback-on-failure=true",
-		tb.WorkloadImage)
-	before, _ := updServiceState(t, tb, name)
-
-	r := testDeps(t, tb.Config()).UpdateService(context.Background(), UpdateOptions{Service: name, Image: tb.CrashImage})
-	js := updResultJSON(t, r)
-	t.Logf("result: %s", js)
-	upd := updStep(r, "update")
-	if r.OK || upd == nil || upd.Details["change"] != "rolled-back" || upd.Details["rolledBack"] != "true" {
-		t.Fatalf("result %s, want a failed update with change rolled-back", js)
-	}
-	if updStep(r, "rollback") != nil {
-		t.Errorf("swarm-utils rolled back a service docker rolled back itself")
-	}
-	if image, state := updServiceState(t, tb, name); image != before || state != "rollback_completed" {
-		t.Errorf("service on %s in state %s, want %s rollback_completed", image, state, before)
 	}
 	tb.AssertNoHelpers(t)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"testing"
 )
 
 // Bytes is the value of a "Field: N kB" line of /proc/self/status (VmRSS, VmHWM), in bytes.
@@ -29,4 +30,14 @@ func Bytes(field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+}
+
+// MustBytes is Bytes for benchmarks and tests: it fails tb when the figure cannot be read.
+func MustBytes(tb testing.TB, field string) int64 {
+	tb.Helper()
+	n, err := Bytes(field)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
