@@ -178,7 +178,7 @@ func fixtureTargets() *fakeTargets {
 		nodes: []parse.Node{
 			{ID: "node-id-m", Hostname: "manager", Role: "manager", State: "ready", Availability: "active", Labels: map[string]string{}},
 			{ID: "node-id-w1", Hostname: "worker-1", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
-				authz.LabelNodeCleanToken: workerToken}},
+				authz.LabelNodeCleanToken: workerToken, parse.LabelNodeCleanImageKeep: "nginx, team/*", parse.LabelNodeCleanImageUntil: "24h"}},
 			{ID: "node-id-w2", Hostname: "worker-2", Role: "worker", State: "ready", Availability: "active", Labels: map[string]string{
 				parse.LabelNodeCleanEnable: "false"}},
 		},

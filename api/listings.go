@@ -89,15 +89,18 @@ type NodeView struct {
 }
 
 type NodeCleanView struct {
-	Enabled            bool   `json:"enabled"`
-	Container          bool   `json:"container"`
-	Image              bool   `json:"image"`
-	Builder            bool   `json:"builder"`
-	ContainerTimeoutMs int64  `json:"containerTimeoutMs,omitempty"`
-	ImageTimeoutMs     int64  `json:"imageTimeoutMs,omitempty"`
-	BuilderTimeoutMs   int64  `json:"builderTimeoutMs,omitempty"`
-	TokenSet           bool   `json:"tokenSet"`
-	Error              string `json:"error,omitempty"`
+	Enabled            bool  `json:"enabled"`
+	Container          bool  `json:"container"`
+	Image              bool  `json:"image"`
+	Builder            bool  `json:"builder"`
+	ContainerTimeoutMs int64 `json:"containerTimeoutMs,omitempty"`
+	ImageTimeoutMs     int64 `json:"imageTimeoutMs,omitempty"`
+	BuilderTimeoutMs   int64 `json:"builderTimeoutMs,omitempty"`
+	// ImageKeep and ImageUntil are the image step's keep globs (environment and label) and age.
+	ImageKeep  []string `json:"imageKeep,omitempty"`
+	ImageUntil string   `json:"imageUntil,omitempty"`
+	TokenSet   bool     `json:"tokenSet"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // listToken is the token of a GET listing: only the Authorization header (a query string
@@ -229,7 +232,10 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		} else if c.Enabled {
 			v.Clean = NodeCleanView{Enabled: true, Container: c.Container, Image: c.Image, Builder: c.Builder,
 				ContainerTimeoutMs: ms(c.ContainerTimeout), ImageTimeoutMs: ms(c.ImageTimeout), BuilderTimeoutMs: ms(c.BuilderTimeout),
-				TokenSet: v.Clean.TokenSet}
+				ImageKeep: c.Keep, TokenSet: v.Clean.TokenSet}
+			if c.Until > 0 {
+				v.Clean.ImageUntil = c.Until.String()
+			}
 			if c.Container || c.Image || c.Builder {
 				v.Actions = append(v.Actions, OpCleanNode)
 			}

@@ -490,6 +490,9 @@ func TestNodesListing(t *testing.T) {
 		nodes[0].(map[string]any)["labels"].(map[string]any)["swarm-utils.clean.token"] != "***" {
 		t.Errorf("node token: %d %s", res.Status, res.Body)
 	}
+	if c := nodes[0].(map[string]any)["clean"].(map[string]any); fmt.Sprint(c["imageKeep"]) != "[nginx team/*]" || c["imageUntil"] != "24h0m0s" {
+		t.Errorf("worker-1's image rules: %v", c)
+	}
 	if res = h.do("GET", "/api/nodes", "", webClean); res.Status != 200 || len(res.json(t)["nodes"].([]any)) != 0 {
 		t.Errorf("service token: %d %s", res.Status, res.Body)
 	}

@@ -20,7 +20,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 	cmds := []*cli.Command{
 		{
 			Name:  "clean-node",
-			Usage: "prune containers, images (-a) and build cache on a node, or on every node with --all",
+			Usage: "prune containers, unused images (except the keep-list, younger than until, rollback targets) and build cache on a node, or on every node with --all; reports disk usage before and after",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID"},
 				&cli.BoolFlag{Name: "all", Usage: "clean every ready, active node in parallel"},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,12 @@ type Cron struct {
 	BackupService, CleanService, CleanNode bool
 }
 
+// CleanNodeImage are clean-node's image rules on every node.
+type CleanNodeImage struct {
+	Keep  []string      // repository globs whose images are never removed
+	Until time.Duration // only images older than this are removed; 0: any age
+}
+
 type Config struct {
 	Cron            Cron
 	AdminTokens     []string
@@ -60,6 +67,7 @@ type Config struct {
 	SelfImage       string // SWARM_UTILS_IMAGE: the restore helper's image
 	BackupExecShell string
 	CleanExecShell  string
+	CleanNodeImage  CleanNodeImage
 	Timeouts        Timeouts
 	S3              S3
 	Registry        Registry
@@ -96,6 +104,10 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		SelfImage:       r.str(envSelfImage),
 		BackupExecShell: r.str(envBackupExecShell),
 		CleanExecShell:  r.str(envCleanExecShell),
+		CleanNodeImage: CleanNodeImage{
+			Keep:  splitList(r.str(envCleanNodeImageKeep)),
+			Until: r.duration(envCleanNodeImageUntil),
+		},
 		Timeouts: Timeouts{
 			BackupExec:         r.millis(envBackupExecTimeout),
 			BackupStop:         r.millis(envBackupStopTimeout),
@@ -154,6 +166,19 @@ func (r *reader) millis(env string) time.Duration {
 	d, err := ParseMillis(raw)
 	if err != nil {
 		r.fail(env, "%q %v", raw, err)
+	}
+	return d
+}
+
+// duration reads a Go duration ("24h"); empty is 0.
+func (r *reader) duration(env string) time.Duration {
+	raw := r.str(env)
+	if raw == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 {
+		r.fail(env, "%q is not a duration such as 24h or 90m", raw)
 	}
 	return d
 }
@@ -289,6 +314,11 @@ func (c Config) Validate() error {
 			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
 		}
 	}
+	for _, glob := range c.CleanNodeImage.Keep {
+		if _, err := path.Match(glob, ""); err != nil {
+			bad(envCleanNodeImageKeep, "%q is not a valid glob: %v", glob, err)
+		}
+	}
 	for _, iss := range c.OIDC.Issuers {
 		if err := CheckOIDCURL(iss); err != nil {
 			bad(envOIDCIssuers, "%v", err)
@@ -414,6 +444,8 @@ func (c Config) Masked() map[string]string {
 		envSelfImage:                 c.SelfImage,
 		envBackupExecShell:           c.BackupExecShell,
 		envCleanExecShell:            c.CleanExecShell,
+		envCleanNodeImageKeep:        strings.Join(c.CleanNodeImage.Keep, ","),
+		envCleanNodeImageUntil:       durationString(c.CleanNodeImage.Until),
 		envBackupExecTimeout:         ms(c.Timeouts.BackupExec),
 		envBackupStopTimeout:         ms(c.Timeouts.BackupStop),
 		envBackupUploadTimeout:       ms(c.Timeouts.BackupUpload),
@@ -442,4 +474,12 @@ func (c Config) Masked() map[string]string {
 		envLogLevel:                  c.LogLevel,
 		envDryRun:                    b(c.DryRun),
 	}
+}
+
+// durationString is d as SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL takes it, "" for 0.
+func durationString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }

@@ -34,7 +34,8 @@ var specVariables = []string{
 var extraVariables = []string{
 	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
 	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE", "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME",
-	"SWARM_UTILS_IMAGE", "SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE",
+	"SWARM_UTILS_IMAGE", "SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL",
+	"SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE",
 }
 
 var fileVariables = []string{
@@ -164,6 +165,8 @@ func TestEnvAndFlags(t *testing.T) {
 			func(c Config) any { return c.OIDC.Issuers }, []string(nil)},
 		{"oidc audience and cache", nil, []string{"--oidc-audience", "https://swarm.example.com", "--oidc-jwks-cache", "60_000"},
 			func(c Config) any { return c.OIDC.Audience + " " + c.OIDC.JWKSCache.String() }, "https://swarm.example.com 1m0s"},
+		{"clean-node image keep and until", map[string]string{"SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP": " registry:5000/team/*, nginx ,", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL": "24h"}, nil,
+			func(c Config) any { return c.CleanNodeImage }, CleanNodeImage{Keep: []string{"registry:5000/team/*", "nginx"}, Until: 24 * time.Hour}},
 		{"docker host and cron", map[string]string{"SWARM_UTILS_DOCKER_HOST": "tcp://proxy:2375", "SWARM_UTILS_CRON_EXPR": "*/5 * * * * *"}, nil,
 			func(c Config) any { return c.DockerHost + " " + c.Cron.Expr }, "tcp://proxy:2375 */5 * * * * *"},
 	}
@@ -202,6 +205,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"bool", "SWARM_UTILS_S3_HTTPS", "yes", nil},
 		{"retention", "SWARM_UTILS_S3_RETENTION_DAYS", "five", nil},
 		{"jwks cache", "SWARM_UTILS_OIDC_JWKS_CACHE", "10m", nil},
+		{"until without unit", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "24", nil},
+		{"until negative", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "-1h", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +321,7 @@ func TestValidate(t *testing.T) {
 		{"shells", func(c *Config) { c.BackupExecShell, c.CleanExecShell = "", "" },
 			[]string{"SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL", "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"}},
 		{"retention", func(c *Config) { c.S3.RetentionDays = 0 }, []string{"SWARM_UTILS_S3_RETENTION_DAYS"}},
+		{"keep glob", func(c *Config) { c.CleanNodeImage.Keep = []string{"ok/*", "bad["} }, []string{"SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP", "bad["}},
 		{"S3 and tokens are not required", func(c *Config) { c.S3.URL, c.AdminTokens = "", nil }, nil},
 		{"oidc issuer over plain http", func(c *Config) { c.OIDC.Issuers = []string{"http://gitlab.example.com"} }, []string{"SWARM_UTILS_OIDC_ISSUERS", "https"}},
 		{"oidc issuer over http on loopback", func(c *Config) {

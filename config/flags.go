@@ -33,6 +33,9 @@ const (
 	envBackupExecShell = "SWARM_UTILS_BACKUP_SERVICE_EXEC_SHELL"
 	envCleanExecShell  = "SWARM_UTILS_CLEAN_SERVICE_EXEC_SHELL"
 
+	envCleanNodeImageKeep  = "SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP"
+	envCleanNodeImageUntil = "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL"
+
 	envBackupExecTimeout         = "SWARM_UTILS_BACKUP_SERVICE_EXEC_TIMEOUT"
 	envBackupStopTimeout         = "SWARM_UTILS_BACKUP_SERVICE_STOP_TIMEOUT"
 	envBackupUploadTimeout       = "SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT"
@@ -117,6 +120,8 @@ func variables() []variable {
 		{envCleanExecShell, kindString, "/bin/sh", "shell for the clean.exec label", catImages},
 		{envBackupImage, kindString, "offen/docker-volume-backup:v2.48.2", "image that uploads volumes to S3", catImages},
 		{envSelfImage, kindString, "swarm-utils:latest", "swarm-utils' own image (set it to the one deployed): restore-service runs it on each node as the helper that puts an archive back into the volumes", catImages},
+		{envCleanNodeImageKeep, kindString, "", "comma-separated repository `GLOBS` (as update.image-allow; `registry:5000/team/*`, `nginx`) whose images clean-node never removes; a node's clean.image.keep label adds its own", catImages},
+		{envCleanNodeImageUntil, kindString, "", "clean-node removes only images created longer than this `DURATION` ago (`24h`, docker's until filter); empty: any age; a node's clean.image.until label overrides it", catImages},
 
 		{envBackupExecTimeout, kindMillis, "600_000", "for the backup pre-command in one task (`MS`)", catTimeouts},
 		{envBackupStopTimeout, kindMillis, "30_000", "to scale a service to 0 before a backup (`MS`)", catTimeouts},

@@ -350,6 +350,8 @@ func TestCapturesWithNoise(t *testing.T) {
 		"service-ps.txt":              func(s string) (any, error) { return ServicePs(s) },
 		"task-inspect.txt":            func(s string) (any, error) { return TaskInspect(s) },
 		"volume-ls.txt":               func(s string) (any, error) { return VolumeLs(s) },
+		"image-ls.txt":                func(s string) (any, error) { return ImageLs(s) },
+		"system-df.txt":               func(s string) (any, error) { return SystemDf(s) },
 	}
 	for file, parse := range parsers {
 		t.Run(file, func(t *testing.T) {

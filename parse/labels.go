@@ -53,6 +53,8 @@ const (
 	LabelNodeCleanEnable           = LabelPrefix + "clean.enable"
 	LabelNodeCleanImageEnable      = LabelPrefix + "clean.image.enable"
 	LabelNodeCleanImageTimeout     = LabelPrefix + "clean.image.timeout"
+	LabelNodeCleanImageKeep        = LabelPrefix + "clean.image.keep"
+	LabelNodeCleanImageUntil       = LabelPrefix + "clean.image.until"
 	LabelNodeCleanBuilderEnable    = LabelPrefix + "clean.builder.enable"
 	LabelNodeCleanBuilderTimeout   = LabelPrefix + "clean.builder.timeout"
 	LabelNodeCleanContainerEnable  = LabelPrefix + "clean.container.enable"

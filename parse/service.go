@@ -66,6 +66,7 @@ type UpdateStatus struct {
 // Service is one element of `docker service inspect`.
 type Service struct {
 	ID, Name, Image string            // Image = Spec.TaskTemplate.ContainerSpec.Image
+	PreviousImage   string            // PreviousSpec's image, the target of `docker service rollback`; "" when none
 	Labels          map[string]string // Spec.Labels (service labels = deploy.labels); never nil
 	Mode            string            // ModeReplicated, ModeGlobal, ModeReplicatedJob, ModeGlobalJob
 	Replicas        uint64            // for ModeReplicated only
@@ -110,6 +111,8 @@ func service(o gjson.Result, id string) (Service, error) {
 		Labels:    stringMap(spec.Get("Labels")),
 		LogDriver: spec.Get("TaskTemplate.LogDriver.Name").String(),
 		Version:   o.Get("Version.Index").Uint(),
+
+		PreviousImage: o.Get("PreviousSpec.TaskTemplate.ContainerSpec.Image").String(),
 	}
 	if s.Name == "" {
 		return Service{}, fmt.Errorf("no Spec.Name")

@@ -1,5 +1,7 @@
 // Package cleannode is the clean-node job (SPEC §3): on one node, or on every node in
-// parallel, prune stopped containers, unused images (-a) and build cache, in one helper.
+// parallel, prune stopped containers, unused images and build cache. Images are chosen in Go
+// (keep-list, age, rollback targets) from the node's own listing, so a node with the image
+// step gets two helpers one after the other: survey (disk usage, images), then prune.
 package cleannode
 
 import (
@@ -7,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,9 +24,12 @@ import (
 // Op is the operation's name in results, logs and helper names.
 const Op = "clean-node"
 
-// Swarm is what clean-node reads from the cluster; the helper engine does the rest.
+// Swarm is what clean-node reads from the cluster (nodes; services, for their rollback
+// targets); the helper engine does the rest.
 type Swarm interface {
 	Nodes(ctx context.Context) ([]parse.Node, error)
+	ServiceIDs(ctx context.Context) ([]string, error)
+	InspectServices(ctx context.Context, ids []string) ([]parse.Service, error)
 }
 
 // Job runs clean-node.
@@ -35,8 +42,9 @@ type Job struct {
 
 // pruneStep is one prune command of clean-node.
 type pruneStep struct {
-	Name    string // container | image | builder
+	Name    string // container | image | builder | df-before | df-after | images
 	Timeout time.Duration
+	Option  string // pruneScript's ":OPTION": image's "rm" or "until=…s"
 }
 
 // Node prunes the node named exactly name (hostname or full ID).
@@ -50,7 +58,11 @@ func (j *Job) Node(ctx context.Context, name string) operation.Result {
 	}
 	for _, n := range nodes {
 		if n.Hostname == name || n.ID == name {
-			return j.clean(ctx, n, false)
+			rollback, err := j.rollbackTargets(ctx)
+			if err != nil {
+				return operation.Failed(Op, name, err)
+			}
+			return j.clean(ctx, n, rollback, false)
 		}
 	}
 	return operation.Failed(Op, name, operation.Errorf(operation.KindNotFound, "node %q not found", name))
@@ -62,6 +74,12 @@ func (j *Job) All(ctx context.Context) operation.Report {
 	started := time.Now()
 	rep := operation.Report{Operation: Op, OK: true, Results: []operation.Result{}}
 	nodes, err := j.Swarm.Nodes(ctx)
+	if err != nil {
+		rep.OK = false
+		rep.Results = append(rep.Results, operation.Failed(Op, "*", err))
+		return rep
+	}
+	rollback, err := j.rollbackTargets(ctx)
 	if err != nil {
 		rep.OK = false
 		rep.Results = append(rep.Results, operation.Failed(Op, "*", err))
@@ -79,7 +97,7 @@ func (j *Job) All(ctx context.Context) operation.Report {
 					rep.Results[i] = operation.Failed(Op, n.Hostname, fmt.Errorf("internal error: %s", msg))
 				}
 			}()
-			rep.Results[i] = j.clean(ctx, n, true)
+			rep.Results[i] = j.clean(ctx, n, rollback, true)
 		})
 	}
 	wg.Wait()
@@ -90,22 +108,39 @@ func (j *Job) All(ctx context.Context) operation.Report {
 	return rep
 }
 
+// rollbackTargets reads every service's previous spec once per run; without it no image could
+// safely be removed, so a failure fails the run.
+func (j *Job) rollbackTargets(ctx context.Context) ([]rollbackTarget, error) {
+	ids, err := j.Swarm.ServiceIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list services for their rollback images: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	svcs, err := j.Swarm.InspectServices(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("inspect services for their rollback images: %w", err)
+	}
+	return rollbackTargets(svcs), nil
+}
+
 // clean is the job on one node: 1. read the node's labels; 2. refuse a node that is not ready
-// and active; 3. run the enabled prunes in one helper there.
-func (j *Job) clean(ctx context.Context, node parse.Node, all bool) operation.Result {
+// and active; 3. survey the node and run the enabled prunes there.
+func (j *Job) clean(ctx context.Context, node parse.Node, rollback []rollbackTarget, all bool) operation.Result {
 	settings, err := SettingsFromLabels(node.Labels, j.Config)
 	if err != nil {
 		return operation.Failed(Op, node.Hostname, operation.Errorf(operation.KindInvalid, "node %s labels: %w", node.Hostname, err))
 	}
 	var steps []pruneStep
 	if settings.Container {
-		steps = append(steps, pruneStep{"container", settings.ContainerTimeout})
+		steps = append(steps, pruneStep{Name: "container", Timeout: settings.ContainerTimeout})
 	}
 	if settings.Image {
-		steps = append(steps, pruneStep{"image", settings.ImageTimeout})
+		steps = append(steps, pruneStep{Name: "image", Timeout: settings.ImageTimeout})
 	}
 	if settings.Builder {
-		steps = append(steps, pruneStep{"builder", settings.BuilderTimeout})
+		steps = append(steps, pruneStep{Name: "builder", Timeout: settings.BuilderTimeout})
 	}
 	switch {
 	case !settings.Enabled || len(steps) == 0:
@@ -125,39 +160,165 @@ func (j *Job) clean(ctx context.Context, node parse.Node, all bool) operation.Re
 	for _, s := range steps {
 		run += s.Timeout
 	}
-	run += helper.Slack
+	run += settings.ImageTimeout + helper.Slack // disk usage after
+	survey := settings.ImageTimeout*2 + helper.Slack
+	budget := run + j.Config.Timeouts.Pending
+	if needsSurvey(settings, rollback) {
+		budget += survey + j.Config.Timeouts.Pending
+	}
 	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.Hostname), func(context.Context) (operation.Plan, error) {
 		return operation.Plan{
-			Budget: run + j.Config.Timeouts.Pending,
+			Budget: budget,
 			Do: func(ctx context.Context, r *operation.Result) error {
-				r.Steps = j.prune(ctx, node, steps, run, j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion))
+				r.Steps = j.run(ctx, node, settings, rollback, steps, survey, run)
 				return nil
 			},
 		}, nil
 	})
 }
 
-// pruneArgs are pruneScript's step arguments.
-func pruneArgs(steps []pruneStep, reapHelpers bool) []string {
-	args := make([]string, 0, len(steps))
+// needsSurvey: only Go can choose images by a keep-list or rollback targets (docker's prune
+// has no such filters), from a listing of the node's images; without them the image step is
+// one `docker image prune -a` (with docker's until filter) and the node needs one helper.
+func needsSurvey(s Settings, rollback []rollbackTarget) bool {
+	return s.Image && (len(s.Keep) > 0 || len(rollback) > 0)
+}
+
+// run is the helpers on the node. When the images must be chosen in Go, a survey helper first
+// lists the disk usage and the images, and the prune helper gets the chosen references as
+// arguments; otherwise the disk usage before is the prune helper's first step.
+func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration) []operation.Step {
+	reap := j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion)
+	var before []parse.DiskUsage
+	var choice *imageChoice
+	var out []operation.Step
+	if needsSurvey(settings, rollback) {
+		st, df, rows, ok := j.survey(ctx, node, settings.ImageTimeout, survey)
+		if !ok {
+			// Without the listing nothing can be chosen: no prune at all, the survey says why.
+			return []operation.Step{st}
+		}
+		c := chooseImages(rows, settings, rollback, time.Now())
+		before, choice = df, &c
+		out = append(out, st)
+	} else {
+		steps = append([]pruneStep{{Name: "df-before", Timeout: settings.ImageTimeout}}, steps...)
+	}
+	for i := range steps {
+		switch {
+		case steps[i].Name != "image":
+		case choice != nil:
+			steps[i].Option = "rm"
+		case settings.Until > 0:
+			steps[i].Option = "until=" + helper.Seconds(settings.Until) + "s" // whole seconds, at least 1
+		}
+	}
+	steps = append(steps, pruneStep{Name: "df-after", Timeout: settings.ImageTimeout})
+	pruned := j.prune(ctx, node, steps, choice, run, reap)
+	var after []parse.DiskUsage
+	for _, st := range pruned {
+		switch st.Name {
+		case "df-before", "df-after":
+			df, _ := parse.SystemDf(st.Tasks[0].Logs)
+			if st.Name == "df-before" {
+				before = df
+			} else {
+				after = df
+			}
+		default:
+			out = append(out, st)
+		}
+	}
+	for i := range out {
+		if out[i].Name == "image-prune" && out[i].OK && choice != nil {
+			// docker image rm prints no total: the images' disk usage before and after tells it
+			// (0 when images arrived meanwhile).
+			if b, a := sizeOf(before, "Images"), sizeOf(after, "Images"); b >= 0 && a >= 0 {
+				out[i].Details["reclaimed"] = humanSize(max(b-a, 0))
+			}
+		}
+	}
+	return append(out, diskUsageStep(node.Hostname, before, after))
+}
+
+// survey lists the node's disk usage and images in one helper.
+func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Duration) (operation.Step, []parse.DiskUsage, []parse.ImageRow, bool) {
+	marker := helper.NewMarker()
+	// The listing first: a cut output loses its head, and the disk usage then survives.
+	args := []string{"sh", "-c", pruneScript, "sh", marker, "images:" + helper.Seconds(each), "df-before:" + helper.Seconds(each)}
+	started := time.Now()
+	h := j.Helpers.Run(ctx, helper.Spec{
+		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "survey",
+		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
+	})
+	st := h.Step("survey", node.Hostname, started)
+	if h.Err != nil {
+		return st, nil, nil, false
+	}
+	parts, _ := helper.ParseMarked(h.Logs, marker)
+	byName := helper.WithCut(parts, []string{"images", "df-before"})
+	img, df := byName["images"], byName["df-before"]
+	// Only the tail of a helper's output is kept (img.Cut): the rows seen are safe to act on
+	// (removal is by reference; an image's unseen kept reference keeps it), the others wait for
+	// the next clean. The half row at the cut does not start with "{" (the listing's only brace
+	// opens a row), so the decoder skips it with the cut note.
+	listing := img.Output
+	if !img.Ended || img.ExitCode != 0 {
+		st.OK, st.Error = false, fmt.Sprintf("list the images on %s: exit code %d, output %q", node.Hostname, img.ExitCode, j.Helpers.Secrets.Mask(tail(img.Output)))
+		st.ErrorKind = operation.KindDocker
+		return st, nil, nil, false
+	}
+	rows, err := parse.ImageLs(listing)
+	if err != nil {
+		st.OK, st.Error, st.ErrorKind = false, fmt.Sprintf("list the images on %s: %v", node.Hostname, err), operation.KindDocker
+		return st, nil, nil, false
+	}
+	usage, _ := parse.SystemDf(df.Output) // disk usage is a report; its absence stops nothing
+	st.Tasks[0].Logs = ""                 // the listing: what it decided is the image step's report
+	st.Details = map[string]string{"images": strconv.Itoa(len(rows))}
+	if img.Cut {
+		st.Details["images"] += " (the listing was cut to its tail: the images before it were not considered)"
+	}
+	return st, usage, rows, true
+}
+
+// tail is the end of a long output, for an error message.
+func tail(s string) string {
+	const n = 300
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// pruneArgs are pruneScript's step arguments, then "--" and the images to remove.
+func pruneArgs(steps []pruneStep, reapHelpers bool, remove []string) []string {
+	args := make([]string, 0, len(steps)+1+len(remove))
 	for _, s := range steps {
 		a := s.Name + ":" + helper.Seconds(s.Timeout)
-		if s.Name == "container" && reapHelpers {
+		switch {
+		case s.Name == "container" && reapHelpers:
 			a += ":reap"
+		case s.Option != "":
+			a += ":" + s.Option
 		}
 		args = append(args, a)
 	}
-	return args
+	return append(append(args, "--"), remove...)
 }
 
 var reclaimedRe = regexp.MustCompile(`Total reclaimed space:\s*(\S+)`)
 
 // prune runs the prune steps in one helper on the node and reports each step. reapHelpers: the
 // node's engine keeps exited helper containers (pruneScript's ":reap").
-func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, timeout time.Duration, reapHelpers bool) []operation.Step {
+func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, choice *imageChoice, timeout time.Duration, reapHelpers bool) []operation.Step {
 	marker := helper.NewMarker()
 	args := []string{"sh", "-c", pruneScript, "sh", marker}
-	args = append(args, pruneArgs(steps, reapHelpers)...)
+	var remove []string
+	if choice != nil {
+		remove = choice.Remove
+	}
+	args = append(args, pruneArgs(steps, reapHelpers, remove)...)
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "prune",
@@ -171,14 +332,29 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 	byName := helper.WithCut(parts, names)
 	out := make([]operation.Step, 0, len(steps))
 	for _, s := range steps {
-		st := operation.Step{Name: s.Name + "-prune", Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
+		name := s.Name + "-prune"
+		if strings.HasPrefix(s.Name, "df-") {
+			name = s.Name
+		}
+		st := operation.Step{Name: name, Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
 		p, ran := byName[s.Name]
 		task := operation.TaskResult{TaskID: h.Task.TaskID, Node: node.Hostname, State: h.Task.State, ExitCode: p.ExitCode, Logs: j.Helpers.Secrets.Mask(p.Output)}
 		switch {
 		case ran && p.Ended && p.ExitCode == 0:
 			st.OK = true
+			st.Details = map[string]string{}
 			if m := reclaimedRe.FindStringSubmatch(p.Output); m != nil {
-				st.Details = map[string]string{"reclaimed": m[1]}
+				st.Details["reclaimed"] = m[1]
+			}
+			if s.Name == "image" && choice != nil {
+				imageDetails(st.Details, *choice, p.Output)
+			}
+		case ran && p.Ended && strings.HasPrefix(s.Name, "df-"):
+			// Disk usage is a report: a failure shows as missing numbers, not a failed clean.
+			st.OK = true
+			task.Logs = p.Output
+			if p.ExitCode != 0 {
+				task.Logs = ""
 			}
 		case ran && p.Ended && helper.TimedOut(p.ExitCode):
 			st.Error = fmt.Sprintf("%s prune timed out after %s", s.Name, s.Timeout)

@@ -3,7 +3,9 @@ package cleannode
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,21 +24,58 @@ func testConfig() config.Config {
 		Pending: time.Second, Lock: time.Second, Extra: time.Second}}
 }
 
-// pruned answers a prune helper: every step in its arguments ran with exit code exit[name]
-// (0 when absent) and printed a reclaimed line.
-func pruned(exit map[string]int) func(j swarm.Job) swarmtest.JobRun {
-	return func(j swarm.Job) swarmtest.JobRun {
-		marker, steps, ok := swarmtest.Script(j.Args)
-		if !ok {
-			return swarmtest.JobRun{State: "failed", Exit: 99}
-		}
-		var b strings.Builder
-		for _, s := range steps {
-			name, _, _ := strings.Cut(s, ":")
-			fmt.Fprintf(&b, "%s begin %s\nTotal reclaimed space: 1.5MB\n%s end %s %d\n", marker, name, marker, name, exit[name])
-		}
-		return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
+// dockerNode answers clean-node's helpers as a node's docker would: the survey's images step
+// prints images, df steps print df, the prunes print a reclaimed line and exit with
+// exit[name] (0 when absent); removed records the image step's arguments.
+type dockerNode struct {
+	images, df string
+	exit       map[string]int
+	removed    []string
+	helpers    []string // the step label of each helper, in order
+}
+
+func (d *dockerNode) answer(j swarm.Job) swarmtest.JobRun {
+	marker, args, ok := swarmtest.Script(j.Args)
+	if !ok {
+		return swarmtest.JobRun{State: "failed", Exit: 99}
 	}
+	d.helpers = append(d.helpers, swarmtest.Step(j))
+	steps, refs := args, []string(nil)
+	if i := slices.Index(args, "--"); i >= 0 {
+		steps, refs = args[:i], args[i+1:]
+	}
+	var b strings.Builder
+	for _, s := range steps {
+		name, _, _ := strings.Cut(s, ":")
+		fmt.Fprintf(&b, "%s begin %s\n", marker, name)
+		switch {
+		case name == "images":
+			b.WriteString(d.images)
+		case strings.HasPrefix(name, "df-"):
+			b.WriteString(d.df)
+		case name == "image":
+			d.removed = append(d.removed, refs...)
+		default:
+			b.WriteString("Total reclaimed space: 1.5MB\n")
+		}
+		fmt.Fprintf(&b, "%s end %s %d\n", marker, name, d.exit[name])
+	}
+	return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
+}
+
+// pruned answers clean-node's helpers on a node without images.
+func pruned(exit map[string]int) func(j swarm.Job) swarmtest.JobRun {
+	return (&dockerNode{exit: exit}).answer
+}
+
+// stepByName is the result's step called name.
+func stepByName(r operation.Result, name string) operation.Step {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return operation.Step{Name: "missing " + name}
 }
 
 func newJob(f *swarmtest.Fake) *Job {
@@ -53,45 +92,53 @@ func stepNames(r operation.Result) []string {
 }
 
 func TestCleanNodePrunesInOneHelper(t *testing.T) {
+	all := []string{"container-prune", "image-prune", "builder-prune", "disk-usage"}
 	for _, tc := range []struct {
 		name, engine, local string
 		labels              map[string]string
-		wantArgs            []string
+		wantArgs            []string // the prune helper's step arguments
 		wantSteps           []string
+		wantHelpers         []string // the helpers' steps, in order
 		viaHelper           bool
 	}{
 		{"every step, 20.10 reaps helper containers", "20.10.24+dfsg1", "nm", nil,
-			[]string{"container:30:reap", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30:reap", "image:60", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
 		{"current engine: no reap", "29.1.3", "nm", nil,
-			[]string{"container:30", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30", "image:60", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
+		{"until: docker's filter", "29.1.3", "nm", map[string]string{parse.LabelNodeCleanImageUntil: "24h"},
+			[]string{"df-before:60", "container:30", "image:60:until=86400s", "builder:90", "df-after:60", "--"}, all, []string{"prune"}, true},
 		{"labels pick the steps and timeouts", "29.1.3", "nm",
 			map[string]string{parse.LabelNodeCleanImageEnable: "false", parse.LabelNodeCleanBuilderTimeout: "1500"},
-			[]string{"container:30", "builder:2"}, []string{"container-prune", "builder-prune"}, true},
+			[]string{"df-before:60", "container:30", "builder:2", "df-after:60", "--"}, []string{"container-prune", "builder-prune", "disk-usage"}, []string{"prune"}, true},
 		{"the local node runs it directly", "29.1.3", "n1", nil,
-			[]string{"container:30", "image:60", "builder:90"}, []string{"container-prune", "image-prune", "builder-prune"}, false},
+			[]string{"df-before:60", "container:30", "image:60", "builder:90", "df-after:60", "--"}, all, []string{""}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := swarmtest.Node("n1", "worker-1")
 			n.EngineVersion, n.Labels = tc.engine, tc.labels
 			f := swarmtest.New(n, swarmtest.Node("nm", "manager"))
 			f.Local = tc.local
-			f.OnJob = pruned(nil)
+			d := &dockerNode{}
+			f.OnJob = d.answer
 			r := newJob(f).Node(context.Background(), "worker-1")
 			if !r.OK || !slices.Equal(stepNames(r), tc.wantSteps) {
 				t.Fatalf("ok=%v err=%s steps %v, want %v", r.OK, r.Error, stepNames(r), tc.wantSteps)
 			}
+			if !slices.Equal(d.helpers, tc.wantHelpers) {
+				t.Errorf("helpers %q, want %q", d.helpers, tc.wantHelpers)
+			}
 			for _, s := range r.Steps {
-				if s.Details["reclaimed"] != "1.5MB" || s.Node != "worker-1" {
+				if (strings.HasSuffix(s.Name, "-prune") && s.Name != "image-prune" && s.Details["reclaimed"] != "1.5MB") || s.Node != "worker-1" {
 					t.Errorf("step %+v", s)
 				}
 			}
 			var args []string
 			if tc.viaHelper {
 				jobs := f.Calls("create-job")
-				if len(jobs) != 1 || len(f.Calls("run-local")) != 0 {
-					t.Fatalf("changes %+v, want one helper", f.Changes())
+				if len(jobs) != len(tc.wantHelpers) || len(f.Calls("run-local")) != 0 {
+					t.Fatalf("changes %+v, want %d helpers", f.Changes(), len(tc.wantHelpers))
 				}
-				j := jobs[0].Job
+				j := jobs[len(jobs)-1].Job
 				if j.NodeID != "n1" || j.Image != "docker:cli" || swarmtest.Step(*j) != "prune" || j.Name != "swarm-utils-clean-node-worker-1-prune" ||
 					!slices.Contains(j.Mounts, "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock") {
 					t.Errorf("helper %+v", j)
@@ -124,10 +171,10 @@ func TestCleanNodeFailedStep(t *testing.T) {
 	if r.OK || r.ErrorKind != operation.KindDocker || !strings.Contains(r.Error, "image-prune") {
 		t.Fatalf("ok=%v kind=%s err=%s", r.OK, r.ErrorKind, r.Error)
 	}
-	if st := r.Steps[1]; st.OK || st.Error != "image prune timed out after 1m0s" {
+	if st := stepByName(r, "image-prune"); st.OK || st.Error != "image prune timed out after 1m0s" {
 		t.Errorf("image step %+v", st)
 	}
-	if !r.Steps[0].OK || !r.Steps[2].OK {
+	if !stepByName(r, "container-prune").OK || !stepByName(r, "builder-prune").OK {
 		t.Errorf("the other steps: %+v", r.Steps)
 	}
 
@@ -137,7 +184,7 @@ func TestCleanNodeFailedStep(t *testing.T) {
 		return swarmtest.JobRun{State: "rejected", Err: "No such image: docker:cli"}
 	}
 	r = newJob(f2).Node(context.Background(), "worker-1")
-	if r.OK || len(r.Steps) != 3 || !strings.Contains(r.Steps[2].Error, "No such image") {
+	if r.OK || len(r.Steps) != 4 || !strings.Contains(r.Steps[2].Error, "No such image") {
 		t.Errorf("result %+v", r)
 	}
 }
@@ -232,10 +279,10 @@ func TestCleanNodeOutputCut(t *testing.T) {
 				return run
 			}
 			r := newJob(f).Node(context.Background(), "worker-1")
-			if len(r.Steps) != 3 {
+			if len(r.Steps) != 4 {
 				t.Fatalf("steps %+v", r.Steps)
 			}
-			for _, st := range r.Steps {
+			for _, st := range r.Steps[:3] {
 				want := tc.want[strings.TrimSuffix(st.Name, "-prune")]
 				if st.OK != (want == "") || !strings.Contains(st.Error, want) {
 					t.Errorf("%s: ok=%v %q, want %q", st.Name, st.OK, st.Error, want)
@@ -256,8 +303,13 @@ func TestCleanNodeHelperNameTaken(t *testing.T) {
 	if r.OK || r.ErrorKind != operation.KindBusy {
 		t.Errorf("result %s %q, want busy", r.ErrorKind, r.Error)
 	}
-	if rm := f.Calls("remove"); len(rm) != 0 {
-		t.Errorf("removed %+v", rm)
+	for _, rm := range f.Calls("remove") {
+		if rm.Target == "theirs" {
+			t.Errorf("removed the other run's helper: %+v", rm)
+		}
+	}
+	if _, ok := f.Get(helper.Name(Op, "worker-1", "prune", "worker-1")); !ok {
+		t.Error("the other run's helper is gone")
 	}
 }
 
@@ -280,5 +332,217 @@ func TestCleanAllNodesRecoversAPanic(t *testing.T) {
 		if want := r.Target == "worker-1"; r.OK != want || (!want && r.Error != "internal error: boom") {
 			t.Errorf("%s: ok=%v %q", r.Target, r.OK, r.Error)
 		}
+	}
+}
+
+// imageLine is one `docker image ls --format '{{json .}}'` line.
+func imageLine(id, repo, tag, digest string, created time.Time) string {
+	return fmt.Sprintf(`{"ID":%q,"Repository":%q,"Tag":%q,"Digest":%q,"CreatedAt":%q,"Size":"1MB"}`+"\n",
+		id, repo, tag, digest, created.UTC().Format("2006-01-02 15:04:05 -0700 MST"))
+}
+
+const dfBefore = `{"Type":"Images","TotalCount":"5","Active":"1","Size":"10MB","Reclaimable":"8MB (80%)"}
+{"Type":"Containers","TotalCount":"2","Active":"1","Size":"2kB","Reclaimable":"1kB (50%)"}
+{"Type":"Local Volumes","TotalCount":"0","Active":"0","Size":"0B","Reclaimable":"0B"}
+{"Type":"Build Cache","TotalCount":"1","Active":"0","Size":"1.5MB","Reclaimable":"1.5MB"}
+`
+
+// clean-node decides in Go which images go: a keep glob (environment or node label), a
+// rollback target of any service and an age limit keep an image; the rest is removed by
+// reference with `docker image rm` in the prune helper, after a survey helper listed them.
+func TestCleanNodeChoosesImages(t *testing.T) {
+	old := time.Now().Add(-72 * time.Hour)
+	young := time.Now().Add(-time.Hour)
+	images := imageLine("sha256:aaa", "registry:5000/team/app", "1", "<none>", old) +
+		imageLine("sha256:bbb", "nginx", "1.27", "sha256:d1", old) +
+		imageLine("sha256:bbb", "nginx", "stable", "sha256:d1", old) +
+		imageLine("sha256:ccc", "registry:5000/shop/web", "2.0", "<none>", old) +
+		imageLine("sha256:ddd", "busybox", "<none>", "sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4", old) +
+		imageLine("sha256:eee", "<none>", "<none>", "<none>", old) +
+		imageLine("sha256:fff", "fresh", "1", "<none>", young)
+	everything := []string{"registry:5000/team/app:1", "nginx:1.27", "nginx:stable", "registry:5000/shop/web:2.0", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4", "sha256:eee", "fresh:1"}
+	without := func(keep ...string) []string {
+		return slices.DeleteFunc(slices.Clone(everything), func(r string) bool { return slices.Contains(keep, r) })
+	}
+	for _, tc := range []struct {
+		name      string
+		env       config.CleanNodeImage
+		labels    map[string]string
+		previous  string // the shop service's previous image
+		wantRm    []string
+		wantKept  map[string]string
+		wantSteps []string
+	}{
+		{"environment glob: every tag of nginx, normalised", config.CleanNodeImage{Keep: []string{"docker.io/library/nginx"}}, nil, "",
+			without("nginx:1.27", "nginx:stable"), map[string]string{"nginx:1.27": "keep docker.io/library/nginx", "nginx:stable": "keep docker.io/library/nginx"}, nil},
+		{"node label glob over a registry path, added to the environment's", config.CleanNodeImage{Keep: []string{"busybox"}},
+			map[string]string{parse.LabelNodeCleanImageKeep: "registry:5000/team/*"}, "",
+			without("registry:5000/team/app:1", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"),
+			map[string]string{"registry:5000/team/app:1": "keep registry:5000/team/*", "busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4": "keep busybox"}, nil},
+		{"a glob on tags", config.CleanNodeImage{Keep: []string{"nginx:1.*"}}, nil, "",
+			without("nginx:1.27", "nginx:stable"), map[string]string{"nginx:1.27": "keep nginx:1.*", "nginx:stable": "keep nginx:1.*"}, nil},
+		{"rollback target by tag", config.CleanNodeImage{}, nil, "registry:5000/shop/web:2.0",
+			without("registry:5000/shop/web:2.0"), map[string]string{"registry:5000/shop/web:2.0": "rollback target of shop"}, nil},
+		{"rollback target by digest", config.CleanNodeImage{}, nil, "busybox:1.36@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+			without("busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"), map[string]string{"busybox@sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4": "rollback target of shop"}, nil},
+		{"age from the node label, with a keep glob", config.CleanNodeImage{Keep: []string{"nginx"}, Until: 240 * time.Hour},
+			map[string]string{parse.LabelNodeCleanImageUntil: "24h"}, "",
+			without("nginx:1.27", "nginx:stable", "fresh:1"),
+			map[string]string{"nginx:1.27": "keep nginx", "nginx:stable": "keep nginx", "fresh:1": "younger than 24h0m0s"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := swarmtest.Node("n1", "worker-1")
+			n.Labels = tc.labels
+			f := swarmtest.New(n)
+			// The current image of a service is no rollback target, whatever the previous spec.
+			f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
+			if tc.previous != "" {
+				f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
+			}
+			d := &dockerNode{images: images, df: dfBefore}
+			f.OnJob = d.answer
+			cfg := testConfig()
+			cfg.CleanNodeImage = tc.env
+			w := swarmtest.Wire(f, cfg)
+			r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
+			if !r.OK {
+				t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
+			}
+			if want := []string{"survey", "prune"}; !slices.Equal(d.helpers, want) {
+				t.Errorf("helpers %q, want %q", d.helpers, want)
+			}
+			if !slices.Equal(d.removed, tc.wantRm) {
+				t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
+			}
+			img := stepByName(r, "image-prune")
+			kept := map[string]string{}
+			for k, v := range img.Details {
+				if ref, ok := strings.CutPrefix(k, "kept "); ok {
+					kept[ref] = v
+				}
+			}
+			if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
+				t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
+			}
+			if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
+				t.Errorf("steps %q", got)
+			}
+		})
+	}
+}
+
+// The result reports the node's disk usage before and after, and what the images' removal and
+// the whole clean reclaimed.
+func TestCleanNodeReportsDiskUsage(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)), df: dfBefore}
+	after := strings.NewReplacer(`"Size":"10MB"`, `"Size":"7.5MB"`, `"Size":"1.5MB"`, `"Size":"0B"`).Replace(dfBefore)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		if swarmtest.Step(j) == "prune" {
+			d.df = after
+		}
+		return d.answer(j)
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if !r.OK {
+		t.Fatalf("clean-node: %s", r.Error)
+	}
+	want := map[string]string{"images before": "10MB", "images after": "7.5MB", "containers before": "2kB", "containers after": "2kB",
+		"build-cache before": "1.5MB", "build-cache after": "0B", "reclaimed": "4MB"}
+	if du := stepByName(r, "disk-usage"); !maps.Equal(du.Details, want) {
+		t.Errorf("disk usage %v, want %v", du.Details, want)
+	}
+	if img := stepByName(r, "image-prune"); img.Details["reclaimed"] != "2.5MB" || img.Details["removed"] != "1" {
+		t.Errorf("image step %v", img.Details)
+	}
+}
+
+// An image a container started to use after the survey is refused by docker (no --force): the
+// step is no failure and reports the image as kept, in use.
+func TestCleanNodeImageInUseMeanwhile(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)) +
+		imageLine("sha256:bbb", "busy", "1", "<none>", time.Now().Add(-time.Hour))}
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		run := d.answer(j)
+		marker, _, _ := swarmtest.Script(j.Args)
+		run.Logs = strings.Replace(run.Logs, marker+" begin image\n",
+			marker+" begin image\nUntagged: old:1\nError response from daemon: conflict: unable to remove repository reference \"busy:1\" (must force) - container 0a1b is using its referenced image bbb\n", 1)
+		return run
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	img := stepByName(r, "image-prune")
+	if !r.OK || !img.OK || img.Details["kept busy:1"] != "in use" || img.Details["removed"] != "1" {
+		t.Errorf("ok=%v image step %+v", r.OK, img)
+	}
+}
+
+// Without the survey's listing no image can be chosen: nothing is pruned.
+func TestCleanNodeSurveyFails(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	d := &dockerNode{exit: map[string]int{"images": 1}}
+	f.OnJob = d.answer
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if r.OK || len(r.Steps) != 1 || r.Steps[0].Name != "survey" || !strings.Contains(r.Steps[0].Error, "list the images on worker-1") {
+		t.Fatalf("result %+v", r)
+	}
+	if !slices.Equal(d.helpers, []string{"survey"}) {
+		t.Errorf("helpers %q, want the survey only", d.helpers)
+	}
+
+	// The services cannot be read: no rollback target is known, nothing runs.
+	f2 := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f2.Fail = map[string]error{"service-ids": fmt.Errorf("daemon gone")}
+	r = newJob(f2).Node(context.Background(), "worker-1")
+	if r.OK || !strings.Contains(r.Error, "list services for their rollback images: daemon gone") || len(f2.Calls("create-job")) != 0 {
+		t.Errorf("result %+v", r)
+	}
+}
+
+// After an update the image it replaced is the service's rollback target: clean-node keeps it.
+func TestCleanNodeKeepsTheImageAnUpdateReplaced(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Replicas: 1, Image: "web:1"}, "worker-1")
+	if _, err := f.UpdateImage(context.Background(), swarm.ImageUpdate{Service: "shop", Image: "web:2"}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	d := &dockerNode{images: imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "web", "2", "<none>", old)}
+	f.OnJob = d.answer
+	r := newJob(f).Node(context.Background(), "worker-1")
+	if img := stepByName(r, "image-prune"); !r.OK || img.Details["kept web:1"] != "rollback target of shop" || !slices.Equal(d.removed, []string{"web:2"}) {
+		t.Errorf("ok=%v removed %q details %v", r.OK, d.removed, img.Details)
+	}
+}
+
+// A listing longer than the helper output's kept tail loses its head: the rows left are acted
+// on (removal is by reference), the half row at the cut is dropped, and the step says so.
+func TestCleanNodeCutListing(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
+	old := time.Now().Add(-time.Hour)
+	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+		marker, args, _ := swarmtest.Script(j.Args)
+		if swarmtest.Step(j) != "survey" {
+			return (&dockerNode{}).answer(j)
+		}
+		if !slices.Equal(args, []string{"images:60", "df-before:60"}) {
+			t.Errorf("survey args %q", args)
+		}
+		half := imageLine("sha256:0", "lost", "1", "<none>", old)
+		logs := "[… 2 MB cut …]\n" + half[20:] + imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "old", "1", "<none>", old) +
+			marker + " end images 0\n" + marker + " begin df-before\n" + dfBefore + marker + " end df-before 0\n" + marker + " done\n"
+		return swarmtest.JobRun{State: "complete", Logs: logs}
+	}
+	r := newJob(f).Node(context.Background(), "worker-1")
+	sv, img := stepByName(r, "survey"), stepByName(r, "image-prune")
+	if !r.OK || !strings.HasPrefix(sv.Details["images"], "2 (the listing was cut") || img.Details["kept web:1"] == "" || img.Details["removed"] != "1" {
+		t.Errorf("ok=%v err=%s survey %v image %v", r.OK, r.Error, sv.Details, img.Details)
+	}
+	if du := stepByName(r, "disk-usage"); du.Details["images before"] != "10MB" {
+		t.Errorf("disk usage %v", du.Details)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // pruneScript, run by sh with a docker and a timeout on PATH that only record their argv:
 // the helper-container reap runs exactly where clean-node asks for it (engines before 24).
 func TestPruneScriptReapsHelperContainersOnlyWhenAsked(t *testing.T) {
-	steps := []pruneStep{{"container", 30 * time.Second}, {"image", 60 * time.Second}}
+	steps := []pruneStep{{Name: "container", Timeout: 30 * time.Second}, {Name: "image", Timeout: 60 * time.Second, Option: "rm"}}
 	reap := "docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m"
 	for _, c := range []struct {
 		name  string
@@ -28,18 +29,19 @@ func TestPruneScriptReapsHelperContainersOnlyWhenAsked(t *testing.T) {
 			"timeout 30 docker container prune -f --filter label!=swarm-utils.helper=true",
 			"docker container prune -f --filter label!=swarm-utils.helper=true",
 			reap,
-			"timeout 60 docker image prune -a -f",
-			"docker image prune -a -f",
-		}, []string{"container:30:reap", "image:60"}},
+			"timeout 60 docker image rm -- app:1 sha256:0123 x y;echo z",
+			"docker image rm -- app:1 sha256:0123 x y;echo z",
+		}, []string{"container:30:reap", "image:60:rm", "--", "app:1", "sha256:0123", "x y;echo z"}},
 		{"current engine", false, []string{
 			"timeout 30 docker container prune -f --filter label!=swarm-utils.helper=true",
 			"docker container prune -f --filter label!=swarm-utils.helper=true",
-			"timeout 60 docker image prune -a -f",
-			"docker image prune -a -f",
-		}, []string{"container:30", "image:60"}},
+			"timeout 60 docker image rm -- app:1 sha256:0123 x y;echo z",
+			"docker image rm -- app:1 sha256:0123 x y;echo z",
+		}, []string{"container:30", "image:60:rm", "--", "app:1", "sha256:0123", "x y;echo z"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := pruneArgs(steps, c.reap)
+			// The last reference shows that input stays one word, never shell text.
+			args := pruneArgs(steps, c.reap, []string{"app:1", "sha256:0123", "x y;echo z"})
 			if !slices.Equal(args, c.wantA) {
 				t.Fatalf("pruneArgs = %q, want %q", args, c.wantA)
 			}
@@ -80,13 +82,13 @@ func TestPruneScriptReapsHelperContainersOnlyWhenAsked(t *testing.T) {
 // from its end marker or the script's summary — and none is reported as "did not run".
 func TestPruneScriptOutputCut(t *testing.T) {
 	dir := t.TempDir()
-	docker := `case "$*" in *"container prune"*) head -c 200000 /dev/zero | tr '\0' x; echo; exit 0 ;; *"image prune"*) exit 2 ;; esac; echo "Total reclaimed space: 1B"`
+	docker := `case "$*" in *"container prune"*) head -c 200000 /dev/zero | tr '\0' x; echo; exit 0 ;; *"image rm"*) exit 2 ;; esac; echo "Total reclaimed space: 1B"`
 	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+docker+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	marker := helper.NewMarker()
-	steps := []pruneStep{{"container", 30 * time.Second}, {"image", 30 * time.Second}, {"builder", 30 * time.Second}}
-	cmd := exec.Command("sh", append([]string{"-c", pruneScript, "sh", marker}, pruneArgs(steps, false)...)...)
+	steps := []pruneStep{{Name: "container", Timeout: 30 * time.Second}, {Name: "image", Timeout: 30 * time.Second, Option: "rm"}, {Name: "builder", Timeout: 30 * time.Second}}
+	cmd := exec.Command("sh", append([]string{"-c", pruneScript, "sh", marker}, pruneArgs(steps, false, []string{"app:1"})...)...)
 	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -101,6 +103,73 @@ func TestPruneScriptOutputCut(t *testing.T) {
 	for name, code := range map[string]int{"container": 0, "image": 2, "builder": 0} {
 		if p := got[name]; !done || !p.Ended || p.ExitCode != code {
 			t.Errorf("%s: %+v (done %v), want ended with exit code %d", name, p, done, code)
+		}
+	}
+}
+
+// The image step runs without --force: docker refusing an image a container started to use
+// since the listing (a conflict) or one already gone is no failure; any other error is.
+func TestPruneScriptImageRemovalToleratesImagesInUse(t *testing.T) {
+	for _, c := range []struct {
+		name, output string
+		exit, want   int
+	}{
+		{"removed", "Untagged: app:1\nDeleted: sha256:aa", 0, 0},
+		{"in use", "Untagged: app:1\nError response from daemon: conflict: unable to remove repository reference \"app:2\" (must force) - container 1 is using its referenced image 2", 1, 0},
+		{"gone meanwhile", "Error response from daemon: No such image: app:3", 1, 0},
+		{"daemon error", "Error response from daemon: conflict: x\nError response from daemon: i/o error", 1, 1},
+		{"timed out", "", 124, 124},
+		{"nothing to remove", "", 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			docker := "printf '" + c.output + "\\n'; exit " + strconv.Itoa(c.exit)
+			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+docker+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			refs := []string{"app:1", "app:2", "app:3"}
+			if c.name == "nothing to remove" {
+				refs = nil
+			}
+			marker := helper.NewMarker()
+			args := pruneArgs([]pruneStep{{Name: "image", Timeout: 30 * time.Second, Option: "rm"}}, false, refs)
+			cmd := exec.Command("sh", append([]string{"-c", pruneScript, "sh", marker}, args...)...)
+			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("pruneScript: %v\n%s", err, out)
+			}
+			parts, done := helper.ParseMarked(string(out), marker)
+			if !done || len(parts) != 1 || parts[0].ExitCode != c.want {
+				t.Errorf("parts %+v done=%v, want exit code %d\n%s", parts, done, c.want, out)
+			}
+		})
+	}
+}
+
+// Without a keep-list or rollback targets the image step stays docker's prune, with its until
+// filter when asked.
+func TestPruneScriptImagePrune(t *testing.T) {
+	for _, c := range []struct {
+		option, want string
+	}{
+		{"", "docker image prune -a -f"},
+		{"until=86400s", "docker image prune -a -f --filter until=86400s"},
+	} {
+		dir := t.TempDir()
+		calls := filepath.Join(dir, "calls")
+		if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\necho \"docker $*\" >>\"$CALLS\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args := pruneArgs([]pruneStep{{Name: "image", Timeout: 30 * time.Second, Option: c.option}, {Name: "df-after", Timeout: 5 * time.Second}}, false, nil)
+		cmd := exec.Command("sh", append([]string{"-c", pruneScript, "sh", helper.NewMarker()}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "CALLS="+calls)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pruneScript: %v\n%s", err, out)
+		}
+		got, _ := os.ReadFile(calls)
+		if want := c.want + "\ndocker system df --format {{json .}}\n"; string(got) != want {
+			t.Errorf("option %q: docker calls\n%s\nwant\n%s", c.option, got, want)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package cleannode
 
 import (
+	"path"
+	"slices"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
@@ -12,6 +14,10 @@ import (
 type Settings struct {
 	Enabled, Image, Builder, Container             bool
 	ImageTimeout, BuilderTimeout, ContainerTimeout time.Duration
+	// Keep: repository globs whose images stay (SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP, then the
+	// node's clean.image.keep). Until: only images older than this go; 0 any age.
+	Keep  []string
+	Until time.Duration
 }
 
 // SettingsFromLabels reads a node's clean.* labels. Unlabelled nodes are cleaned with
@@ -30,6 +36,20 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 		ImageTimeout:     r.Millis(parse.LabelNodeCleanImageTimeout, cfg.Timeouts.CleanNodeImage),
 		BuilderTimeout:   r.Millis(parse.LabelNodeCleanBuilderTimeout, cfg.Timeouts.CleanNodeBuilder),
 		ContainerTimeout: r.Millis(parse.LabelNodeCleanContainerTimeout, cfg.Timeouts.CleanNodeContainer),
+		Keep:             slices.Concat(cfg.CleanNodeImage.Keep, r.List(parse.LabelNodeCleanImageKeep)),
+		Until:            cfg.CleanNodeImage.Until,
+	}
+	for _, glob := range r.List(parse.LabelNodeCleanImageKeep) {
+		if _, err := path.Match(glob, ""); err != nil {
+			r.Fail(parse.LabelNodeCleanImageKeep, "%q is not a valid glob: %v", glob, err)
+		}
+	}
+	if raw := r.Str(parse.LabelNodeCleanImageUntil); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			r.Fail(parse.LabelNodeCleanImageUntil, "%q is not a duration such as 24h or 90m", raw)
+		}
+		s.Until = d
 	}
 	if r.Err != nil {
 		return Settings{}, r.Err

@@ -779,6 +779,7 @@ func (f *Fake) UpdateImage(_ context.Context, u swarm.ImageUpdate) (swarm.Update
 		return swarm.UpdateResult{}, noSuch("service", u.Service)
 	}
 	f.previous[s.ID] = s.Image
+	s.PreviousImage = s.Image // as service inspect's PreviousSpec shows it
 	if f.OnUpdate != nil {
 		return f.OnUpdate(s, u)
 	}
@@ -826,7 +827,7 @@ func (f *Fake) Rollback(_ context.Context, r swarm.RollbackRequest) error {
 	if !ok {
 		return fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = FailedPrecondition desc = service %s does not have a previous spec", s.ID)
 	}
-	s.Image, s.Version = prev, s.Version+1
+	s.PreviousImage, s.Image, s.Version = s.Image, prev, s.Version+1 // docker swaps spec and previous spec
 	f.rollTasks(s)
 	s.UpdateStatus = &parse.UpdateStatus{State: "rollback_completed", Message: "rollback completed"}
 	return nil
