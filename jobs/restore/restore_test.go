@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type rcluster struct {
 	upload   func(node string) swarmtest.JobRun // safety backup's uploader; nil: success
 	restore  func(node string, j swarm.Job) swarmtest.JobRun
 	nodeByID map[string]string
+	keysMu   sync.Mutex                   // the nodes' helpers run at once
 	keys     map[string]map[string]string // node -> what the restore helper reads from its key files
 }
 
@@ -91,7 +93,10 @@ func (c *rcluster) job() *Job {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: "level=INFO msg=\"Uploaded a copy of backup `/tmp/x.tar.gz` to bucket `backups`.\"\n"}
 		case "restore":
-			c.keys[node] = readKeyFiles(f, j)
+			keys := readKeyFiles(f, j)
+			c.keysMu.Lock()
+			c.keys[node] = keys
+			c.keysMu.Unlock()
 			if c.restore != nil {
 				return c.restore(node, j)
 			}
