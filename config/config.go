@@ -32,6 +32,7 @@ type Timeouts struct {
 	CleanServiceExec, UpdateService                      time.Duration
 	CleanNodeImage, CleanNodeBuilder, CleanNodeContainer time.Duration
 	Pending, Lock, Extra                                 time.Duration
+	LockLease                                            time.Duration // SWARM_UTILS_LOCK_LEASE
 }
 
 // OIDC configures CI identity tokens (GitHub Actions, GitLab CI JWTs); no Issuers: off.
@@ -63,6 +64,7 @@ type Config struct {
 	S3              S3
 	Registry        Registry
 	ServerPort      int
+	Instance        string // SWARM_UTILS_INSTANCE: the swarm-utils.instance label value this one manages
 	DockerHost      string // passed as DOCKER_HOST to docker CLI calls; empty = docker's default
 	LogFormat       string // auto|text|json
 	LogLevel        string // debug|info|warn|error
@@ -105,6 +107,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Pending:            r.millis(envPendingTimeout),
 			Lock:               r.millis(envLockTimeout),
 			Extra:              r.millis(envExtraTimeout),
+			LockLease:          r.millis(envLockLease),
 		},
 		S3: S3{
 			URL:           r.str(envS3URL),
@@ -120,6 +123,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			URL:      r.str(envRegistryURL),
 		},
 		ServerPort: r.integer(envServerPort),
+		Instance:   r.str(envInstance),
 		DockerHost: r.str(envDockerHost),
 		LogFormat:  strings.ToLower(r.str(envLogFormat)),
 		LogLevel:   strings.ToLower(r.str(envLogLevel)),
@@ -258,6 +262,24 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// MinLockLease is the shortest SWARM_UTILS_LOCK_LEASE: the runner keeps 15 s of it to extend
+// the lease once the budget is known.
+const MinLockLease = 30 * time.Second
+
+// validInstance: an instance name goes into labels and helper names.
+func validInstance(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '-' && r != '_' && r != '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks what every command needs; S3 and registry values are checked where used.
 func (c Config) Validate() error {
 	var errs []error
@@ -279,10 +301,17 @@ func (c Config) Validate() error {
 		{envPendingTimeout, c.Timeouts.Pending},
 		{envLockTimeout, c.Timeouts.Lock},
 		{envExtraTimeout, c.Timeouts.Extra},
+		{envLockLease, c.Timeouts.LockLease},
 	} {
 		if t.d <= 0 {
 			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
 		}
+	}
+	if c.Timeouts.LockLease > 0 && c.Timeouts.LockLease < MinLockLease {
+		bad(envLockLease, "must be at least %d milliseconds (the lease must outlast the margin kept to extend it), got %d", MinLockLease.Milliseconds(), c.Timeouts.LockLease.Milliseconds())
+	}
+	if !validInstance(c.Instance) {
+		bad(envInstance, "must be 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit, got %q", c.Instance)
 	}
 	for _, iss := range c.OIDC.Issuers {
 		if err := CheckOIDCURL(iss); err != nil {
@@ -419,6 +448,8 @@ func (c Config) Masked() map[string]string {
 		envPendingTimeout:            ms(c.Timeouts.Pending),
 		envLockTimeout:               ms(c.Timeouts.Lock),
 		envExtraTimeout:              ms(c.Timeouts.Extra),
+		envLockLease:                 ms(c.Timeouts.LockLease),
+		envInstance:                  c.Instance,
 		envS3URL:                     c.S3.URL,
 		envS3HTTPS:                   b(c.S3.HTTPS),
 		envS3Bucket:                  c.S3.Bucket,

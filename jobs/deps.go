@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/clusterlock"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
@@ -91,7 +92,8 @@ func (d *Deps) wire() {
 					d.OnHelperCreated(action)
 				}
 			}}
-		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log}
+		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log,
+			Cluster: &clusterlock.Locks{Swarm: d.Swarm, Log: d.Log}, Lease: d.Config.Timeouts.LockLease, Instance: d.Config.Instance}
 	})
 }
 

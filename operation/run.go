@@ -15,9 +15,16 @@ type Runner struct {
 	// Claim checks the cluster for work of earlier runs on the lock key (helpers a crashed
 	// process left): removes what ended, fails busy when something still runs.
 	Claim    func(ctx context.Context, lockKey string) error
-	LockWait time.Duration // how long to wait for the in-process lock
+	LockWait time.Duration // how long to wait for the lock (both stages together)
 	Extra    time.Duration // added to every budget
 	Log      *slog.Logger
+	// Cluster is the lock across processes (nil: in-process only, for tests of one process).
+	Cluster ClusterLock
+	// Lease is the cluster lock's provisional lease: it bounds the claim and preparation; the
+	// steps' budget then extends it (SWARM_UTILS_LOCK_LEASE).
+	Lease time.Duration
+	// Instance names this swarm-utils in the locks it holds (SWARM_UTILS_INSTANCE).
+	Instance string
 }
 
 // Plan is what preparation decided: how long the operation may take and what it does.
@@ -43,22 +50,54 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 		}
 		level("operation end", "operation", op, "target", target, "ok", r.OK, "durationMs", time.Duration(r.Duration).Milliseconds(), "err", r.Error)
 	}()
+	deadline := time.Now().Add(o.LockWait)
 	release, err := o.Locks.Acquire(ctx, lockKey, o.LockWait)
 	if err != nil {
 		r.Fail(err)
 		return r
 	}
 	defer release()
-	if o.Claim != nil {
-		if err := o.Claim(ctx, lockKey); err != nil {
+	run := RunOf(ctx)
+	if run == "" {
+		run = NewRunID()
+		ctx = WithRun(ctx, run)
+	}
+	pctx := ctx // preparation: bounded by the provisional lease when there is one
+	var lease Lease
+	if o.Cluster != nil {
+		leaseFor := o.Lease
+		if leaseFor <= 0 {
+			leaseFor = DefaultLease
+		}
+		lease, err = o.Cluster.Acquire(ctx, lockKey, Holder{Instance: o.Instance, Operation: op, Run: run}, leaseFor, deadline)
+		if err != nil {
 			r.Fail(err)
 			return r
 		}
+		defer lease.Release()
+		// Past its lease another process may take the target over: this one must have stopped
+		// by then, with time left to extend the lease.
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithDeadlineCause(ctx, lease.Expires().Add(-prepareMargin),
+			Errorf(KindTimeout, "%s %s: claim and preparation past the lock's lease of %s", op, target, leaseFor))
+		defer cancel()
 	}
-	plan, err := prepare(ctx)
+	if o.Claim != nil {
+		if err := o.Claim(pctx, lockKey); err != nil {
+			r.Fail(causeOf(pctx, err))
+			return r
+		}
+	}
+	plan, err := prepare(pctx)
 	if err != nil {
-		r.Fail(err)
+		r.Fail(causeOf(pctx, err))
 		return r
+	}
+	if lease != nil {
+		if err := lease.Extend(ctx, plan.Budget+o.Extra); err != nil {
+			r.Fail(err)
+			return r
+		}
 	}
 	total := plan.Budget + o.Extra
 	bctx, cancel := context.WithTimeoutCause(ctx, total, Errorf(KindTimeout, "%s %s: past its budget of %s", op, target, total))
@@ -86,6 +125,22 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 	return r
 }
 
+// DefaultLease is the provisional lease when Runner.Lease is unset (SWARM_UTILS_LOCK_LEASE's
+// default).
+const DefaultLease = 360 * time.Second
+
+// prepareMargin is what is left of the provisional lease when preparation must have ended, to
+// extend it in time (more than clusterlock.ExtendMargin).
+const prepareMargin = 15 * time.Second
+
+// causeOf is ctx's cause when ctx ended by its deadline, else err.
+func causeOf(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() == context.DeadlineExceeded {
+		return cause
+	}
+	return err
+}
+
 // Aborted is why ctx ended, its real cause (the budget's timeout, a shutdown's reason) when
 // its canceller gave one, else ctx.Err(); its Kind is the cause's (timeout, canceled).
 func Aborted(ctx context.Context) error {
@@ -108,6 +163,7 @@ func Aborted(ctx context.Context) error {
 // reports a timeout or cancel as such rather than as the step it interrupted.
 func CtxErr(ctx context.Context) error { return ctx.Err() }
 
-// LockKeyService and LockKeyNode name the targets operations lock.
+// LockKeyService and LockKeyNode name the targets operations lock: a service by name (unique
+// in a swarm), a node by ID (hostnames are not unique: cloned VMs).
 func LockKeyService(name string) string  { return "service:" + name }
-func LockKeyNode(hostname string) string { return "node:" + hostname }
+func LockKeyNode(id string) string { return "node:" + id }
