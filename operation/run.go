@@ -165,5 +165,5 @@ func CtxErr(ctx context.Context) error { return ctx.Err() }
 
 // LockKeyService and LockKeyNode name the targets operations lock: a service by name (unique
 // in a swarm), a node by ID (hostnames are not unique: cloned VMs).
-func LockKeyService(name string) string  { return "service:" + name }
-func LockKeyNode(id string) string { return "node:" + id }
+func LockKeyService(name string) string { return "service:" + name }
+func LockKeyNode(id string) string      { return "node:" + id }
