@@ -6,6 +6,7 @@
 package helper
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -125,7 +126,7 @@ func StepKind(err error) operation.Kind {
 }
 
 // Name is deterministic so that a helper left behind by a crashed run blocks the next one
-// (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node>]. Docker allows 63 characters;
+// (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node ID>]. Docker allows 63 characters;
 // longer names keep a prefix plus a hash of the whole.
 func Name(action, target, step, node string) string {
 	name := "swarm-utils-" + action + "-" + target + "-" + step
@@ -152,7 +153,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	if spec.Direct && spec.NodeID != "" && spec.NodeID == e.localNodeID(ctx) {
 		return e.runDirect(ctx, spec)
 	}
-	out.Name = Name(spec.Action, spec.Target, spec.Step, spec.NodeName)
+	// Keyed by node ID: hostnames are not unique (cloned VMs).
+	out.Name = Name(spec.Action, spec.Target, spec.Step, cmp.Or(spec.NodeID, spec.NodeName))
 	out.Task = operation.TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
 	job := swarm.Job{Name: out.Name, NodeID: spec.NodeID,
 		Labels: []swarm.Label{{Key: LabelHelper, Value: "true"}, {Key: LabelLock, Value: spec.LockKey},

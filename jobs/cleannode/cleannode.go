@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,12 +49,11 @@ func (j *Job) Node(ctx context.Context, name string) operation.Result {
 	if err != nil {
 		return operation.Failed(Op, name, err)
 	}
-	for _, n := range nodes {
-		if n.Hostname == name || n.ID == name {
-			return j.clean(ctx, n, false)
-		}
+	n, err := swarm.FindNode(nodes, name, j.Config.Instance)
+	if err != nil {
+		return operation.Failed(Op, name, err)
 	}
-	return operation.Failed(Op, name, operation.Errorf(operation.KindNotFound, "node %q not found", name))
+	return j.clean(ctx, n, false)
 }
 
 // All cleans every node in parallel; a node that is down, drained or disabled by its labels
@@ -67,6 +67,7 @@ func (j *Job) All(ctx context.Context) operation.Report {
 		rep.Results = append(rep.Results, operation.Failed(Op, "*", err))
 		return rep
 	}
+	nodes = slices.DeleteFunc(nodes, func(n parse.Node) bool { return !mine(n, j.Config.Instance) })
 	rep.Results = make([]operation.Result, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -126,7 +127,7 @@ func (j *Job) clean(ctx context.Context, node parse.Node, all bool) operation.Re
 		run += s.Timeout
 	}
 	run += helper.Slack
-	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.Hostname), func(context.Context) (operation.Plan, error) {
+	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.ID), func(context.Context) (operation.Plan, error) {
 		return operation.Plan{
 			Budget: run + j.Config.Timeouts.Pending,
 			Do: func(ctx context.Context, r *operation.Result) error {
@@ -135,6 +136,11 @@ func (j *Job) clean(ctx context.Context, node parse.Node, all bool) operation.Re
 			},
 		}, nil
 	})
+}
+
+// mine tells the nodes this instance manages ("" in tests that set none: every node).
+func mine(n parse.Node, instance string) bool {
+	return instance == "" || parse.InstanceOf(n.Labels) == instance
 }
 
 // pruneArgs are pruneScript's step arguments.
@@ -160,7 +166,7 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, tim
 	args = append(args, pruneArgs(steps, reapHelpers)...)
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "prune",
+		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
 		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	parts, _ := helper.ParseMarked(h.Logs, marker)
