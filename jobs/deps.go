@@ -86,7 +86,7 @@ func shortSecrets(values []string) int {
 func (d *Deps) wire() {
 	d.wireOnce.Do(func() {
 		d.helpers = &helper.Engine{Swarm: d.Swarm, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
-			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage,
+			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage, Instance: d.Config.Instance,
 			OnCreated: func(action string) {
 				if d.OnHelperCreated != nil {
 					d.OnHelperCreated(action)

@@ -32,7 +32,7 @@ func Wire(f *Fake, cfg config.Config) *Wiring {
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets := bashexec.NewGlobalSecrets(cfg.SecretValues()...)
 	h := &helper.Engine{Swarm: f, Secrets: secrets, Log: log, Pending: cfg.Timeouts.Pending, PollInterval: time.Millisecond,
-		DockerCLIImage: cfg.DockerCLIImage}
+		DockerCLIImage: cfg.DockerCLIImage, Instance: cfg.Instance}
 	// The cluster lock too, so that every job's test runs the path production runs.
 	ops := &operation.Runner{Locks: operation.NewLocks(), Claim: h.Claim, LockWait: cfg.Timeouts.Lock, Extra: cfg.Timeouts.Extra, Log: log,
 		Cluster: &clusterlock.Locks{Swarm: f, Log: log, Poll: time.Millisecond}, Lease: cfg.Timeouts.LockLease, Instance: cfg.Instance}
