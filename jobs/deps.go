@@ -39,6 +39,7 @@ type Deps struct {
 	OnHelperCreated func(action string)
 
 	wireOnce sync.Once
+	cluster  swarm.Swarm // Swarm as this instance sees it
 	helpers  *helper.Engine
 	ops      *operation.Runner
 	// leftStopped is RetryStopped's last count; -1 until its first pass.
@@ -85,7 +86,11 @@ func shortSecrets(values []string) int {
 
 func (d *Deps) wire() {
 	d.wireOnce.Do(func() {
-		d.helpers = &helper.Engine{Swarm: d.Swarm, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
+		d.cluster = d.Swarm
+		if d.Config.Instance != "" {
+			d.cluster = instanceSwarm{Swarm: d.cluster, instance: d.Config.Instance}
+		}
+		d.helpers = &helper.Engine{Swarm: d.cluster, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
 			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage, Instance: d.Config.Instance,
 			OnCreated: func(action string) {
 				if d.OnHelperCreated != nil {
@@ -93,7 +98,7 @@ func (d *Deps) wire() {
 				}
 			}}
 		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log,
-			Cluster: &clusterlock.Locks{Swarm: d.Swarm, Log: d.Log}, Lease: d.Config.Timeouts.LockLease, Instance: d.Config.Instance}
+			Cluster: &clusterlock.Locks{Swarm: d.cluster, Log: d.Log}, Lease: d.Config.Timeouts.LockLease, Instance: d.Config.Instance}
 	})
 }
 
@@ -102,12 +107,12 @@ func (d *Deps) Helpers() *helper.Engine { d.wire(); return d.helpers }
 
 func (d *Deps) cleanNode() *cleannode.Job {
 	d.wire()
-	return &cleannode.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+	return &cleannode.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
 }
 
 func (d *Deps) backup() *backup.Job {
 	d.wire()
-	return &backup.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	return &backup.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 }
 
 // CleanNode prunes containers, images (-a) and build cache on the node named exactly name
@@ -122,7 +127,7 @@ func (d *Deps) CleanAllNodes(ctx context.Context) operation.Report { return d.cl
 // CleanService runs the service's clean command inside every running task.
 func (d *Deps) CleanService(ctx context.Context, name string) operation.Result {
 	d.wire()
-	j := &cleanservice.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+	j := &cleanservice.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
 	return j.Run(ctx, name)
 }
 
@@ -166,7 +171,7 @@ func (d *Deps) LeftStopped() int { return int(d.leftStopped.Load()) }
 // UpdateService rolls the service to a new image.
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {
 	d.wire()
-	j := &update.Job{Swarm: d.Swarm, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	j := &update.Job{Swarm: d.cluster, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	return j.Run(ctx, o)
 }
 
@@ -178,6 +183,6 @@ func (d *Deps) Repair(ctx context.Context) operation.Report {
 // RepairWith is Repair limited by o.
 func (d *Deps) RepairWith(ctx context.Context, o RepairOptions) operation.Report {
 	d.wire()
-	j := &recovery.Job{Swarm: d.Swarm, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
+	j := &recovery.Job{Swarm: d.cluster, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
 	return j.Run(ctx, o)
 }
