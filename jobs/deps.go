@@ -183,6 +183,7 @@ func (d *Deps) Repair(ctx context.Context) operation.Report {
 // RepairWith is Repair limited by o.
 func (d *Deps) RepairWith(ctx context.Context, o RepairOptions) operation.Report {
 	d.wire()
-	j := &recovery.Job{Swarm: d.cluster, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
+	j := &recovery.Job{Swarm: d.cluster, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log,
+		Instance: d.Config.Instance, Cluster: d.ops.Cluster, Lease: d.Config.Timeouts.LockLease}
 	return j.Run(ctx, o)
 }
