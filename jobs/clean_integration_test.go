@@ -334,7 +334,7 @@ func TestSecondOperationOnBusyTargetFailsAfterLockTimeout(t *testing.T) {
 	cfg := tb.Config()
 	cfg.Timeouts.Lock = 300 * time.Millisecond
 	d := testDeps(t, cfg)
-	release, err := d.Locks.Acquire(context.Background(), operation.LockKeyNode("worker-1"), time.Second)
+	release, err := d.Locks.Acquire(context.Background(), operation.LockKeyNode(tb.NodeID(t, "worker-1")), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
