@@ -1,27 +1,24 @@
 // Package clusterlock is the per-target lock that holds across processes, restarts and
 // instances (SPEC §11): a swarm config object named after the target. Config names are unique
 // in the raft store, so `docker config create NAME -` is an atomic claim that exactly one
-// claimant wins. Configs are immutable, so the lease is fixed per claim: the claim carries a
-// provisional expiry that covers preparation; once the operation's budget is known the holder
-// extends it once by creating a second config named after the claim's ID, which a later claim
-// (a new ID) never mistakes for its own.
+// claimant wins. Configs are immutable, so the holder keeps its lease alive by renewals: every
+// third of the lease it creates a renewal config (label swarm-utils.lock.claim=<claim ID>,
+// expiring a lease from now), then removes the previous one. A holder killed with -9 renews
+// no more: its lock expires within one lease.
 //
 // Why it is safe:
 //   - Only a create wins a lock; a create of an existing name fails with AlreadyExists.
-//   - A claimant takes over only a lock whose lease (the claim's expiry and, if present, its
-//     extension's) has passed, and removes it by ID: when two claimants race for the same
-//     expired lock, the second one's remove finds nothing (or a different name's ID never
-//     matches), and of their creates only one succeeds.
-//   - The holder extends only while at least ExtendMargin of its provisional lease is left, and
-//     its work is bounded by contexts that end before the lease does (preparation by the
-//     provisional lease, the steps by the budget; the extension adds Slack for the deferred
-//     clean-ups). A claimant reads the extension only after the expiry has passed, so with
-//     clocks and store replication within ExtendMargin of each other it sees any extension the
-//     holder made in time.
+//   - A claimant takes over only a lock whose lease (the claim's expiry and every renewal's)
+//     has passed, and removes it by ID: when two claimants race for the same expired lock,
+//     the second one's remove finds nothing and only one of their creates succeeds; renewals
+//     carry the ID of their claim, so an old claim's renewal never counts for a new claim.
+//   - A holder makes each renewal before the previous one ends and removes the previous one
+//     only after; a claimant that finds a listed renewal gone between its list and its inspect
+//     takes that as the holder being alive.
+//   - A holder that could not renew while a third of its lease was left gives the lock up at
+//     once (Lost): its operation is cancelled before any claimant can see the lease end. This
+//     holds while the managers' clocks and the store's replication agree within that third.
 //   - Release removes the holder's own configs by ID, never a successor's.
-//
-// A crashed holder (kill -9) keeps the target until its lease ends; then the next claimant
-// takes over.
 package clusterlock
 
 import (
@@ -32,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/operation"
@@ -39,7 +37,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
-// Labels of a lock config.
+// Labels of a lock config and its renewals.
 const (
 	LabelLock      = "swarm-utils.lock" // the lock key, e.g. service:shop_db
 	LabelInstance  = "swarm-utils.lock.instance"
@@ -47,15 +45,8 @@ const (
 	LabelRun       = "swarm-utils.lock.run"
 	LabelSince     = "swarm-utils.lock.since"
 	LabelExpires   = "swarm-utils.lock.expires"
+	LabelClaim     = "swarm-utils.lock.claim" // on a renewal: the ID of the claim it renews
 )
-
-// ExtendMargin is how much of its provisional lease a holder must have left to extend it: it
-// covers clock skew between managers and the store's replication.
-const ExtendMargin = 10 * time.Second
-
-// Slack is added to an extension for what runs after the budget ends (a backup's deferred
-// start, helper removals).
-const Slack = 60 * time.Second
 
 // releaseTimeout bounds the removal of a lock, also after its operation's context ended.
 const releaseTimeout = 30 * time.Second
@@ -65,6 +56,7 @@ type Swarm interface {
 	CreateConfig(ctx context.Context, c swarm.Config) (string, error)
 	InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error)
 	RemoveConfig(ctx context.Context, id string) error
+	ListConfigs(ctx context.Context, labels ...string) ([]string, error)
 }
 
 // Locks takes cluster locks.
@@ -98,11 +90,13 @@ func Name(key string) string {
 	return name
 }
 
-// ExtensionName is the config that extends the claim with this ID.
-func ExtensionName(claimID string) string { return "swarm-utils-lease-" + claimID }
+// RenewalName is the n-th renewal of the claim with this ID.
+func RenewalName(claimID string, n int) string {
+	return fmt.Sprintf("swarm-utils-lease-%s-%d", claimID, n)
+}
 
-// Acquire claims key for holder with a provisional lease, waiting for another holder until
-// deadline; then it fails busy naming the holder.
+// Acquire claims key for holder with a lease it renews until Release, waiting for another
+// holder until deadline; then it fails busy naming the holder.
 func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lease time.Duration, deadline time.Time) (operation.Lease, error) {
 	name := Name(key)
 	poll := l.Poll
@@ -117,7 +111,12 @@ func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lea
 			{Key: LabelRun, Value: h.Run}, {Key: LabelSince, Value: since.Format(time.RFC3339Nano)}, {Key: LabelExpires, Value: expires.Format(time.RFC3339Nano)},
 		}})
 		if err == nil {
-			return &claim{locks: l, key: key, id: id, expires: expires}, nil
+			c := &claim{locks: l, key: key, id: id, lease: lease, expires: expires, lost: make(chan struct{}), stop: make(chan struct{})}
+			if id != "" { // "" in dry-run: nothing to renew
+				c.done.Add(1)
+				go c.renew()
+			}
+			return c, nil
 		}
 		if !alreadyExists(err) {
 			return nil, fmt.Errorf("claim the cluster lock %s: %w", name, err)
@@ -129,14 +128,10 @@ func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lea
 		if err != nil {
 			return nil, fmt.Errorf("read the cluster lock %s: %w", name, err)
 		}
-		ext, err := l.Swarm.InspectConfig(ctx, ExtensionName(held.ID))
-		if err != nil && operation.KindOf(err) != operation.KindNotFound {
-			return nil, fmt.Errorf("read the lease of the cluster lock %s: %w", name, err)
-		}
+		until, renewals, err := l.leaseEnd(ctx, held)
 		if err != nil {
-			ext = parse.ConfigObject{}
+			return nil, fmt.Errorf("read the renewals of the cluster lock %s: %w", name, err)
 		}
-		until := leaseEnd(held, ext)
 		if !l.now().Before(until) {
 			// Expired (a crashed holder): removed by ID, so a claimant that lost this race
 			// cannot remove the winner's new claim.
@@ -144,16 +139,16 @@ func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lea
 			if err := l.Swarm.RemoveConfig(ctx, held.ID); err != nil {
 				return nil, fmt.Errorf("remove the expired cluster lock %s (%s): %w", name, held.ID, err)
 			}
-			if ext.ID != "" {
-				if err := l.Swarm.RemoveConfig(ctx, ext.ID); err != nil {
-					l.Log.Warn("remove the lease of an expired cluster lock", "lock", key, "err", err)
+			for _, r := range renewals {
+				if err := l.Swarm.RemoveConfig(ctx, r); err != nil {
+					l.Log.Warn("remove a renewal of an expired cluster lock", "lock", key, "err", err)
 				}
 			}
 			continue
 		}
 		wait := min(poll, time.Until(deadline))
 		if wait <= 0 {
-			return nil, operation.Errorf(operation.KindBusy, "%s is busy: held by %s until %s", key, describe(held), until.Format(time.RFC3339))
+			return nil, operation.Errorf(operation.KindBusy, "%s is busy: held by %s", key, describe(held))
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -165,20 +160,32 @@ func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lea
 	}
 }
 
-// leaseEnd is when a claim expires: its own expiry, or its extension's when later. A label
-// that cannot be read counts as expired long ago only if the claim is older than a day, so
+// leaseEnd is when a claim expires: the latest of its own expiry and its renewals'. A renewal
+// listed but gone by its inspect was just replaced by a newer one: the holder lives (one more
+// lease from now). An expiry that cannot be read counts a day from the claim's creation, so
 // that a foreign or damaged config is never taken over at once.
-func leaseEnd(claim, ext parse.ConfigObject) time.Time {
-	end, err := time.Parse(time.RFC3339Nano, claim.Labels[LabelExpires])
+func (l *Locks) leaseEnd(ctx context.Context, held parse.ConfigObject) (time.Time, []string, error) {
+	end, err := time.Parse(time.RFC3339Nano, held.Labels[LabelExpires])
 	if err != nil {
-		end = claim.CreatedAt.Add(24 * time.Hour)
+		end = held.CreatedAt.Add(24 * time.Hour)
 	}
-	if ext.ID != "" {
-		if e, err := time.Parse(time.RFC3339Nano, ext.Labels[LabelExpires]); err == nil && e.After(end) {
+	ids, err := l.Swarm.ListConfigs(ctx, LabelClaim+"="+held.ID)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	for _, id := range ids {
+		r, err := l.Swarm.InspectConfig(ctx, id)
+		if operation.KindOf(err) == operation.KindNotFound {
+			return l.now().Add(time.Minute), ids, nil
+		}
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		if e, err := time.Parse(time.RFC3339Nano, r.Labels[LabelExpires]); err == nil && e.After(end) {
 			end = e
 		}
 	}
-	return end
+	return end, ids, nil
 }
 
 // describe names a lock's holder for a busy answer: instance, operation, since, run.
@@ -201,56 +208,95 @@ func alreadyExists(err error) bool {
 
 // claim is one held lock.
 type claim struct {
-	locks   *Locks
-	key     string
-	id      string
-	expires time.Time
-	extID   string
+	locks *Locks
+	key   string
+	id    string
+	lease time.Duration
+
+	mu       sync.Mutex
+	expires  time.Time // of the newest claim or renewal
+	renewal  string    // ID of the newest renewal
+	lostOnce sync.Once
+	lost     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     sync.WaitGroup
 }
 
-// Expires is when this claim's lease ends as far as others can tell.
-func (c *claim) Expires() time.Time { return c.expires }
+func (c *claim) Lost() <-chan struct{} { return c.lost }
 
-// Extend makes the lease last at least d from now; once per claim, while enough of the
-// provisional lease is left (ExtendMargin).
-func (c *claim) Extend(ctx context.Context, d time.Duration) error {
-	now := c.locks.now()
-	want := now.Add(d + Slack)
-	if !want.After(c.expires) {
-		return nil // the provisional lease covers it
+// renew keeps the lease alive every third of it; when a third of it is left without a
+// renewal, the lock is lost.
+func (c *claim) renew() {
+	defer c.done.Done()
+	every := c.lease / 3
+	t := time.NewTicker(max(every/4, 10*time.Millisecond))
+	defer t.Stop()
+	last := c.locks.now()
+	for n := 1; ; {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		now := c.locks.now()
+		c.mu.Lock()
+		expires := c.expires
+		c.mu.Unlock()
+		if expires.Sub(now) < every {
+			c.locks.Log.Error("lost the cluster lock: it could not be renewed in time", "lock", c.key, "expires", expires.Format(time.RFC3339))
+			c.lostOnce.Do(func() { close(c.lost) })
+			return
+		}
+		if now.Sub(last) < every {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		next := now.Add(c.lease)
+		id, err := c.locks.Swarm.CreateConfig(ctx, swarm.Config{Name: RenewalName(c.id, n), Data: []byte(c.key + "\n"), Labels: []swarm.Label{
+			{Key: LabelLock, Value: c.key}, {Key: LabelClaim, Value: c.id}, {Key: LabelExpires, Value: next.Format(time.RFC3339Nano)},
+		}})
+		if err != nil {
+			cancel()
+			c.locks.Log.Warn("renew the cluster lock; retrying", "lock", c.key, "err", err)
+			if alreadyExists(err) {
+				n++ // a renewal whose answer was lost: the next name
+			}
+			continue
+		}
+		n++
+		last = now
+		c.mu.Lock()
+		prev := c.renewal
+		c.renewal, c.expires = id, next
+		c.mu.Unlock()
+		if prev != "" {
+			if err := c.locks.Swarm.RemoveConfig(ctx, prev); err != nil {
+				c.locks.Log.Warn("remove the previous renewal of the cluster lock", "lock", c.key, "err", err)
+			}
+		}
+		cancel()
 	}
-	if c.extID != "" {
-		return fmt.Errorf("extend the cluster lock %s: already extended once", c.key)
-	}
-	if c.expires.Sub(now) < ExtendMargin {
-		return operation.Errorf(operation.KindTimeout, "extend the cluster lock %s: too little of its lease is left (until %s)", c.key, c.expires.Format(time.RFC3339))
-	}
-	if c.id == "" { // dry-run: nothing was created
-		c.expires = want
-		return nil
-	}
-	id, err := c.locks.Swarm.CreateConfig(ctx, swarm.Config{Name: ExtensionName(c.id), Data: []byte(c.key + "\n"), Labels: []swarm.Label{
-		{Key: LabelLock, Value: c.key}, {Key: LabelExpires, Value: want.Format(time.RFC3339Nano)},
-	}})
-	if err != nil {
-		return fmt.Errorf("extend the cluster lock %s: %w", c.key, err)
-	}
-	c.extID, c.expires = id, want
-	return nil
 }
 
-// Release removes the extension, then the claim, both by ID, even when ctx has ended.
+// Release stops the renewals and removes the newest renewal, then the claim, by ID, even when
+// the operation's context has ended.
 func (c *claim) Release() {
+	c.stopOnce.Do(func() { close(c.stop) })
+	c.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	var errs []error
-	if c.extID != "" {
-		errs = append(errs, c.locks.Swarm.RemoveConfig(ctx, c.extID))
+	c.mu.Lock()
+	renewal := c.renewal
+	c.mu.Unlock()
+	if renewal != "" {
+		errs = append(errs, c.locks.Swarm.RemoveConfig(ctx, renewal))
 	}
 	if c.id != "" {
 		errs = append(errs, c.locks.Swarm.RemoveConfig(ctx, c.id))
 	}
 	if err := errors.Join(errs...); err != nil {
-		c.locks.Log.Error("release the cluster lock; it expires at the end of its lease", "lock", c.key, "expires", c.expires.Format(time.RFC3339), "err", err)
+		c.locks.Log.Error("release the cluster lock; it expires at the end of its lease", "lock", c.key, "err", err)
 	}
 }

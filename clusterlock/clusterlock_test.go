@@ -2,6 +2,7 @@ package clusterlock_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/clusterlock"
 	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
 )
 
@@ -38,10 +40,10 @@ func TestAcquire(t *testing.T) {
 			wantErr: "service:shop_db is busy: held by instance team-b, operation clean-service since 2026-12-01T20:59:00Z (run r9)"},
 		{name: "expired is taken over", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelInstance: "team-b",
 			clusterlock.LabelExpires: now.Add(-time.Second).Format(time.RFC3339Nano)}, takeover: true},
-		{name: "expired claim with a live extension", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelInstance: "team-b",
+		{name: "expired claim with a live renewal", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelInstance: "team-b",
 			clusterlock.LabelExpires: now.Add(-time.Second).Format(time.RFC3339Nano)}, ext: now.Add(time.Minute).Format(time.RFC3339Nano),
 			wantErr: "is busy: held by instance team-b"},
-		{name: "expired claim and extension", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelInstance: "team-b",
+		{name: "expired claim and renewal", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelInstance: "team-b",
 			clusterlock.LabelExpires: now.Add(-time.Minute).Format(time.RFC3339Nano)}, ext: now.Add(-time.Second).Format(time.RFC3339Nano), takeover: true},
 		{name: "unreadable expiry is not taken over at once", existing: map[string]string{clusterlock.LabelLock: key, clusterlock.LabelExpires: "soon"},
 			wantErr: "is busy"},
@@ -52,7 +54,7 @@ func TestAcquire(t *testing.T) {
 			if tc.existing != nil {
 				oldID = f.AddConfig(clusterlock.Name(key), tc.existing)
 				if tc.ext != "" {
-					extID = f.AddConfig(clusterlock.ExtensionName(oldID), map[string]string{clusterlock.LabelExpires: tc.ext})
+					extID = f.AddConfig(clusterlock.RenewalName(oldID, 1), map[string]string{clusterlock.LabelClaim: oldID, clusterlock.LabelExpires: tc.ext})
 				}
 			}
 			l := newLocks(f, clock)
@@ -79,8 +81,8 @@ func TestAcquire(t *testing.T) {
 				if len(removed) == 0 || removed[0].Target != oldID {
 					t.Fatalf("takeover must remove the old lock by its ID %s: %+v", oldID, removed)
 				}
-				if _, left := f.Configs()[clusterlock.ExtensionName(oldID)]; extID != "" && left {
-					t.Fatal("the expired lock's extension was left")
+				if _, left := f.Configs()[clusterlock.RenewalName(oldID, 1)]; extID != "" && left {
+					t.Fatal("the expired lock's renewal was left")
 				}
 			}
 			lease.Release()
@@ -91,31 +93,29 @@ func TestAcquire(t *testing.T) {
 	}
 }
 
-func TestExtendAndRelease(t *testing.T) {
-	now := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+// The holder renews its lease while it holds the lock (each renewal replaces the previous
+// one), so a claimant stays out past the claim's own expiry; Release removes everything.
+func TestRenewKeepsOthersOut(t *testing.T) {
 	f := swarmtest.New()
-	l := newLocks(f, clock)
-	lease, err := l.Acquire(context.Background(), "node:n1", holderA, 2*time.Minute, time.Now())
+	l := newLocks(f, nil)
+	lease, err := l.Acquire(context.Background(), "node:n1", holderA, 300*time.Millisecond, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lease.Extend(context.Background(), 10*time.Second); err != nil || len(f.Configs()) != 1 {
-		t.Fatalf("a budget inside the provisional lease needs no extension: %v, %v", err, f.Configs())
+	time.Sleep(time.Second) // three leases
+	if _, err := l.Acquire(context.Background(), "node:n1", holderA, time.Second, time.Now()); operation.KindOf(err) != operation.KindBusy {
+		t.Fatalf("a renewed lock past its claim's expiry: %v, want busy", err)
 	}
-	if err := lease.Extend(context.Background(), 10*time.Minute); err != nil {
-		t.Fatal(err)
+	select {
+	case <-lease.Lost():
+		t.Fatal("a renewed lease was lost")
+	default:
 	}
-	if want := now.Add(10*time.Minute + clusterlock.Slack); !lease.Expires().Equal(want) {
-		t.Fatalf("expires %s, want %s", lease.Expires(), want)
+	if n := len(f.Configs()); n != 2 {
+		t.Errorf("%d configs, want the claim and its newest renewal: %v", n, f.Configs())
 	}
-	// Past the provisional lease, the extension keeps others out.
-	mu.Lock()
-	now = now.Add(5 * time.Minute)
-	mu.Unlock()
-	if _, err := l.Acquire(context.Background(), "node:n1", holderA, time.Minute, time.Now()); operation.KindOf(err) != operation.KindBusy {
-		t.Fatalf("an extended lock past its provisional lease: %v, want busy", err)
+	if len(f.Calls("create-config")) < 4 {
+		t.Errorf("renewals: %v", f.Calls("create-config"))
 	}
 	lease.Release()
 	if len(f.Configs()) != 0 {
@@ -123,26 +123,52 @@ func TestExtendAndRelease(t *testing.T) {
 	}
 }
 
-func TestExtendRefusedNearTheEnd(t *testing.T) {
-	now := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+// A holder that cannot renew loses the lock while a third of its lease is left, before any
+// claimant may take it over.
+func TestLeaseLostWhenRenewalsFail(t *testing.T) {
 	f := swarmtest.New()
-	lease, err := newLocks(f, clock).Acquire(context.Background(), "node:n1", holderA, time.Minute, time.Now())
+	l := newLocks(f, nil)
+	lease, err := l.Acquire(context.Background(), "node:n1", holderA, 300*time.Millisecond, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(time.Minute - clusterlock.ExtendMargin + time.Second)
-	mu.Unlock()
-	if err := lease.Extend(context.Background(), 10*time.Minute); err == nil {
-		t.Fatal("an extension with less than clusterlock.ExtendMargin left must be refused: a claimant may already see the lock expired")
-	}
-	if len(f.Configs()) != 1 {
-		t.Fatalf("configs %v, want the claim only", f.Configs())
+	defer lease.Release()
+	claimed := time.Now()
+	f.SetFail("create-config", errors.New("exit status 1: Cannot connect to the Docker daemon"))
+	select {
+	case <-lease.Lost():
+		if since := time.Since(claimed); since > 250*time.Millisecond {
+			t.Errorf("lost after %s: later than two thirds of the lease and some slack", since)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a lease that cannot be renewed was not lost")
 	}
 }
 
+// A claimant that sees a listed renewal vanish before its inspect (the holder just replaced it)
+// counts the holder as alive.
+func TestRenewalGoneMeansAlive(t *testing.T) {
+	f := swarmtest.New()
+	old := f.AddConfig(clusterlock.Name("service:a"), map[string]string{clusterlock.LabelExpires: time.Now().Add(-time.Second).Format(time.RFC3339Nano)})
+	f.AddConfig(clusterlock.RenewalName(old, 1), map[string]string{clusterlock.LabelClaim: old, clusterlock.LabelExpires: time.Now().Add(-time.Second).Format(time.RFC3339Nano)})
+	l := &clusterlock.Locks{Swarm: &vanishing{Fake: f}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Poll: time.Millisecond}
+	if _, err := l.Acquire(context.Background(), "service:a", holderA, time.Minute, time.Now()); operation.KindOf(err) != operation.KindBusy {
+		t.Fatalf("a lock whose renewal vanished between list and inspect: %v, want busy", err)
+	}
+	if _, ok := f.Configs()[clusterlock.Name("service:a")]; !ok {
+		t.Fatal("the live holder's lock was taken over")
+	}
+}
+
+// vanishing answers every inspect of a renewal (by ID) with not found, as if it were replaced.
+type vanishing struct{ *swarmtest.Fake }
+
+func (v *vanishing) InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error) {
+	if !strings.HasPrefix(name, "swarm-utils-lock-") {
+		return parse.ConfigObject{}, operation.Errorf(operation.KindNotFound, "config %q not found", name)
+	}
+	return v.Fake.InspectConfig(ctx, name)
+}
 func TestWaiterGetsReleasedLock(t *testing.T) {
 	f := swarmtest.New()
 	l := newLocks(f, nil)

@@ -262,9 +262,9 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// MinLockLease is the shortest SWARM_UTILS_LOCK_LEASE: the runner keeps 15 s of it to extend
-// the lease once the budget is known.
-const MinLockLease = 30 * time.Second
+// MinLockLease is the shortest SWARM_UTILS_LOCK_LEASE: a renewal (two docker calls) must fit
+// in a third of it.
+const MinLockLease = 3 * time.Second
 
 // validInstance: an instance name goes into labels and helper names.
 func validInstance(s string) bool {
@@ -308,7 +308,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Timeouts.LockLease > 0 && c.Timeouts.LockLease < MinLockLease {
-		bad(envLockLease, "must be at least %d milliseconds (the lease must outlast the margin kept to extend it), got %d", MinLockLease.Milliseconds(), c.Timeouts.LockLease.Milliseconds())
+		bad(envLockLease, "must be at least %d milliseconds (a renewal must fit in a third of it), got %d", MinLockLease.Milliseconds(), c.Timeouts.LockLease.Milliseconds())
 	}
 	if !validInstance(c.Instance) {
 		bad(envInstance, "must be 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit, got %q", c.Instance)

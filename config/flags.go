@@ -128,7 +128,7 @@ func variables() []variable {
 		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`MS`)", catTimeouts},
 		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`MS`)", catTimeouts},
 		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`MS`)", catTimeouts},
-		{envLockLease, kindMillis, "360_000", "the provisional lease of the cluster-wide per-target lock (`MS`): it bounds the claim and preparation (a backup's repair of an earlier stop included); the operation's budget then extends it. A holder killed with -9 keeps its target until its lease ends; at least 30_000", catTimeouts},
+		{envLockLease, kindMillis, "30_000", "the lease of the cluster-wide per-target lock (`MS`), renewed every third of it while the operation runs: a holder killed with -9 keeps its target at most this long; at least 3_000", catTimeouts},
 
 		{envS3URL, kindString, "", "S3 endpoint as `HOST[:PORT]`, no scheme", catS3},
 		{envS3HTTPS, kindBool, "true", "https (true) or http (false) to S3", catS3},

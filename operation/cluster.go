@@ -15,12 +15,11 @@ type ClusterLock interface {
 	Acquire(ctx context.Context, key string, holder Holder, lease time.Duration, deadline time.Time) (Lease, error)
 }
 
-// Lease is one held cluster lock.
+// Lease is one held cluster lock; it is renewed until Release.
 type Lease interface {
-	// Extend makes the lease last at least d from now (plus the lock's own slack).
-	Extend(ctx context.Context, d time.Duration) error
-	// Expires is when the lease ends as far as other claimants can tell.
-	Expires() time.Time
+	// Lost is closed when the lease could not be renewed in time: the holder must stop before
+	// another claimant may see it expired.
+	Lost() <-chan struct{}
 	// Release gives the lock up; it runs even after ctx ended.
 	Release()
 }

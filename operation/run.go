@@ -20,8 +20,7 @@ type Runner struct {
 	Log      *slog.Logger
 	// Cluster is the lock across processes (nil: in-process only, for tests of one process).
 	Cluster ClusterLock
-	// Lease is the cluster lock's provisional lease: it bounds the claim and preparation; the
-	// steps' budget then extends it (SWARM_UTILS_LOCK_LEASE).
+	// Lease is the cluster lock's lease, renewed every third of it (SWARM_UTILS_LOCK_LEASE).
 	Lease time.Duration
 	// Instance names this swarm-utils in the locks it holds (SWARM_UTILS_INSTANCE).
 	Instance string
@@ -62,42 +61,39 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 		run = NewRunID()
 		ctx = WithRun(ctx, run)
 	}
-	pctx := ctx // preparation: bounded by the provisional lease when there is one
-	var lease Lease
 	if o.Cluster != nil {
-		leaseFor := o.Lease
-		if leaseFor <= 0 {
-			leaseFor = DefaultLease
+		lease := o.Lease
+		if lease <= 0 {
+			lease = DefaultLease
 		}
-		lease, err = o.Cluster.Acquire(ctx, lockKey, Holder{Instance: o.Instance, Operation: op, Run: run}, leaseFor, deadline)
+		held, err := o.Cluster.Acquire(ctx, lockKey, Holder{Instance: o.Instance, Operation: op, Run: run}, lease, deadline)
 		if err != nil {
 			r.Fail(err)
 			return r
 		}
-		defer lease.Release()
-		// Past its lease another process may take the target over: this one must have stopped
-		// by then, with time left to extend the lease.
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithDeadlineCause(ctx, lease.Expires().Add(-prepareMargin),
-			Errorf(KindTimeout, "%s %s: claim and preparation past the lock's lease of %s", op, target, leaseFor))
-		defer cancel()
+		defer held.Release()
+		// A lease that could not be renewed may soon pass to another process: stop.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case <-held.Lost():
+				cancel(Errorf(KindDocker, "%s %s: lost the cluster lock of %s (its lease could not be renewed)", op, target, lockKey))
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if o.Claim != nil {
-		if err := o.Claim(pctx, lockKey); err != nil {
-			r.Fail(causeOf(pctx, err))
-			return r
-		}
-	}
-	plan, err := prepare(pctx)
-	if err != nil {
-		r.Fail(causeOf(pctx, err))
-		return r
-	}
-	if lease != nil {
-		if err := lease.Extend(ctx, plan.Budget+o.Extra); err != nil {
+		if err := o.Claim(ctx, lockKey); err != nil {
 			r.Fail(err)
 			return r
 		}
+	}
+	plan, err := prepare(ctx)
+	if err != nil {
+		r.Fail(err)
+		return r
 	}
 	total := plan.Budget + o.Extra
 	bctx, cancel := context.WithTimeoutCause(ctx, total, Errorf(KindTimeout, "%s %s: past its budget of %s", op, target, total))
@@ -125,21 +121,8 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 	return r
 }
 
-// DefaultLease is the provisional lease when Runner.Lease is unset (SWARM_UTILS_LOCK_LEASE's
-// default).
-const DefaultLease = 360 * time.Second
-
-// prepareMargin is what is left of the provisional lease when preparation must have ended, to
-// extend it in time (more than clusterlock.ExtendMargin).
-const prepareMargin = 15 * time.Second
-
-// causeOf is ctx's cause when ctx ended by its deadline, else err.
-func causeOf(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() == context.DeadlineExceeded {
-		return cause
-	}
-	return err
-}
+// DefaultLease is the lease when Runner.Lease is unset (SWARM_UTILS_LOCK_LEASE's default).
+const DefaultLease = 30 * time.Second
 
 // Aborted is why ctx ended, its real cause (the budget's timeout, a shutdown's reason) when
 // its canceller gave one, else ctx.Err(); its Kind is the cause's (timeout, canceled).

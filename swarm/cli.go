@@ -284,6 +284,18 @@ func (c *CLI) RemoveConfig(ctx context.Context, id string) error {
 	return nil
 }
 
+func (c *CLI) ListConfigs(ctx context.Context, labels ...string) ([]string, error) {
+	args := []string{"config", "ls", "--quiet"}
+	for _, l := range labels {
+		args = append(args, "--filter", "label="+l)
+	}
+	out, err := c.read(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
 func (c *CLI) Scale(ctx context.Context, s Scale) error {
 	args := []string{"service", "update", "--detach"}
 	if s.LabelAdd != nil {

@@ -69,6 +69,11 @@ func TestCLIArgv(t *testing.T) {
 			[]string{"config", "inspect", "--", "l1"}, true, "", nil, readTimeout},
 		{"remove config", func(c *CLI) error { return c.RemoveConfig(context.Background(), "id1") },
 			[]string{"config", "rm", "--", "id1"}, false, "", nil, readTimeout},
+		{"list configs", func(c *CLI) error {
+			_, err := c.ListConfigs(context.Background(), "swarm-utils.lock.claim=c1")
+			return err
+		},
+			[]string{"config", "ls", "--quiet", "--filter", "label=swarm-utils.lock.claim=c1"}, true, "", nil, readTimeout},
 		{"remove secret", func(c *CLI) error { return c.RemoveSecret(context.Background(), "s1") },
 			[]string{"secret", "rm", "--", "s1"}, false, "", nil, readTimeout},
 		{"list secrets", func(c *CLI) error {

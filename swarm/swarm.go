@@ -57,6 +57,8 @@ type Swarm interface {
 	InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error)
 	// RemoveConfig removes a config by ID; one that is gone already is not an error.
 	RemoveConfig(ctx context.Context, id string) error
+	// ListConfigs lists the IDs of the configs carrying every given label filter.
+	ListConfigs(ctx context.Context, labels ...string) ([]string, error)
 	// Scale sets a replicated service's replica count, adding or removing a label in the same
 	// update, without waiting for the tasks.
 	Scale(ctx context.Context, s Scale) error

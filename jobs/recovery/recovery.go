@@ -238,7 +238,9 @@ func (j *Job) removeHelpersOf(ctx context.Context, key string, helpers []helper.
 		}
 		defer release()
 		if j.Cluster != nil {
-			lease, err := j.Cluster.Acquire(ctx, key, operation.Holder{Instance: j.Instance, Operation: Op, Run: operation.RunOf(ctx)}, j.lease(), time.Now().Add(j.LockWait))
+			// Waiting one lease longer than an operation tells a dead holder (its lock expires:
+			// its helpers are ours to remove) from a live one (it keeps renewing).
+			lease, err := j.Cluster.Acquire(ctx, key, operation.Holder{Instance: j.Instance, Operation: Op, Run: operation.RunOf(ctx)}, j.lease(), time.Now().Add(j.lease()+j.LockWait))
 			if operation.KindOf(err) == operation.KindBusy {
 				// A live run (another process or instance) holds the target: its helpers are
 				// its own to remove.

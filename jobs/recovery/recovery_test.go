@@ -422,6 +422,7 @@ func TestRepairLeavesOtherInstancesAndLiveRuns(t *testing.T) {
 		{stale{id: "dead", action: "clean-service", target: "a_dead", step: "exec", node: "worker-1", nodeID: "n1", state: "complete"}, "team-a"},
 		{stale{id: "other", action: "clean-service", target: "b_web", step: "exec", node: "worker-1", nodeID: "n1", state: "running", container: ctr}, "team-b"},
 		{stale{id: "live", action: "backup-service", target: "a_live", step: "upload", node: "worker-2", nodeID: "n2", state: "running", container: ctr}, "team-a"},
+		{stale{id: "crashed", action: "clean-service", target: "a_crashed", step: "exec", node: "worker-1", nodeID: "n1", state: "complete"}, "team-a"},
 	} {
 		addStale(f, s.stale)
 		svc, _ := f.Get(s.name())
@@ -430,11 +431,14 @@ func TestRepairLeavesOtherInstancesAndLiveRuns(t *testing.T) {
 	// a_live's run holds its cluster lock, in another process.
 	f.AddConfig(clusterlock.Name("service:a_live"), map[string]string{clusterlock.LabelInstance: "team-a",
 		clusterlock.LabelExpires: time.Now().Add(time.Hour).Format(time.RFC3339Nano)})
+	// a_crashed's holder was killed: its lock expires within the repair's wait of one lease.
+	f.AddConfig(clusterlock.Name("service:a_crashed"), map[string]string{clusterlock.LabelInstance: "team-a",
+		clusterlock.LabelExpires: time.Now().Add(100 * time.Millisecond).Format(time.RFC3339Nano)})
 	cfg := testConfig()
 	cfg.Instance = "team-a"
 	cfg.Timeouts.Lock = 20 * time.Millisecond
 	j, w := job(f, cfg)
-	j.Instance, j.Cluster = "team-a", w.Ops.Cluster
+	j.Instance, j.Cluster, j.Lease = "team-a", w.Ops.Cluster, 200*time.Millisecond
 	rep := j.Run(context.Background(), Options{})
 	if !rep.OK {
 		t.Fatalf("report %+v", rep)
@@ -443,8 +447,9 @@ func TestRepairLeavesOtherInstancesAndLiveRuns(t *testing.T) {
 	for _, c := range f.Calls("remove") {
 		removed = append(removed, c.Target)
 	}
-	if !slices.Equal(removed, []string{"dead"}) {
-		t.Fatalf("removed %v, want only the dead helper of this instance", removed)
+	slices.Sort(removed)
+	if !slices.Equal(removed, []string{"crashed", "dead"}) {
+		t.Fatalf("removed %v, want only the dead helpers of this instance (the crashed holder's after its lease)", removed)
 	}
 	var skipped bool
 	for _, r := range rep.Results {

@@ -251,6 +251,17 @@ func (f *Fake) Changes() []Call {
 	return f.Calls("create-job", "remove", "scale", "update-image", "login", "run-local", "create-secret", "remove-secret")
 }
 
+// SetFail makes every later call of verb fail with err (nil: succeed again), also while the
+// code under test runs.
+func (f *Fake) SetFail(verb string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail == nil {
+		f.Fail = map[string]error{}
+	}
+	f.Fail[verb] = err
+}
+
 func (f *Fake) record(c Call) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -711,10 +722,12 @@ func (f *Fake) InspectConfig(_ context.Context, name string) (parse.ConfigObject
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c := f.configs[name]; c != nil {
-		out := *c
-		out.Labels = maps.Clone(c.Labels)
-		return out, nil
+	for n, c := range f.configs {
+		if n == name || c.ID == name {
+			out := *c
+			out.Labels = maps.Clone(c.Labels)
+			return out, nil
+		}
 	}
 	return parse.ConfigObject{}, operation.Errorf(operation.KindNotFound, "config %q not found", name)
 }
@@ -735,6 +748,28 @@ func (f *Fake) RemoveConfig(_ context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+func (f *Fake) ListConfigs(_ context.Context, labels ...string) ([]string, error) {
+	if err := f.record(Call{Verb: "list-configs", Target: strings.Join(labels, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, c := range f.configs {
+		match := true
+		for _, l := range labels {
+			k, v, hasValue := strings.Cut(l, "=")
+			got, has := c.Labels[k]
+			match = match && has && (!hasValue || got == v)
+		}
+		if match {
+			ids = append(ids, c.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // Configs returns the configs that exist, by name.
