@@ -176,8 +176,10 @@ func TestIntegrationRecoverLeavesOtherInstancesHelper(t *testing.T) {
 		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=sleep 8", tb.WorkloadImage)
 	cfgB := tb.Config()
 	cfgB.Instance = instB
+	cfgB.Timeouts.LockLease = 3 * time.Second // the repair waits one lease for a dead holder
+	cfgB.Timeouts.Lock = 500 * time.Millisecond
 	b := testDepsOf(t, cfgB)
-	cfgA := tb.Config()
+	cfgA := cfgB
 	cfgA.Instance = "it-a-" + id
 	a := testDepsOf(t, cfgA)
 	sameB := testDepsOf(t, cfgB)
@@ -191,10 +193,18 @@ func TestIntegrationRecoverLeavesOtherInstancesHelper(t *testing.T) {
 		helperName = strings.TrimSpace(out)
 		return helperName != ""
 	})
-	for who, d := range map[string]*jobs.Deps{"another instance": a, "another process of the same instance": sameB} {
-		rep := d.RepairWith(context.Background(), jobs.RepairOptions{Only: key})
+	for _, rp := range []struct {
+		who string
+		d   *jobs.Deps
+	}{{"another instance", a}, {"another process of the same instance", sameB}} {
+		rep := rp.d.RepairWith(context.Background(), jobs.RepairOptions{Only: key})
+		select {
+		case <-done:
+			t.Fatalf("instance B's run (8 s) ended before the repair of %s was checked", rp.who)
+		default:
+		}
 		if _, err := tb.TryDockerOn("manager", "service", "inspect", helperName); err != nil {
-			t.Errorf("recover of %s removed the running helper %s: %+v", who, helperName, rep)
+			t.Errorf("recover of %s removed the running helper %s: %+v", rp.who, helperName, rep)
 		}
 	}
 	r := <-done
