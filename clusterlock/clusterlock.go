@@ -160,6 +160,56 @@ func (l *Locks) Acquire(ctx context.Context, key string, h operation.Holder, lea
 	}
 }
 
+// SweepExpired removes the locks whose lease has passed (their holders died; nobody claimed
+// the target since), with their renewals, by ID, and says how many. Renewals whose claim is
+// gone are removed too.
+func (l *Locks) SweepExpired(ctx context.Context) (int, error) {
+	ids, err := l.Swarm.ListConfigs(ctx, LabelLock)
+	if err != nil {
+		return 0, fmt.Errorf("list cluster locks: %w", err)
+	}
+	claims := map[string]bool{}
+	var renewals []parse.ConfigObject
+	removed := 0
+	for _, id := range ids {
+		c, err := l.Swarm.InspectConfig(ctx, id)
+		if operation.KindOf(err) == operation.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("read cluster lock %s: %w", id, err)
+		}
+		if c.Labels[LabelClaim] != "" {
+			renewals = append(renewals, c)
+			continue
+		}
+		claims[c.ID] = true
+		until, rs, err := l.leaseEnd(ctx, c)
+		if err != nil {
+			return removed, fmt.Errorf("read the renewals of cluster lock %s: %w", c.Name, err)
+		}
+		if l.now().Before(until) {
+			continue
+		}
+		l.Log.Warn("removing an expired cluster lock", "lock", c.Labels[LabelLock], "holder", describe(c), "expired", until.Format(time.RFC3339))
+		if err := l.Swarm.RemoveConfig(ctx, c.ID); err != nil {
+			return removed, fmt.Errorf("remove expired cluster lock %s: %w", c.Name, err)
+		}
+		delete(claims, c.ID)
+		removed++
+		for _, r := range rs {
+			_ = l.Swarm.RemoveConfig(ctx, r)
+		}
+	}
+	for _, r := range renewals {
+		if !claims[r.Labels[LabelClaim]] {
+			// Its claim is gone (taken over or released) and it only counts for that claim.
+			_ = l.Swarm.RemoveConfig(ctx, r.ID)
+		}
+	}
+	return removed, nil
+}
+
 // leaseEnd is when a claim expires: the latest of its own expiry and its renewals'. A renewal
 // listed but gone by its inspect was just replaced by a newer one: the holder lives (one more
 // lease from now). An expiry that cannot be read counts a day from the claim's creation, so

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,5 +225,32 @@ func TestName(t *testing.T) {
 	long := "service:" + strings.Repeat("x", 80)
 	if n := clusterlock.Name(long); len(n) > 64 || n == clusterlock.Name(long+"y") {
 		t.Errorf("long keys: %q", n)
+	}
+}
+
+// The sweep removes only expired locks and orphan renewals, never a live one.
+func TestSweepExpired(t *testing.T) {
+	f := swarmtest.New()
+	past := time.Now().Add(-time.Minute).Format(time.RFC3339Nano)
+	future := time.Now().Add(time.Hour).Format(time.RFC3339Nano)
+	dead := f.AddConfig(clusterlock.Name("service:dead"), map[string]string{clusterlock.LabelLock: "service:dead", clusterlock.LabelExpires: past})
+	f.AddConfig(clusterlock.RenewalName(dead, 1), map[string]string{clusterlock.LabelLock: "service:dead", clusterlock.LabelClaim: dead, clusterlock.LabelExpires: past})
+	f.AddConfig(clusterlock.Name("service:live"), map[string]string{clusterlock.LabelLock: "service:live", clusterlock.LabelExpires: future})
+	renewed := f.AddConfig(clusterlock.Name("service:renewed"), map[string]string{clusterlock.LabelLock: "service:renewed", clusterlock.LabelExpires: past})
+	f.AddConfig(clusterlock.RenewalName(renewed, 3), map[string]string{clusterlock.LabelLock: "service:renewed", clusterlock.LabelClaim: renewed, clusterlock.LabelExpires: future})
+	f.AddConfig(clusterlock.RenewalName("gone", 1), map[string]string{clusterlock.LabelLock: "service:x", clusterlock.LabelClaim: "gone", clusterlock.LabelExpires: future})
+	n, err := newLocks(f, nil).SweepExpired(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("swept %d, %v; want 1", n, err)
+	}
+	var left []string
+	for name := range f.Configs() {
+		left = append(left, name)
+	}
+	slices.Sort(left)
+	want := []string{clusterlock.RenewalName(renewed, 3), clusterlock.Name("service:live"), clusterlock.Name("service:renewed")}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
 	}
 }

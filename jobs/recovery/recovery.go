@@ -57,6 +57,11 @@ type Job struct {
 	Lease   time.Duration
 }
 
+// sweeper removes expired cluster locks (clusterlock.Locks).
+type sweeper interface {
+	SweepExpired(ctx context.Context) (int, error)
+}
+
 // Options narrow a repair. The zero value, what serve and `swarm-utils recover` use,
 // repairs the whole cluster.
 type Options struct {
@@ -96,6 +101,14 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 		var isService bool
 		if only, isService = strings.CutPrefix(o.Only, "service:"); !isService {
 			only = "\x00" // a node key: no service to restore
+		}
+	}
+	if sw, ok := j.Cluster.(sweeper); ok && o.Only == "" {
+		// Locks of dead holders that nobody claimed since: litter, and confusing to read.
+		if n, err := sw.SweepExpired(ctx); err != nil {
+			j.Log.Warn("remove expired cluster locks", "err", err)
+		} else if n > 0 {
+			j.Log.Info("removed expired cluster locks", "count", n)
 		}
 	}
 	restored := j.Stopped.RecoverStopped(ctx, only)
