@@ -242,6 +242,13 @@ func TestIntegrationTwoInstancesCronsAtOneSecond(t *testing.T) {
 		}
 		in.sched = s
 	}
+	// The API's lookups go through Deps.Service: another instance's service is not found (404).
+	if _, err := insts[0].d.Service(context.Background(), insts[1].svc); operation.KindOf(err) != operation.KindNotFound {
+		t.Errorf("%s sees %s of %s: %v, want not found", insts[0].name, insts[1].svc, insts[1].name, err)
+	}
+	if _, err := insts[1].d.Service(context.Background(), insts[1].svc); err != nil {
+		t.Errorf("%s does not see its own %s: %v", insts[1].name, insts[1].svc, err)
+	}
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for _, in := range insts {
