@@ -33,6 +33,7 @@ type Timeouts struct {
 	CleanServiceExec, UpdateService                      time.Duration
 	CleanNodeImage, CleanNodeBuilder, CleanNodeContainer time.Duration
 	Pending, Lock, Extra                                 time.Duration
+	LockLease                                            time.Duration // SWARM_UTILS_LOCK_LEASE
 }
 
 // OIDC configures CI identity tokens (GitHub Actions, GitLab CI JWTs); no Issuers: off.
@@ -78,6 +79,7 @@ type Config struct {
 	LogFormat               string // auto|text|json
 	LogLevel                string // debug|info|warn|error
 	DryRun                  bool   // log mutating docker commands instead of running them
+	Instance                string // SWARM_UTILS_INSTANCE: the swarm-utils.instance label value this one manages
 }
 
 // FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
@@ -121,6 +123,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			Pending:            r.millis(envPendingTimeout),
 			Lock:               r.millis(envLockTimeout),
 			Extra:              r.millis(envExtraTimeout),
+			LockLease:          r.millis(envLockLease),
 		},
 		S3: S3{
 			URL:           r.str(envS3URL),
@@ -141,6 +144,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		LogFormat:               strings.ToLower(r.str(envLogFormat)),
 		LogLevel:                strings.ToLower(r.str(envLogLevel)),
 		DryRun:                  r.boolean(envDryRun),
+		Instance:                r.str(envInstance),
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -288,6 +292,24 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// MinLockLease is the shortest SWARM_UTILS_LOCK_LEASE: a renewal (two docker calls) must fit
+// in a third of it.
+const MinLockLease = 3 * time.Second
+
+// validInstance: an instance name goes into labels and helper names.
+func validInstance(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '-' && r != '_' && r != '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks what every command needs; S3 and registry values are checked where used.
 func (c Config) Validate() error {
 	var errs []error
@@ -309,6 +331,7 @@ func (c Config) Validate() error {
 		{envPendingTimeout, c.Timeouts.Pending},
 		{envLockTimeout, c.Timeouts.Lock},
 		{envExtraTimeout, c.Timeouts.Extra},
+		{envLockLease, c.Timeouts.LockLease},
 	} {
 		if t.d <= 0 {
 			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
@@ -318,6 +341,12 @@ func (c Config) Validate() error {
 		if _, err := path.Match(glob, ""); err != nil {
 			bad(envCleanNodeImageKeep, "%q is not a valid glob: %v", glob, err)
 		}
+	}
+	if c.Timeouts.LockLease > 0 && c.Timeouts.LockLease < MinLockLease {
+		bad(envLockLease, "must be at least %d milliseconds (a renewal must fit in a third of it), got %d", MinLockLease.Milliseconds(), c.Timeouts.LockLease.Milliseconds())
+	}
+	if !validInstance(c.Instance) {
+		bad(envInstance, "must be 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit, got %q", c.Instance)
 	}
 	for _, iss := range c.OIDC.Issuers {
 		if err := CheckOIDCURL(iss); err != nil {
@@ -458,6 +487,8 @@ func (c Config) Masked() map[string]string {
 		envPendingTimeout:            ms(c.Timeouts.Pending),
 		envLockTimeout:               ms(c.Timeouts.Lock),
 		envExtraTimeout:              ms(c.Timeouts.Extra),
+		envLockLease:                 ms(c.Timeouts.LockLease),
+		envInstance:                  c.Instance,
 		envS3URL:                     c.S3.URL,
 		envS3HTTPS:                   b(c.S3.HTTPS),
 		envS3Bucket:                  c.S3.Bucket,

@@ -32,6 +32,7 @@ var specVariables = []string{
 
 // extraVariables are ours beyond SPEC §2 (SPEC §9 ideas, logging, *_FILE for swarm secrets).
 var extraVariables = []string{
+	"SWARM_UTILS_LOCK_LEASE", "SWARM_UTILS_INSTANCE",
 	"SWARM_UTILS_DOCKER_HOST", "SWARM_UTILS_LOG_FORMAT", "SWARM_UTILS_LOG_LEVEL", "SWARM_UTILS_DRY_RUN",
 	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE", "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME",
 	"SWARM_UTILS_IMAGE", "SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL",
@@ -57,7 +58,9 @@ var specDefaults = Config{
 		CleanServiceExec: 60 * time.Second, UpdateService: 60 * time.Second,
 		CleanNodeImage: 60 * time.Second, CleanNodeBuilder: 60 * time.Second, CleanNodeContainer: 60 * time.Second,
 		Pending: 20 * time.Second, Lock: 10 * time.Second, Extra: 10 * time.Second,
+		LockLease: 30 * time.Second,
 	},
+	Instance: "default",
 	OIDC: OIDC{Issuers: []string{"https://token.actions.githubusercontent.com", "https://gitlab.com"},
 		Audience: "swarm-utils", JWKSCache: 10 * time.Minute, MaxTokenLifetime: 24 * time.Hour},
 	S3:         S3{HTTPS: true, RetentionDays: 5},
@@ -311,6 +314,13 @@ func TestValidate(t *testing.T) {
 		{"negative timeout", func(c *Config) { c.Timeouts.BackupUpload = -time.Second },
 			[]string{"SWARM_UTILS_BACKUP_SERVICE_VOLUME_LIST_UPLOAD_TIMEOUT"}},
 		{"every timeout", func(c *Config) { c.Timeouts = Timeouts{} }, specVariables[8:20]},
+		{"lock lease too short", func(c *Config) { c.Timeouts.LockLease = 2 * time.Second }, []string{"SWARM_UTILS_LOCK_LEASE"}},
+		{"lock lease zero", func(c *Config) { c.Timeouts.LockLease = 0 }, []string{"SWARM_UTILS_LOCK_LEASE"}},
+		{"lock lease minimum", func(c *Config) { c.Timeouts.LockLease = MinLockLease }, nil},
+		{"instance empty", func(c *Config) { c.Instance = "" }, []string{"SWARM_UTILS_INSTANCE"}},
+		{"instance with a space", func(c *Config) { c.Instance = "team a" }, []string{"SWARM_UTILS_INSTANCE"}},
+		{"instance starting with a dash", func(c *Config) { c.Instance = "-a" }, []string{"SWARM_UTILS_INSTANCE"}},
+		{"instance team-a.prod_1", func(c *Config) { c.Instance = "team-a.prod_1" }, nil},
 		{"port 0", func(c *Config) { c.ServerPort = 0 }, []string{"SWARM_UTILS_SERVER_PORT"}},
 		{"port too big", func(c *Config) { c.ServerPort = 65536 }, []string{"SWARM_UTILS_SERVER_PORT"}},
 		{"port max", func(c *Config) { c.ServerPort = 65535 }, nil},

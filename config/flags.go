@@ -48,6 +48,8 @@ const (
 	envPendingTimeout            = "SWARM_UTILS_PENDING_SERVICE_TIMEOUT"
 	envLockTimeout               = "SWARM_UTILS_LOCK_TIMEOUT"
 	envExtraTimeout              = "SWARM_UTILS_EXTRA_TIMEOUT"
+	envLockLease                 = "SWARM_UTILS_LOCK_LEASE"
+	envInstance                  = "SWARM_UTILS_INSTANCE"
 
 	envS3URL           = "SWARM_UTILS_S3_URL"
 	envS3HTTPS         = "SWARM_UTILS_S3_HTTPS"
@@ -135,6 +137,7 @@ func variables() []variable {
 		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`MS`)", catTimeouts},
 		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`MS`)", catTimeouts},
 		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`MS`)", catTimeouts},
+		{envLockLease, kindMillis, "30_000", "the lease of the cluster-wide per-target lock (`MS`), renewed every third of it while the operation runs: a holder killed with -9 keeps its target at most this long; at least 3_000", catTimeouts},
 
 		{envS3URL, kindString, "", "S3 endpoint as `HOST[:PORT]`, no scheme", catS3},
 		{envS3HTTPS, kindBool, "true", "https (true) or http (false) to S3", catS3},
@@ -148,6 +151,7 @@ func variables() []variable {
 		{envRegistryURL, kindString, "", "default private-registry address (HTTPS)", catRegistry},
 		{envUpdateRollbackOnFailure, kindBool, "false", "an update whose rollout fails is rolled back (docker service rollback) instead of left paused; the label swarm-utils.update.rollback-on-failure overrides it per service", catRegistry},
 
+		{envInstance, kindString, "default", "the `NAME` of this swarm-utils: it manages only services and nodes whose label swarm-utils.instance equals it (no label: default), and only its own helpers", catRuntime},
 		{envServerPort, kindInt, "3000", "HTTP `PORT` of the API", catRuntime},
 		{envDockerHost, kindString, "", "DOCKER_HOST for every docker CLI call (e.g. tcp://socket-proxy:2375); empty: docker's default", catRuntime},
 		{envLogFormat, kindString, "auto", "log format: auto (colour on a terminal, plain text otherwise), text (logfmt) or json", catRuntime},

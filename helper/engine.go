@@ -6,6 +6,7 @@
 package helper
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,6 +31,10 @@ const (
 	LabelLock   = "swarm-utils.helper.lock"
 	LabelAction = "swarm-utils.helper.action"
 	LabelStep   = "swarm-utils.helper.step"
+	// LabelInstance and LabelRun tell whose helper it is (SPEC §11): a process never removes
+	// a helper of another instance, nor of a run that still holds its target's lock.
+	LabelInstance = "swarm-utils.helper.instance"
+	LabelRun      = "swarm-utils.helper.run"
 	// LabelSecret marks a swarm secret swarm-utils created for a helper (it also carries
 	// LabelLock): recovery removes those a crash left.
 	LabelSecret = "swarm-utils.secret"
@@ -67,6 +72,8 @@ type Engine struct {
 	DockerCLIImage string
 	// OnCreated is called for every helper created (metrics); nil-safe.
 	OnCreated func(action string)
+	// Instance is SWARM_UTILS_INSTANCE, on every helper's LabelInstance ("": the default one).
+	Instance string
 
 	localOnce sync.Once
 	localNode string
@@ -115,6 +122,12 @@ func (o Outcome) Step(name, node string, started time.Time) operation.Step {
 	return s
 }
 
+// InstanceOf is the instance a helper or secret with these labels belongs to (none: default,
+// as helpers made before instances existed).
+func InstanceOf(labels map[string]string) string {
+	return cmp.Or(strings.TrimSpace(labels[LabelInstance]), parse.DefaultInstance)
+}
+
 // StepKind is the Kind a failed step passes on to its operation: busy and timeout say more than
 // "docker failed"; anything else stays the runner's default (docker).
 func StepKind(err error) operation.Kind {
@@ -126,7 +139,7 @@ func StepKind(err error) operation.Kind {
 }
 
 // Name is deterministic so that a helper left behind by a crashed run blocks the next one
-// (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node>]. Docker allows 63 characters;
+// (SPEC §6): swarm-utils-<action>-<target>-<step>[-<node ID>]. Docker allows 63 characters;
 // longer names keep a prefix plus a hash of the whole.
 func Name(action, target, step, node string) string {
 	name := "swarm-utils-" + action + "-" + target + "-" + step
@@ -153,11 +166,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	if spec.Direct && spec.NodeID != "" && spec.NodeID == e.localNodeID(ctx) {
 		return e.runDirect(ctx, spec)
 	}
-	out.Name = Name(spec.Action, spec.Target, spec.Step, spec.NodeName)
+	// Keyed by node ID: hostnames are not unique (cloned VMs).
+	out.Name = Name(spec.Action, spec.Target, spec.Step, cmp.Or(spec.NodeID, spec.NodeName))
 	out.Task = operation.TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
 	job := swarm.Job{Name: out.Name, NodeID: spec.NodeID,
 		Labels: []swarm.Label{{Key: LabelHelper, Value: "true"}, {Key: LabelLock, Value: spec.LockKey},
-			{Key: LabelAction, Value: spec.Action}, {Key: LabelStep, Value: spec.Step}},
+			{Key: LabelAction, Value: spec.Action}, {Key: LabelStep, Value: spec.Step},
+			{Key: LabelInstance, Value: cmp.Or(e.Instance, parse.DefaultInstance)}, {Key: LabelRun, Value: operation.RunOf(ctx)}},
 		// Swarm keeps the exited container of a finished job task on its node even after the
 		// service is removed; the label lets later helpers there remove it (clean-node).
 		ContainerLabels: []swarm.Label{{Key: LabelHelper, Value: "true"}},

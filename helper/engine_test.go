@@ -59,7 +59,7 @@ func TestRunHelper(t *testing.T) {
 			if tc.stopper {
 				wantCreated = 2 // the stopper is a helper too (action recover)
 			}
-			if out.Task.State != tc.state || out.Name != "swarm-utils-clean-service-web-exec-worker-1" || len(created) != wantCreated {
+			if out.Task.State != tc.state || out.Name != "swarm-utils-clean-service-web-exec-n1" || len(created) != wantCreated {
 				t.Errorf("outcome %+v, created %v", out, created)
 			}
 			if strings.Contains(out.Task.Logs+out.Task.Error, "pw-123") {
@@ -111,7 +111,7 @@ func TestRunHelperNameTakenIsBusy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
-			name := helper.Name("clean-service", "web", "exec", "worker-1")
+			name := helper.Name("clean-service", "web", "exec", "n1")
 			f.AddService(parse.Service{ID: "other", Name: name, Mode: parse.ModeReplicatedJob, Labels: map[string]string{helper.LabelHelper: "true"}})
 			if tc.fail != nil {
 				f.Fail = map[string]error{"create-job": tc.fail}
@@ -133,7 +133,7 @@ func TestRunHelperCreateFailsRemovesByName(t *testing.T) {
 	f.Fail = map[string]error{"create-job": errors.New("context deadline exceeded")}
 	w := swarmtest.Wire(f, config.Config{})
 	out := w.Helpers.Run(context.Background(), spec(time.Second))
-	if out.Err == nil || !strings.Contains(out.Err.Error(), "create helper swarm-utils-clean-service-web-exec-worker-1 on worker-1") {
+	if out.Err == nil || !strings.Contains(out.Err.Error(), "create helper swarm-utils-clean-service-web-exec-n1 on worker-1") {
 		t.Fatalf("err %v", out.Err)
 	}
 	// A create that timed out may still have made the service.

@@ -29,7 +29,7 @@ func TestIntegrationBackupWithAWorkerDaemonStopped(t *testing.T) {
 	})
 	t.Run("during the volume check", func(t *testing.T) {
 		bkWorkerStopped(t, func(tb testbed.Bed, service string) {
-			h := helper.Name(backup.Op, service, "volume-check", "worker-2")
+			h := helper.Name(backup.Op, service, "volume-check", tb.NodeID(t, "worker-2"))
 			testbed.WaitFor(t, time.Minute, h+" created", func() bool {
 				_, err := tb.TryDockerOn("manager", "service", "inspect", "--format", "{{.ID}}", h)
 				return err == nil

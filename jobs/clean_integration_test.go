@@ -287,12 +287,13 @@ func TestCleanNodeReapsHelperContainersOnlyWhereTheEngineKeepsThem(t *testing.T)
 	}
 
 	d, logs := testDepsRecorded(t, tb.Config())
+	w1 := tb.NodeID(t, "worker-1") // helper names key nodes by ID
 	if r := d.CleanNode(context.Background(), "worker-1"); !r.OK {
 		t.Fatalf("clean-node worker-1: %s", mustJSON(r))
 	}
 	var create string
 	for _, line := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(line, "service create") && strings.Contains(line, "clean-node-worker-1-prune") {
+		if strings.Contains(line, "service create") && strings.Contains(line, "clean-node-"+w1+"-prune") {
 			create = line
 		}
 	}
@@ -346,7 +347,7 @@ func TestSecondOperationOnBusyTargetFailsAfterLockTimeout(t *testing.T) {
 	cfg := tb.Config()
 	cfg.Timeouts.Lock = 300 * time.Millisecond
 	d := testDeps(t, cfg)
-	release, err := d.Locks.Acquire(context.Background(), operation.LockKeyNode("worker-1"), time.Second)
+	release, err := d.Locks.Acquire(context.Background(), operation.LockKeyNode(tb.NodeID(t, "worker-1")), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

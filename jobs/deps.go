@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/clusterlock"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
@@ -41,6 +42,7 @@ type Deps struct {
 	OnHelperCreated func(action string)
 
 	wireOnce sync.Once
+	cluster  swarm.Swarm // Swarm as this instance sees it
 	helpers  *helper.Engine
 	ops      *operation.Runner
 	// leftStopped is RetryStopped's last count; -1 until its first pass.
@@ -87,14 +89,19 @@ func shortSecrets(values []string) int {
 
 func (d *Deps) wire() {
 	d.wireOnce.Do(func() {
-		d.helpers = &helper.Engine{Swarm: d.Swarm, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
-			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage,
+		d.cluster = d.Swarm
+		if d.Config.Instance != "" {
+			d.cluster = instanceSwarm{Swarm: d.cluster, instance: d.Config.Instance}
+		}
+		d.helpers = &helper.Engine{Swarm: d.cluster, Secrets: d.Secrets, Log: d.Log, Pending: d.Config.Timeouts.Pending,
+			PollInterval: d.PollInterval, DockerCLIImage: d.Config.DockerCLIImage, Instance: d.Config.Instance,
 			OnCreated: func(action string) {
 				if d.OnHelperCreated != nil {
 					d.OnHelperCreated(action)
 				}
 			}}
-		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log}
+		d.ops = &operation.Runner{Locks: d.Locks, Claim: d.helpers.Claim, LockWait: d.Config.Timeouts.Lock, Extra: d.Config.Timeouts.Extra, Log: d.Log,
+			Cluster: &clusterlock.Locks{Swarm: d.cluster, Log: d.Log}, Lease: d.Config.Timeouts.LockLease, Instance: d.Config.Instance}
 	})
 }
 
@@ -103,12 +110,12 @@ func (d *Deps) Helpers() *helper.Engine { d.wire(); return d.helpers }
 
 func (d *Deps) cleanNode() *cleannode.Job {
 	d.wire()
-	return &cleannode.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+	return &cleannode.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
 }
 
 func (d *Deps) backup() *backup.Job {
 	d.wire()
-	return &backup.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	return &backup.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 }
 
 // CleanNode prunes containers, images (-a) and build cache on the node named exactly name
@@ -123,7 +130,7 @@ func (d *Deps) CleanAllNodes(ctx context.Context) operation.Report { return d.cl
 // CleanService runs the service's clean command inside every running task.
 func (d *Deps) CleanService(ctx context.Context, name string) operation.Result {
 	d.wire()
-	j := &cleanservice.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
+	j := &cleanservice.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
 	return j.Run(ctx, name)
 }
 
@@ -167,7 +174,7 @@ func (d *Deps) LeftStopped() int { return int(d.leftStopped.Load()) }
 // UpdateService rolls the service to a new image.
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {
 	d.wire()
-	j := &update.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	j := &update.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	return j.Run(ctx, o)
 }
 
@@ -179,7 +186,8 @@ func (d *Deps) Repair(ctx context.Context) operation.Report {
 // RepairWith is Repair limited by o.
 func (d *Deps) RepairWith(ctx context.Context, o RepairOptions) operation.Report {
 	d.wire()
-	j := &recovery.Job{Swarm: d.Swarm, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log}
+	j := &recovery.Job{Swarm: d.cluster, Helpers: d.helpers, Stopped: d.backup(), Locks: d.Locks, LockWait: d.Config.Timeouts.Lock, Log: d.Log,
+		Instance: d.Config.Instance, Cluster: d.ops.Cluster, Lease: d.Config.Timeouts.LockLease}
 	return j.Run(ctx, o)
 }
 

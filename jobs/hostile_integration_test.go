@@ -124,7 +124,8 @@ func TestCleanAllNodesWithAWorkerDaemonStopped(t *testing.T) {
 	cfg.Timeouts.CleanNodeBuilder = 5 * time.Second
 	cfg.Timeouts.Extra = 5 * time.Second
 	d := testDeps(t, cfg)
-	helper := helper.Name(cleannode.Op, "worker-1", "prune", "worker-1")
+	w1 := tb.NodeID(t, "worker-1")
+	helper := helper.Name(cleannode.Op, w1, "prune", w1)
 
 	done := make(chan operation.Report, 1)
 	go func() { done <- d.CleanAllNodes(context.Background()) }()
@@ -175,7 +176,7 @@ func TestCleanAllNodesWithAWorkerDaemonStopped(t *testing.T) {
 	// Back to normal: worker-1 ready, no helper of the sweep left, nothing of it running there.
 	testbed.WaitFor(t, 3*time.Minute, "worker-1 ready after SIGCONT", func() bool { return tb.NodeReady("worker-1") })
 	testbed.WaitFor(t, time.Minute, "no clean-node helper of worker-1 (others' ones end by themselves)", func() bool {
-		out := tb.Docker(t, "service", "ls", "-q", "--filter", "label=swarm-utils.helper.lock="+operation.LockKeyNode("worker-1"))
+		out := tb.Docker(t, "service", "ls", "-q", "--filter", "label=swarm-utils.helper.lock="+operation.LockKeyNode(w1))
 		return strings.TrimSpace(out) == ""
 	})
 	testbed.WaitFor(t, time.Minute, "no running container of "+helper+" on worker-1", func() bool {

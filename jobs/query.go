@@ -17,12 +17,14 @@ import (
 // Service returns the service named exactly name; KindNotFound when there is none, KindInvalid
 // for a name no service can have.
 func (d *Deps) Service(ctx context.Context, name string) (parse.Service, error) {
-	return d.Swarm.Service(ctx, name)
+	d.wire() // the instance's view of the cluster
+	return d.cluster.Service(ctx, name)
 }
 
 // Services returns every service of the swarm except swarm-utils' own helpers, by name.
 func (d *Deps) Services(ctx context.Context) ([]parse.Service, error) {
-	ids, err := d.Swarm.ServiceIDs(ctx)
+	d.wire() // the instance's view of the cluster
+	ids, err := d.cluster.ServiceIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -33,9 +35,10 @@ func (d *Deps) Services(ctx context.Context) ([]parse.Service, error) {
 // is true, read as the label parser reads it (any case, spaces trimmed), sorted. Helpers are
 // never included.
 func (d *Deps) EnabledServices(ctx context.Context, label string) ([]string, error) {
+	d.wire() // the instance's view of the cluster
 	// The filter only narrows the inspect to services that carry the label at all; the value
 	// is judged here so that "True" counts exactly as it does for the pipelines.
-	rows, err := d.Swarm.ListServices(ctx, label)
+	rows, err := d.cluster.ListServices(ctx, label)
 	if err != nil {
 		return nil, fmt.Errorf("list services labelled %s: %w", label, err)
 	}
@@ -62,7 +65,7 @@ func (d *Deps) inspectServices(ctx context.Context, ids []string) ([]parse.Servi
 	if len(ids) == 0 {
 		return []parse.Service{}, nil
 	}
-	svcs, err := d.Swarm.InspectServices(ctx, ids)
+	svcs, err := d.cluster.InspectServices(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +79,8 @@ func (d *Deps) inspectServices(ctx context.Context, ids []string) ([]parse.Servi
 
 // Nodes returns every node of the swarm with its labels and state.
 func (d *Deps) Nodes(ctx context.Context) ([]parse.Node, error) {
-	nodes, err := d.Swarm.Nodes(ctx)
+	d.wire() // the instance's view of the cluster
+	nodes, err := d.cluster.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +94,8 @@ func (d *Deps) Nodes(ctx context.Context) ([]parse.Node, error) {
 // Ping checks that docker answers and that the node it talks to is an active swarm manager,
 // which every pipeline needs (service and node commands only work on managers).
 func (d *Deps) Ping(ctx context.Context) error {
-	swarm, err := d.Swarm.Info(ctx)
+	d.wire()
+	swarm, err := d.cluster.Info(ctx)
 	if err != nil {
 		return err
 	}

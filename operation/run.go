@@ -15,9 +15,15 @@ type Runner struct {
 	// Claim checks the cluster for work of earlier runs on the lock key (helpers a crashed
 	// process left): removes what ended, fails busy when something still runs.
 	Claim    func(ctx context.Context, lockKey string) error
-	LockWait time.Duration // how long to wait for the in-process lock
+	LockWait time.Duration // how long to wait for the lock (both stages together)
 	Extra    time.Duration // added to every budget
 	Log      *slog.Logger
+	// Cluster is the lock across processes (nil: in-process only, for tests of one process).
+	Cluster ClusterLock
+	// Lease is the cluster lock's lease, renewed every third of it (SWARM_UTILS_LOCK_LEASE).
+	Lease time.Duration
+	// Instance names this swarm-utils in the locks it holds (SWARM_UTILS_INSTANCE).
+	Instance string
 }
 
 // Plan is what preparation decided: how long the operation may take and what it does.
@@ -43,12 +49,41 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 		}
 		level("operation end", "operation", op, "target", target, "ok", r.OK, "durationMs", time.Duration(r.Duration).Milliseconds(), "err", r.Error)
 	}()
+	deadline := time.Now().Add(o.LockWait)
 	release, err := o.Locks.Acquire(ctx, lockKey, o.LockWait)
 	if err != nil {
 		r.Fail(err)
 		return r
 	}
 	defer release()
+	run := RunOf(ctx)
+	if run == "" {
+		run = NewRunID()
+		ctx = WithRun(ctx, run)
+	}
+	if o.Cluster != nil {
+		lease := o.Lease
+		if lease <= 0 {
+			lease = DefaultLease
+		}
+		held, err := o.Cluster.Acquire(ctx, lockKey, Holder{Instance: o.Instance, Operation: op, Run: run}, lease, deadline)
+		if err != nil {
+			r.Fail(err)
+			return r
+		}
+		defer held.Release()
+		// A lease that could not be renewed may soon pass to another process: stop.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case <-held.Lost():
+				cancel(Errorf(KindDocker, "%s %s: lost the cluster lock of %s (its lease could not be renewed)", op, target, lockKey))
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if o.Claim != nil {
 		if err := o.Claim(ctx, lockKey); err != nil {
 			r.Fail(err)
@@ -86,6 +121,9 @@ func (o *Runner) Run(ctx context.Context, op, target, lockKey string, prepare Pr
 	return r
 }
 
+// DefaultLease is the lease when Runner.Lease is unset (SWARM_UTILS_LOCK_LEASE's default).
+const DefaultLease = 30 * time.Second
+
 // Aborted is why ctx ended, its real cause (the budget's timeout, a shutdown's reason) when
 // its canceller gave one, else ctx.Err(); its Kind is the cause's (timeout, canceled).
 func Aborted(ctx context.Context) error {
@@ -108,6 +146,7 @@ func Aborted(ctx context.Context) error {
 // reports a timeout or cancel as such rather than as the step it interrupted.
 func CtxErr(ctx context.Context) error { return ctx.Err() }
 
-// LockKeyService and LockKeyNode name the targets operations lock.
-func LockKeyService(name string) string  { return "service:" + name }
-func LockKeyNode(hostname string) string { return "node:" + hostname }
+// LockKeyService and LockKeyNode name the targets operations lock: a service by name (unique
+// in a swarm), a node by ID (hostnames are not unique: cloned VMs).
+func LockKeyService(name string) string { return "service:" + name }
+func LockKeyNode(id string) string      { return "node:" + id }

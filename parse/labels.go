@@ -8,6 +8,21 @@ import (
 // LabelPrefix starts every swarm-utils label.
 const LabelPrefix = "swarm-utils."
 
+// LabelInstance names the swarm-utils instance that manages a service or node (SPEC §11);
+// without it, DefaultInstance.
+const LabelInstance = LabelPrefix + "instance"
+
+// DefaultInstance is the instance of a service or node without LabelInstance.
+const DefaultInstance = "default"
+
+// InstanceOf is the instance that manages a target with these labels.
+func InstanceOf(labels map[string]string) string {
+	if v := strings.TrimSpace(labels[LabelInstance]); v != "" {
+		return v
+	}
+	return DefaultInstance
+}
+
 // Service labels (deploy.labels), SPEC §3.
 const (
 	LabelCleanEnable      = LabelPrefix + "clean.enable"

@@ -250,6 +250,55 @@ func (c *CLI) ListSecrets(ctx context.Context, labels ...string) ([]string, erro
 	return strings.Fields(out), nil
 }
 
+func (c *CLI) CreateConfig(ctx context.Context, cfg Config) (string, error) {
+	args := []string{"config", "create"}
+	for _, l := range cfg.Labels {
+		args = append(args, "--label", l.String())
+	}
+	res, err := c.run(ctx, bashexec.Command{Args: append(args, "--", cfg.Name, "-"), Stdin: cfg.Data, Timeout: readTimeout})
+	return strings.TrimSpace(res.Stdout), err
+}
+
+func (c *CLI) InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error) {
+	out, err := c.read(ctx, "config", "inspect", "--", name)
+	if err != nil {
+		if IsNoSuch(err) {
+			return parse.ConfigObject{}, operation.Errorf(operation.KindNotFound, "config %q not found", name)
+		}
+		return parse.ConfigObject{}, fmt.Errorf("inspect config %s: %w", name, err)
+	}
+	cfgs, err := parse.ConfigInspect(out)
+	if err != nil {
+		return parse.ConfigObject{}, fmt.Errorf("inspect config %s: %w", name, err)
+	}
+	for _, cfg := range cfgs {
+		if cfg.Name == name || cfg.ID == name {
+			return cfg, nil
+		}
+	}
+	// docker also resolves ID prefixes; a name must match exactly.
+	return parse.ConfigObject{}, operation.Errorf(operation.KindNotFound, "config %q not found", name)
+}
+
+func (c *CLI) RemoveConfig(ctx context.Context, id string) error {
+	if _, err := c.change(ctx, "config", "rm", "--", id); err != nil && !IsNoSuch(err) {
+		return err
+	}
+	return nil
+}
+
+func (c *CLI) ListConfigs(ctx context.Context, labels ...string) ([]string, error) {
+	args := []string{"config", "ls", "--quiet"}
+	for _, l := range labels {
+		args = append(args, "--filter", "label="+l)
+	}
+	out, err := c.read(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
 func (c *CLI) Scale(ctx context.Context, s Scale) error {
 	args := []string{"service", "update", "--detach"}
 	if s.LabelAdd != nil {

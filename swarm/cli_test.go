@@ -67,6 +67,19 @@ func TestCLIArgv(t *testing.T) {
 		{"create secret", func(c *CLI) error {
 			return c.CreateSecret(context.Background(), Secret{Name: "s1", Labels: []Label{{Key: "swarm-utils.secret", Value: "true"}}, Data: []byte("key\n")})
 		}, []string{"secret", "create", "--label", "swarm-utils.secret=true", "--", "s1", "-"}, false, "key\n", nil, readTimeout},
+		{"create config", func(c *CLI) error {
+			_, err := c.CreateConfig(context.Background(), Config{Name: "l1", Labels: []Label{{Key: "swarm-utils.lock", Value: "service:a"}}, Data: []byte("x")})
+			return err
+		}, []string{"config", "create", "--label", "swarm-utils.lock=service:a", "--", "l1", "-"}, false, "x", nil, readTimeout},
+		{"inspect config", func(c *CLI) error { _, err := c.InspectConfig(context.Background(), "l1"); return err },
+			[]string{"config", "inspect", "--", "l1"}, true, "", nil, readTimeout},
+		{"remove config", func(c *CLI) error { return c.RemoveConfig(context.Background(), "id1") },
+			[]string{"config", "rm", "--", "id1"}, false, "", nil, readTimeout},
+		{"list configs", func(c *CLI) error {
+			_, err := c.ListConfigs(context.Background(), "swarm-utils.lock.claim=c1")
+			return err
+		},
+			[]string{"config", "ls", "--quiet", "--filter", "label=swarm-utils.lock.claim=c1"}, true, "", nil, readTimeout},
 		{"remove secret", func(c *CLI) error { return c.RemoveSecret(context.Background(), "s1") },
 			[]string{"secret", "rm", "--", "s1"}, false, "", nil, readTimeout},
 		{"list secrets", func(c *CLI) error {

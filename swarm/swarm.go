@@ -50,6 +50,15 @@ type Swarm interface {
 	RemoveSecret(ctx context.Context, name string) error
 	// ListSecrets lists the IDs of the secrets carrying every given label filter.
 	ListSecrets(ctx context.Context, labels ...string) ([]string, error)
+	// CreateConfig creates a swarm config object and returns its ID; its name is unique in the
+	// raft store, so a create is an atomic claim (the cluster lock). Data goes on stdin.
+	CreateConfig(ctx context.Context, c Config) (string, error)
+	// InspectConfig returns the config named exactly name: KindNotFound when there is none.
+	InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error)
+	// RemoveConfig removes a config by ID; one that is gone already is not an error.
+	RemoveConfig(ctx context.Context, id string) error
+	// ListConfigs lists the IDs of the configs carrying every given label filter.
+	ListConfigs(ctx context.Context, labels ...string) ([]string, error)
 	// Scale sets a replicated service's replica count, adding or removing a label in the same
 	// update, without waiting for the tasks.
 	Scale(ctx context.Context, s Scale) error
@@ -95,6 +104,13 @@ type Secret struct {
 	Name   string
 	Labels []Label
 	Data   []byte // never logged, never in argv
+}
+
+// Config is a swarm config object to create.
+type Config struct {
+	Name   string
+	Labels []Label
+	Data   []byte
 }
 
 // Label is one key=value label.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
 // Targets reads the services and nodes whose labels authorise; the API's Targets in production.
@@ -170,15 +171,10 @@ func (a *Authorizer) Node(ctx context.Context, tok Token, act Action, name strin
 	if err != nil {
 		return lookupFailed("list nodes", err)
 	}
-	var node *parse.Node
-	for i, n := range nodes {
-		if n.Hostname == name || n.ID == name {
-			node = &nodes[i]
-		}
-	}
+	node, ferr := findNode(nodes, name)
 	switch {
-	case node == nil:
-		return nodeNotFound(name)
+	case ferr != nil:
+		return ferr
 	case admin, tok.Matches(labelValue(node.Labels, act.TokenLabel)):
 		return nil
 	}
@@ -188,6 +184,19 @@ func (a *Authorizer) Node(ctx context.Context, tok Token, act Action, name strin
 
 func serviceNotFound(name string) *Error {
 	return errorf(http.StatusNotFound, string(operation.KindNotFound), "service %q not found (names are exact: stack_service)", name)
+}
+
+// findNode is swarm.FindNode as an answer: a hostname two nodes share is refused (400) with
+// their IDs, so that authorisation and the operation cannot pick different nodes.
+func findNode(nodes []parse.Node, name string) (parse.Node, *Error) {
+	n, err := swarm.FindNode(nodes, name, "")
+	switch operation.KindOf(err) {
+	case "":
+		return n, nil
+	case operation.KindInvalid:
+		return parse.Node{}, errorf(http.StatusBadRequest, string(operation.KindInvalid), "%v", err)
+	}
+	return parse.Node{}, nodeNotFound(name)
 }
 
 func nodeNotFound(name string) *Error {

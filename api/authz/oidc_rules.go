@@ -71,24 +71,22 @@ func (a *Authorizer) nodeOIDC(ctx context.Context, token string, act Action, nam
 	if err != nil {
 		return lookupFailed("list nodes", err)
 	}
-	var (
-		node  *parse.Node
-		known bool
-		why   string
-	)
-	for i, n := range nodes {
-		ok, w := a.oidcMatches(n.Labels, act, c)
+	var known bool
+	for _, n := range nodes {
+		ok, _ := a.oidcMatches(n.Labels, act, c)
 		known = known || ok
-		if n.Hostname == name || n.ID == name {
-			node, why = &nodes[i], w
-			if ok {
-				a.logIdentity("oidc token accepted", act.Op, name, c)
-				return nil
-			}
-		}
 	}
-	if node == nil && known {
-		return nodeNotFound(name)
+	node, ferr := findNode(nodes, name)
+	if ferr != nil {
+		if known {
+			return ferr
+		}
+		return a.oidcForbidden(c, act, "node", name, "")
+	}
+	ok, why := a.oidcMatches(node.Labels, act, c)
+	if ok {
+		a.logIdentity("oidc token accepted", act.Op, name, c)
+		return nil
 	}
 	return a.oidcForbidden(c, act, "node", name, why)
 }

@@ -193,3 +193,10 @@ func (b Bed) RunningReplicas(t testing.TB, service string) int {
 	}
 	return n
 }
+
+// NodeID is the swarm node ID of the node with this hostname (locks and helper names key nodes
+// by ID).
+func (b Bed) NodeID(t testing.TB, hostname string) string {
+	t.Helper()
+	return strings.TrimSpace(b.Docker(t, "node", "inspect", "--format", "{{.ID}}", "--", hostname))
+}

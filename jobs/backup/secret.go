@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/helper"
+	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
@@ -38,7 +41,8 @@ func (j *Job) createS3Secrets(ctx context.Context, lockKey, accessKey, secretKey
 		return out, fmt.Errorf("name the S3 key secrets: %w", err)
 	}
 	run := hex.EncodeToString(b)
-	labels := []swarm.Label{{Key: helper.LabelSecret, Value: "true"}, {Key: helper.LabelLock, Value: lockKey}, {Key: helper.LabelAction, Value: Op}}
+	labels := []swarm.Label{{Key: helper.LabelSecret, Value: "true"}, {Key: helper.LabelLock, Value: lockKey}, {Key: helper.LabelAction, Value: Op},
+		{Key: helper.LabelInstance, Value: cmp.Or(j.Config.Instance, parse.DefaultInstance)}, {Key: helper.LabelRun, Value: operation.RunOf(ctx)}}
 	for _, s := range []struct{ file, env, value string }{
 		{accessKeyFile, "AWS_ACCESS_KEY_ID_FILE", accessKey},
 		{secretKeyFile, "AWS_SECRET_ACCESS_KEY_FILE", secretKey},

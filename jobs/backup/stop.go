@@ -191,6 +191,9 @@ func (j *Job) RecoverStopped(ctx context.Context, only string) operation.Report 
 		if only != "" && row.Name != only {
 			continue
 		}
+		if _, err := j.Swarm.Service(ctx, row.Name); operation.KindOf(err) == operation.KindNotFound {
+			continue // another instance's (SPEC §11), or removed since the list
+		}
 		res := j.recoverOne(ctx, row.Name)
 		rep.OK = rep.OK && res.OK
 		rep.Results = append(rep.Results, res)
@@ -263,8 +266,11 @@ func (j *Job) RetryStopped(ctx context.Context, seen map[string]uint64) (left in
 		return -1
 	}
 	for _, row := range rows {
-		if !j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
-			left++
+		if j.Ops.Locks.Held(operation.LockKeyService(row.Name)) {
+			continue
+		}
+		if _, err := j.Swarm.Service(ctx, row.Name); operation.KindOf(err) != operation.KindNotFound {
+			left++ // not another instance's
 		}
 	}
 	return left

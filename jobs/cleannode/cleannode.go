@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,16 +57,15 @@ func (j *Job) Node(ctx context.Context, name string) operation.Result {
 	if err != nil {
 		return operation.Failed(Op, name, err)
 	}
-	for _, n := range nodes {
-		if n.Hostname == name || n.ID == name {
-			rollback, err := j.rollbackTargets(ctx)
-			if err != nil {
-				return operation.Failed(Op, name, err)
-			}
-			return j.clean(ctx, n, rollback, false)
-		}
+	n, err := swarm.FindNode(nodes, name, j.Config.Instance)
+	if err != nil {
+		return operation.Failed(Op, name, err)
 	}
-	return operation.Failed(Op, name, operation.Errorf(operation.KindNotFound, "node %q not found", name))
+	rollback, err := j.rollbackTargets(ctx)
+	if err != nil {
+		return operation.Failed(Op, name, err)
+	}
+	return j.clean(ctx, n, rollback, false)
 }
 
 // All cleans every node in parallel; a node that is down, drained or disabled by its labels
@@ -79,6 +79,7 @@ func (j *Job) All(ctx context.Context) operation.Report {
 		rep.Results = append(rep.Results, operation.Failed(Op, "*", err))
 		return rep
 	}
+	nodes = slices.DeleteFunc(nodes, func(n parse.Node) bool { return !mine(n, j.Config.Instance) })
 	rollback, err := j.rollbackTargets(ctx)
 	if err != nil {
 		rep.OK = false
@@ -166,7 +167,7 @@ func (j *Job) clean(ctx context.Context, node parse.Node, rollback []rollbackTar
 	if needsSurvey(settings, rollback) {
 		budget += survey + j.Config.Timeouts.Pending
 	}
-	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.Hostname), func(context.Context) (operation.Plan, error) {
+	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.ID), func(context.Context) (operation.Plan, error) {
 		return operation.Plan{
 			Budget: budget,
 			Do: func(ctx context.Context, r *operation.Result) error {
@@ -248,7 +249,7 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 	args := []string{"sh", "-c", pruneScript, "sh", marker, "images:" + helper.Seconds(each), "df-before:" + helper.Seconds(each)}
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "survey",
+		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "survey",
 		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	st := h.Step("survey", node.Hostname, started)
@@ -291,6 +292,11 @@ func tail(s string) string {
 	return s
 }
 
+// mine tells the nodes this instance manages ("" in tests that set none: every node).
+func mine(n parse.Node, instance string) bool {
+	return instance == "" || parse.InstanceOf(n.Labels) == instance
+}
+
 // pruneArgs are pruneScript's step arguments, then "--" and the images to remove.
 func pruneArgs(steps []pruneStep, reapHelpers bool, remove []string) []string {
 	args := make([]string, 0, len(steps)+1+len(remove))
@@ -321,7 +327,7 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, cho
 	args = append(args, pruneArgs(steps, reapHelpers, remove)...)
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.Hostname), Target: node.Hostname, Step: "prune",
+		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
 		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
 	})
 	parts, _ := helper.ParseMarked(h.Logs, marker)

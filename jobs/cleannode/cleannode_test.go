@@ -139,7 +139,7 @@ func TestCleanNodePrunesInOneHelper(t *testing.T) {
 					t.Fatalf("changes %+v, want %d helpers", f.Changes(), len(tc.wantHelpers))
 				}
 				j := jobs[len(jobs)-1].Job
-				if j.NodeID != "n1" || j.Image != "docker:cli" || swarmtest.Step(*j) != "prune" || j.Name != "swarm-utils-clean-node-worker-1-prune" ||
+				if j.NodeID != "n1" || j.Image != "docker:cli" || swarmtest.Step(*j) != "prune" || j.Name != "swarm-utils-clean-node-n1-prune" ||
 					!slices.Contains(j.Mounts, "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock") {
 					t.Errorf("helper %+v", j)
 				}
@@ -238,8 +238,8 @@ func TestCleanNodeRefusesOrSkips(t *testing.T) {
 func TestCleanNodeBusyTarget(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	// A helper of an earlier run is still running on the node: busy, nothing created.
-	f.AddService(parse.Service{ID: "old", Name: "swarm-utils-clean-node-worker-1-prune", Mode: parse.ModeReplicatedJob,
-		Labels: map[string]string{"swarm-utils.helper": "true", "swarm-utils.helper.lock": "node:worker-1"}})
+	f.AddService(parse.Service{ID: "old", Name: "swarm-utils-clean-node-n1-prune", Mode: parse.ModeReplicatedJob,
+		Labels: map[string]string{"swarm-utils.helper": "true", "swarm-utils.helper.lock": "node:n1"}})
 	f.AddTask("old", "worker-1", parse.Task{NodeID: "n1", State: "running"}, "")
 	r := newJob(f).Node(context.Background(), "worker-1")
 	if r.OK || r.ErrorKind != operation.KindBusy || !strings.Contains(r.Error, "from an earlier run is still running") {
@@ -298,7 +298,7 @@ func TestCleanNodeHelperNameTaken(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.OnJob = pruned(nil)
 	// Not labelled as this target's helper, so the claim does not see it; only the name collides.
-	f.AddService(parse.Service{ID: "theirs", Name: helper.Name(Op, "worker-1", "prune", "worker-1"), Mode: parse.ModeReplicatedJob})
+	f.AddService(parse.Service{ID: "theirs", Name: helper.Name(Op, "n1", "prune", "n1"), Mode: parse.ModeReplicatedJob})
 	r := newJob(f).Node(context.Background(), "worker-1")
 	if r.OK || r.ErrorKind != operation.KindBusy {
 		t.Errorf("result %s %q, want busy", r.ErrorKind, r.Error)
@@ -308,7 +308,7 @@ func TestCleanNodeHelperNameTaken(t *testing.T) {
 			t.Errorf("removed the other run's helper: %+v", rm)
 		}
 	}
-	if _, ok := f.Get(helper.Name(Op, "worker-1", "prune", "worker-1")); !ok {
+	if _, ok := f.Get(helper.Name(Op, "n1", "prune", "n1")); !ok {
 		t.Error("the other run's helper is gone")
 	}
 }

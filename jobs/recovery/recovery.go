@@ -48,6 +48,18 @@ type Job struct {
 	Locks    *operation.Locks
 	LockWait time.Duration
 	Log      *slog.Logger
+	// Instance is SWARM_UTILS_INSTANCE: helpers and secrets of other instances are left alone
+	// ("": every one, as before instances).
+	Instance string
+	// Cluster, when set, is taken per lock key before its helpers are removed: a key another
+	// live run holds (another process, another instance) keeps its helpers.
+	Cluster operation.ClusterLock
+	Lease   time.Duration
+}
+
+// sweeper removes expired cluster locks (clusterlock.Locks).
+type sweeper interface {
+	SweepExpired(ctx context.Context) (int, error)
 }
 
 // Options narrow a repair. The zero value, what serve and `swarm-utils recover` use,
@@ -62,8 +74,10 @@ type Options struct {
 // OOM, node reboot). Run it once at start, before serving requests or cron runs, while this
 // process has no operation of its own:
 //
-//  1. every helper service (label swarm-utils.helper=true) belongs to a dead process: it is
-//     removed, finished or still running (nobody would ever collect it). A running one is
+//  1. every helper service (label swarm-utils.helper=true) of this instance whose target's
+//     cluster lock no live run holds belongs to a dead process: it is removed, finished or
+//     still running (nobody would ever collect it). Helpers of other instances, and of a live
+//     run of any process, are left alone (SPEC §11). A running one is
 //     waited for until it stopped (and stopped by swarm-utils where the engine leaves a removed
 //     job's task running: docker before 24, moby/moby#44312), so an
 //     uploader still mounting a service's volumes is interrupted before step 2;
@@ -87,6 +101,14 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 		var isService bool
 		if only, isService = strings.CutPrefix(o.Only, "service:"); !isService {
 			only = "\x00" // a node key: no service to restore
+		}
+	}
+	if sw, ok := j.Cluster.(sweeper); ok && o.Only == "" {
+		// Locks of dead holders that nobody claimed since: litter, and confusing to read.
+		if n, err := sw.SweepExpired(ctx); err != nil {
+			j.Log.Warn("remove expired cluster locks", "err", err)
+		} else if n > 0 {
+			j.Log.Info("removed expired cluster locks", "count", n)
 		}
 	}
 	restored := j.Stopped.RecoverStopped(ctx, only)
@@ -126,6 +148,11 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Report {
 // that a dead process left (of lock key only, when set), one Result each.
 func (j *Job) removeStaleSecrets(ctx context.Context, only string) []operation.Result {
 	filters := []string{helper.LabelSecret + "=true"}
+	if j.Instance != "" {
+		// Secrets made before instances carry no instance label: a default instance's
+		// repair no longer finds those (docker refuses to remove one in use anyway).
+		filters = append(filters, helper.LabelInstance+"="+j.Instance)
+	}
 	if only != "" {
 		filters = append(filters, helper.LabelLock+"="+only)
 	}
@@ -180,6 +207,9 @@ func (j *Job) removeStaleHelpers(ctx context.Context, only string) []operation.R
 		if s.Labels[helper.LabelHelper] != "true" {
 			continue
 		}
+		if j.Instance != "" && helper.InstanceOf(s.Labels) != j.Instance {
+			continue // another instance's: not ours to judge (SPEC §11)
+		}
 		h := helper.Stale{ID: s.ID, Name: s.Name, LockKey: s.Labels[helper.LabelLock], Action: s.Labels[helper.LabelAction], Step: s.Labels[helper.LabelStep]}
 		byKey[h.LockKey] = append(byKey[h.LockKey], h)
 	}
@@ -220,11 +250,38 @@ func (j *Job) removeHelpersOf(ctx context.Context, key string, helpers []helper.
 			return results
 		}
 		defer release()
+		if j.Cluster != nil {
+			// Waiting one lease longer than an operation tells a dead holder (its lock expires:
+			// its helpers are ours to remove) from a live one (it keeps renewing).
+			lease, err := j.Cluster.Acquire(ctx, key, operation.Holder{Instance: j.Instance, Operation: Op, Run: operation.RunOf(ctx)}, j.lease(), time.Now().Add(j.lease()+j.LockWait))
+			if operation.KindOf(err) == operation.KindBusy {
+				// A live run (another process or instance) holds the target: its helpers are
+				// its own to remove.
+				for _, h := range helpers {
+					results = append(results, operation.Skipped(Op, key, fmt.Sprintf("helper %s belongs to a live run: %v", h.Name, err)))
+				}
+				return results
+			}
+			if err != nil {
+				for _, h := range helpers {
+					results = append(results, operation.Failed(Op, key, fmt.Errorf("remove helper %s: %w", h.Name, err)))
+				}
+				return results
+			}
+			defer lease.Release()
+		}
 	}
 	for _, h := range helpers {
 		results = append(results, j.removeStaleHelper(ctx, h))
 	}
 	return results
+}
+
+func (j *Job) lease() time.Duration {
+	if j.Lease > 0 {
+		return j.Lease
+	}
+	return operation.DefaultLease
 }
 
 // removeStaleHelper removes one helper left by a dead process and, when its task still runs,

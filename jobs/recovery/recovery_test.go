@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/clusterlock"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
@@ -407,5 +408,57 @@ func TestRepairRemovesKeySecretsACrashLeft(t *testing.T) {
 	}
 	if got, want := f.Secrets(), []string{"users-own-db-password"}; !slices.Equal(got, want) {
 		t.Errorf("secrets after a full repair: %q, want %q (only the user's own)", got, want)
+	}
+}
+
+// A repair leaves the helpers of another instance and of a live run (its target's cluster
+// lock held) alone, and removes only its own instance's dead ones.
+func TestRepairLeavesOtherInstancesAndLiveRuns(t *testing.T) {
+	f := newFake()
+	for _, s := range []struct {
+		stale
+		instance string
+	}{
+		{stale{id: "dead", action: "clean-service", target: "a_dead", step: "exec", node: "worker-1", nodeID: "n1", state: "complete"}, "team-a"},
+		{stale{id: "other", action: "clean-service", target: "b_web", step: "exec", node: "worker-1", nodeID: "n1", state: "running", container: ctr}, "team-b"},
+		{stale{id: "live", action: "backup-service", target: "a_live", step: "upload", node: "worker-2", nodeID: "n2", state: "running", container: ctr}, "team-a"},
+		{stale{id: "crashed", action: "clean-service", target: "a_crashed", step: "exec", node: "worker-1", nodeID: "n1", state: "complete"}, "team-a"},
+	} {
+		addStale(f, s.stale)
+		svc, _ := f.Get(s.name())
+		svc.Labels[helper.LabelInstance] = s.instance
+	}
+	// a_live's run holds its cluster lock, in another process.
+	f.AddConfig(clusterlock.Name("service:a_live"), map[string]string{clusterlock.LabelInstance: "team-a",
+		clusterlock.LabelExpires: time.Now().Add(time.Hour).Format(time.RFC3339Nano)})
+	// a_crashed's holder was killed: its lock expires within the repair's wait of one lease.
+	f.AddConfig(clusterlock.Name("service:a_crashed"), map[string]string{clusterlock.LabelInstance: "team-a",
+		clusterlock.LabelExpires: time.Now().Add(100 * time.Millisecond).Format(time.RFC3339Nano)})
+	cfg := testConfig()
+	cfg.Instance = "team-a"
+	cfg.Timeouts.Lock = 20 * time.Millisecond
+	j, w := job(f, cfg)
+	j.Instance, j.Cluster, j.Lease = "team-a", w.Ops.Cluster, 200*time.Millisecond
+	rep := j.Run(context.Background(), Options{})
+	if !rep.OK {
+		t.Fatalf("report %+v", rep)
+	}
+	var removed []string
+	for _, c := range f.Calls("remove") {
+		removed = append(removed, c.Target)
+	}
+	slices.Sort(removed)
+	if !slices.Equal(removed, []string{"crashed", "dead"}) {
+		t.Fatalf("removed %v, want only the dead helpers of this instance (the crashed holder's after its lease)", removed)
+	}
+	var skipped bool
+	for _, r := range rep.Results {
+		skipped = skipped || (r.Target == "service:a_live" && strings.Contains(r.Skipped, "live run"))
+	}
+	if !skipped {
+		t.Errorf("the live run's helper is not reported as skipped: %+v", rep.Results)
+	}
+	if len(f.Configs()) != 1 {
+		t.Errorf("the live run's lock was touched, or the repair's left: %v", f.Configs())
 	}
 }

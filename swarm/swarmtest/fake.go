@@ -8,6 +8,7 @@ package swarmtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -48,9 +49,10 @@ type Fake struct {
 	nodes    []parse.Node
 	services []*parse.Service // in creation order
 	tasks    []*task
-	logs     map[string]string   // by service ID
-	secrets  map[string]*secret  // by name
-	uses     map[string][]string // secret names a service uses, by service ID
+	logs     map[string]string              // by service ID
+	secrets  map[string]*secret             // by name
+	configs  map[string]*parse.ConfigObject // by name
+	uses     map[string][]string            // secret names a service uses, by service ID
 	calls    []Call
 	previous map[string]string // image before the last update, by service ID
 	seq      int
@@ -95,7 +97,7 @@ var _ swarm.Swarm = (*Fake)(nil)
 
 // New returns a fake with the given nodes (ready, active, no labels unless set).
 func New(nodes ...parse.Node) *Fake {
-	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, uses: map[string][]string{}, previous: map[string]string{}}
+	f := &Fake{logs: map[string]string{}, secrets: map[string]*secret{}, configs: map[string]*parse.ConfigObject{}, uses: map[string][]string{}, previous: map[string]string{}}
 	for _, n := range nodes {
 		if n.State == "" {
 			n.State = "ready"
@@ -252,6 +254,17 @@ func (f *Fake) Calls(verbs ...string) []Call {
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
 	return f.Calls("create-job", "remove", "scale", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
+}
+
+// SetFail makes every later call of verb fail with err (nil: succeed again), also while the
+// code under test runs.
+func (f *Fake) SetFail(verb string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Fail == nil {
+		f.Fail = map[string]error{}
+	}
+	f.Fail[verb] = err
 }
 
 func (f *Fake) record(c Call) error {
@@ -684,6 +697,104 @@ func (f *Fake) ListSecrets(_ context.Context, labels ...string) ([]string, error
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// CreateConfig stores the config; a name that exists fails as docker's AlreadyExists does.
+func (f *Fake) CreateConfig(_ context.Context, c swarm.Config) (string, error) {
+	if err := f.record(Call{Verb: "create-config", Target: c.Name}); err != nil {
+		return "", err
+	}
+	if f.Dry {
+		return "", nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.configs[c.Name] != nil {
+		return "", fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = AlreadyExists desc = config %s already exists", c.Name)
+	}
+	labels := map[string]string{}
+	for _, l := range c.Labels {
+		labels[l.Key] = l.Value
+	}
+	cfg := &parse.ConfigObject{ID: f.id("c"), Name: c.Name, CreatedAt: time.Now().UTC(), Labels: labels}
+	f.configs[c.Name] = cfg
+	return cfg.ID, nil
+}
+
+func (f *Fake) InspectConfig(_ context.Context, name string) (parse.ConfigObject, error) {
+	if err := f.record(Call{Verb: "inspect-config", Target: name}); err != nil {
+		return parse.ConfigObject{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n, c := range f.configs {
+		if n == name || c.ID == name {
+			out := *c
+			out.Labels = maps.Clone(c.Labels)
+			return out, nil
+		}
+	}
+	return parse.ConfigObject{}, operation.Errorf(operation.KindNotFound, "config %q not found", name)
+}
+
+// RemoveConfig removes by ID only, as the cluster lock does; a name is not an ID here.
+func (f *Fake) RemoveConfig(_ context.Context, id string) error {
+	if err := f.record(Call{Verb: "remove-config", Target: id}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, c := range f.configs {
+		if c.ID == id {
+			delete(f.configs, name)
+		}
+	}
+	return nil
+}
+
+func (f *Fake) ListConfigs(_ context.Context, labels ...string) ([]string, error) {
+	if err := f.record(Call{Verb: "list-configs", Target: strings.Join(labels, ",")}); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, c := range f.configs {
+		match := true
+		for _, l := range labels {
+			k, v, hasValue := strings.Cut(l, "=")
+			got, has := c.Labels[k]
+			match = match && has && (!hasValue || got == v)
+		}
+		if match {
+			ids = append(ids, c.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Configs returns the configs that exist, by name.
+func (f *Fake) Configs() map[string]parse.ConfigObject {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]parse.ConfigObject{}
+	for n, c := range f.configs {
+		out[n] = *c
+	}
+	return out
+}
+
+// AddConfig adds a config as another process (or a crashed one) left it.
+func (f *Fake) AddConfig(name string, labels map[string]string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := &parse.ConfigObject{ID: f.id("c"), Name: name, CreatedAt: time.Now().UTC(), Labels: maps.Clone(labels)}
+	f.configs[name] = c
+	return c.ID
 }
 
 // Secrets returns the names of the secrets that exist.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
+	"github.com/swarm-utils/swarm-utils/clusterlock"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
@@ -31,8 +32,10 @@ func Wire(f *Fake, cfg config.Config) *Wiring {
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets := bashexec.NewGlobalSecrets(cfg.SecretValues()...)
 	h := &helper.Engine{Swarm: f, Secrets: secrets, Log: log, Pending: cfg.Timeouts.Pending, PollInterval: time.Millisecond,
-		DockerCLIImage: cfg.DockerCLIImage}
-	ops := &operation.Runner{Locks: operation.NewLocks(), Claim: h.Claim, LockWait: cfg.Timeouts.Lock, Extra: cfg.Timeouts.Extra, Log: log}
+		DockerCLIImage: cfg.DockerCLIImage, Instance: cfg.Instance}
+	// The cluster lock too, so that every job's test runs the path production runs.
+	ops := &operation.Runner{Locks: operation.NewLocks(), Claim: h.Claim, LockWait: cfg.Timeouts.Lock, Extra: cfg.Timeouts.Extra, Log: log,
+		Cluster: &clusterlock.Locks{Swarm: f, Log: log, Poll: time.Millisecond}, Lease: cfg.Timeouts.LockLease, Instance: cfg.Instance}
 	return &Wiring{Helpers: h, Ops: ops, Secrets: secrets, Log: log, logs: buf}
 }
 
