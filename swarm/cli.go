@@ -221,25 +221,26 @@ func (c *CLI) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-func (c *CLI) CreateSecret(ctx context.Context, s Secret) error {
-	args := []string{"secret", "create"}
-	for _, l := range s.Labels {
+// Swarm secrets and configs are created, removed and listed alike: data on stdin ("-"), so it
+// is in no argv and no process listing; a removal of one that is gone already is no error.
+func (c *CLI) createObject(ctx context.Context, kind, name string, labels []Label, data []byte) (string, error) {
+	args := []string{kind, "create"}
+	for _, l := range labels {
 		args = append(args, "--label", l.String())
 	}
-	// "-": the data comes from stdin, so it is in no argv and no process listing.
-	_, err := c.run(ctx, bashexec.Command{Args: append(args, "--", s.Name, "-"), Stdin: s.Data, Timeout: readTimeout})
-	return err
+	res, err := c.run(ctx, bashexec.Command{Args: append(args, "--", name, "-"), Stdin: data, Timeout: readTimeout})
+	return strings.TrimSpace(res.Stdout), err
 }
 
-func (c *CLI) RemoveSecret(ctx context.Context, name string) error {
-	if _, err := c.change(ctx, "secret", "rm", "--", name); err != nil && !IsNoSuch(err) {
+func (c *CLI) removeObject(ctx context.Context, kind, nameOrID string) error {
+	if _, err := c.change(ctx, kind, "rm", "--", nameOrID); err != nil && !IsNoSuch(err) {
 		return err
 	}
 	return nil
 }
 
-func (c *CLI) ListSecrets(ctx context.Context, labels ...string) ([]string, error) {
-	args := []string{"secret", "ls", "--quiet"}
+func (c *CLI) listObjects(ctx context.Context, kind string, labels []string) ([]string, error) {
+	args := []string{kind, "ls", "--quiet"}
 	for _, l := range labels {
 		args = append(args, "--filter", "label="+l)
 	}
@@ -250,13 +251,21 @@ func (c *CLI) ListSecrets(ctx context.Context, labels ...string) ([]string, erro
 	return strings.Fields(out), nil
 }
 
+func (c *CLI) CreateSecret(ctx context.Context, s Secret) error {
+	_, err := c.createObject(ctx, "secret", s.Name, s.Labels, s.Data)
+	return err
+}
+
+func (c *CLI) RemoveSecret(ctx context.Context, name string) error {
+	return c.removeObject(ctx, "secret", name)
+}
+
+func (c *CLI) ListSecrets(ctx context.Context, labels ...string) ([]string, error) {
+	return c.listObjects(ctx, "secret", labels)
+}
+
 func (c *CLI) CreateConfig(ctx context.Context, cfg Config) (string, error) {
-	args := []string{"config", "create"}
-	for _, l := range cfg.Labels {
-		args = append(args, "--label", l.String())
-	}
-	res, err := c.run(ctx, bashexec.Command{Args: append(args, "--", cfg.Name, "-"), Stdin: cfg.Data, Timeout: readTimeout})
-	return strings.TrimSpace(res.Stdout), err
+	return c.createObject(ctx, "config", cfg.Name, cfg.Labels, cfg.Data)
 }
 
 func (c *CLI) InspectConfig(ctx context.Context, name string) (parse.ConfigObject, error) {
@@ -281,22 +290,11 @@ func (c *CLI) InspectConfig(ctx context.Context, name string) (parse.ConfigObjec
 }
 
 func (c *CLI) RemoveConfig(ctx context.Context, id string) error {
-	if _, err := c.change(ctx, "config", "rm", "--", id); err != nil && !IsNoSuch(err) {
-		return err
-	}
-	return nil
+	return c.removeObject(ctx, "config", id)
 }
 
 func (c *CLI) ListConfigs(ctx context.Context, labels ...string) ([]string, error) {
-	args := []string{"config", "ls", "--quiet"}
-	for _, l := range labels {
-		args = append(args, "--filter", "label="+l)
-	}
-	out, err := c.read(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(out), nil
+	return c.listObjects(ctx, "config", labels)
 }
 
 func (c *CLI) Scale(ctx context.Context, s Scale) error {

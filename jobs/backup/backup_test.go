@@ -67,36 +67,6 @@ func newCluster() *cluster {
 	}
 }
 
-// readKeyFiles is what a container of the job reads from each file its X_FILE variables name
-// (by X): the data of the secret mounted at that path, while the job exists.
-func readKeyFiles(f *swarmtest.Fake, j swarm.Job) map[string]string {
-	out := map[string]string{}
-	for _, e := range j.Env {
-		k, path, _ := strings.Cut(e, "=")
-		v, ok := strings.CutSuffix(k, "_FILE")
-		if !ok {
-			continue
-		}
-		for _, ref := range j.Secrets {
-			var src, target string
-			for _, kv := range strings.Split(ref, ",") {
-				if x, ok := strings.CutPrefix(kv, "source="); ok {
-					src = x
-				}
-				if x, ok := strings.CutPrefix(kv, "target="); ok {
-					target = x
-				}
-			}
-			if "/run/secrets/"+target == path {
-				if data, ok := f.SecretData(src); ok {
-					out[v] = string(data)
-				}
-			}
-		}
-	}
-	return out
-}
-
 func uploaded(node string) string {
 	return "time=2025-01-02T03:04:05Z level=INFO msg=\"Uploaded a copy of backup `/tmp/" + svcName + "_" + node +
 		"_2025-01-02T03-04-05.tar.gz` to bucket `backups`.\" storage=S3\n" +
@@ -138,7 +108,7 @@ func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
 		case "upload":
-			c.keyFiles[node] = readKeyFiles(c.f, j)
+			c.keyFiles[node] = c.f.KeyFiles(j)
 			if c.upload != nil {
 				return c.upload(node)
 			}

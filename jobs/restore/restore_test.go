@@ -93,7 +93,7 @@ func (c *rcluster) job() *Job {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: "level=INFO msg=\"Uploaded a copy of backup `/tmp/x.tar.gz` to bucket `backups`.\"\n"}
 		case "restore":
-			keys := readKeyFiles(f, j)
+			keys := f.KeyFiles(j)
 			c.keysMu.Lock()
 			c.keys[node] = keys
 			c.keysMu.Unlock()
@@ -109,35 +109,6 @@ func (c *rcluster) job() *Job {
 	w := swarmtest.Wire(f, cfg)
 	return &Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Store: &fakeStore{objects: map[string][]Object{"s3.example:9000/backups": c.objects}},
 		Config: cfg, Secrets: w.Secrets, Log: w.Log, PollInterval: time.Millisecond}
-}
-
-// readKeyFiles is what a helper reads from each file its X_FILE variables name (by X).
-func readKeyFiles(f *swarmtest.Fake, j swarm.Job) map[string]string {
-	out := map[string]string{}
-	for _, e := range j.Env {
-		k, p, _ := strings.Cut(e, "=")
-		v, ok := strings.CutSuffix(k, "_FILE")
-		if !ok {
-			continue
-		}
-		for _, ref := range j.Secrets {
-			var src, target string
-			for _, kv := range strings.Split(ref, ",") {
-				if x, ok := strings.CutPrefix(kv, "source="); ok {
-					src = x
-				}
-				if x, ok := strings.CutPrefix(kv, "target="); ok {
-					target = x
-				}
-			}
-			if "/run/secrets/"+target == p {
-				if data, ok := f.SecretData(src); ok {
-					out[v] = string(data)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // changes are the cluster changes in order, as "verb step@node" (helpers) or "scale N".

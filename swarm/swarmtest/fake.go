@@ -819,6 +819,36 @@ func (f *Fake) SecretData(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// KeyFiles is what a container of the job reads from each file its X_FILE variables name (by
+// X): the data of the secret mounted at that path, while the secret exists.
+func (f *Fake) KeyFiles(j swarm.Job) map[string]string {
+	out := map[string]string{}
+	for _, e := range j.Env {
+		k, path, _ := strings.Cut(e, "=")
+		v, ok := strings.CutSuffix(k, "_FILE")
+		if !ok {
+			continue
+		}
+		for _, ref := range j.Secrets {
+			var src, target string
+			for _, kv := range strings.Split(ref, ",") {
+				if x, ok := strings.CutPrefix(kv, "source="); ok {
+					src = x
+				}
+				if x, ok := strings.CutPrefix(kv, "target="); ok {
+					target = x
+				}
+			}
+			if "/run/secrets/"+target == path {
+				if data, ok := f.SecretData(src); ok {
+					out[v] = string(data)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // AddSecret adds a secret as a crashed run left it, used by the services with these IDs.
 func (f *Fake) AddSecret(name string, labels map[string]string, usedBy ...string) {
 	f.mu.Lock()
