@@ -28,6 +28,14 @@ const DefaultMaxJobs = 1000
 // token acts on one target, a CI job's OIDC token on a few.
 const DefaultJobsPerToken = 4
 
+// MaxStoredResult is the most one stored result may hold (about; see operation.Result.Bounded):
+// a hundred tasks each printing their 64 KiB tail would be 6 MiB per job, times the store.
+const MaxStoredResult = 1 << 20
+
+// DefaultStoreBytes bounds all stored results together; past it the oldest finished jobs go,
+// whatever their number.
+const DefaultStoreBytes = 64 << 20
+
 // adminShare is the part of the store that only admin tokens may fill with queued or running
 // jobs, so that service tokens filling it never lock an operator out.
 const adminShare = 4 // 1/4
@@ -47,6 +55,7 @@ type job struct {
 	started time.Time
 	ended   time.Time
 	result  *operation.Result
+	size    int // of result, counted in the store's bytes
 }
 
 // JobView is GET /api/jobs/{id}'s body.
@@ -91,8 +100,9 @@ func (j *job) setRunning() {
 }
 
 func (j *job) finish(r operation.Result) {
+	r = r.Bounded(MaxStoredResult)
 	j.mu.Lock()
-	j.state, j.ended, j.result = JobDone, time.Now().UTC(), &r
+	j.state, j.ended, j.result, j.size = JobDone, time.Now().UTC(), &r, r.Size()
 	j.mu.Unlock()
 	close(j.done)
 }
@@ -118,6 +128,8 @@ type jobStore struct {
 	mu       sync.Mutex
 	max      int
 	perToken int
+	maxBytes int // of all stored results together
+	bytes    int
 	byID     map[string]*job
 	order    []*job // oldest first
 }
@@ -129,7 +141,31 @@ func newJobStore(max, perToken int) *jobStore {
 	if perToken <= 0 {
 		perToken = DefaultJobsPerToken
 	}
-	return &jobStore{max: max, perToken: perToken, byID: map[string]*job{}}
+	return &jobStore{max: max, perToken: perToken, maxBytes: DefaultStoreBytes, byID: map[string]*job{}}
+}
+
+// finish ends j with r and, when the stored results outgrow maxBytes, forgets the oldest
+// finished jobs (never j itself, whose caller may be about to read it).
+func (s *jobStore) finish(j *job, r operation.Result) {
+	r = r.Bounded(MaxStoredResult)
+	s.mu.Lock() // held while j becomes done, so that add's eviction never sees it uncounted
+	defer s.mu.Unlock()
+	j.finish(r)
+	if s.byID[j.id] != j {
+		return
+	}
+	s.bytes += j.size
+	kept := s.order[:0]
+	for _, old := range s.order {
+		if s.bytes > s.maxBytes && old != j && old.isDone() {
+			s.bytes -= old.size
+			delete(s.byID, old.id)
+			continue
+		}
+		kept = append(kept, old)
+	}
+	clear(s.order[len(kept):])
+	s.order = kept
 }
 
 // newJob is what add needs to know about a job to be.
@@ -174,6 +210,7 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 	if len(s.order) >= s.max {
 		for i, old := range s.order {
 			if old.isDone() {
+				s.bytes -= old.size
 				delete(s.byID, old.id)
 				s.order = append(s.order[:i], s.order[i+1:]...)
 				break
@@ -246,7 +283,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 				s.log.Error("operation panicked", "operation", op, "target", target, "panic", fmt.Sprint(p))
 				res = operation.Result{Operation: op, Target: target, Error: "internal error: the operation panicked; see the swarm-utils log", Steps: []operation.Step{}}
 			}
-			j.finish(res)
+			s.jobs.finish(j, res)
 		}()
 		j.setRunning()
 		res = run(s.ctx)

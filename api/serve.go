@@ -73,7 +73,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	// a 5 s start period, a repair may wait minutes for a restore), /readyz false until it is done.
 	if o.Repair != nil {
 		log.Info("start-up repair: removing what an earlier run left behind; /readyz is false until it is done")
-		if rep := o.Repair(ctx); !rep.OK {
+		if rep := repairGuarded(ctx, log, o.Repair); !rep.OK {
 			var failed []string
 			for _, r := range rep.Results {
 				if !r.OK {
@@ -149,4 +149,17 @@ func drain(ctx context.Context, o RunOptions) bool {
 		}
 	}
 	return true
+}
+
+// repairGuarded runs the start-up repair; a panic in it is an incomplete repair, logged, not
+// the end of serve (every operation still checks its target's helpers before it starts).
+func repairGuarded(ctx context.Context, log *slog.Logger, repair func(context.Context) operation.Report) (rep operation.Report) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("the start-up repair panicked", "panic", fmt.Sprint(p))
+			rep = operation.Report{Operation: "recover", Results: []operation.Result{
+				operation.Failed("recover", "*", fmt.Errorf("internal error: the repair panicked"))}}
+		}
+	}()
+	return repair(ctx)
 }

@@ -14,9 +14,10 @@ import (
 // TestRunListensBeforeRepairing: the listener opens before the start-up repair, so /healthz
 // answers at once (the image's health check has a 5 s start period); while the repair runs
 // /readyz is 503 "repairing", operations are 503 and the cron waits; after it (failed or not)
-// everything serves.
+// everything serves — also after a repair that panicked.
 func TestRunListensBeforeRepairing(t *testing.T) {
-	for _, ok := range []bool{true, false} {
+	for _, outcome := range []string{"ok", "failed", "panic"} {
+		ok := outcome == "ok"
 		h := newHarness(t)
 		cron := &fakeCron{}
 		release := make(chan struct{})
@@ -29,6 +30,9 @@ func TestRunListensBeforeRepairing(t *testing.T) {
 				Repair: func(context.Context) operation.Report {
 					close(repairing)
 					<-release
+					if outcome == "panic" {
+						panic("a bug in the repair")
+					}
 					rep := operation.Report{Operation: "recover", OK: ok}
 					if !ok {
 						rep.Results = []operation.Result{{Operation: "recover", Target: "*", Error: "docker: Cannot connect"}}
@@ -42,36 +46,36 @@ func TestRunListensBeforeRepairing(t *testing.T) {
 		case a := <-listening:
 			base = "http://" + a.String()
 		case err := <-ended:
-			t.Fatalf("repair ok=%v: Run ended: %v", ok, err)
+			t.Fatalf("repair %s: Run ended: %v", outcome, err)
 		}
 		<-repairing
 		client := &http.Client{}
 		if s, _ := send(t, client, base, "GET", "/healthz", "", ""); s != 200 {
-			t.Errorf("repair ok=%v: /healthz during the repair: %d", ok, s)
+			t.Errorf("repair %s: /healthz during the repair: %d", outcome, s)
 		}
 		if s, body := send(t, client, base, "GET", "/readyz", "", ""); s != 503 || !strings.Contains(body, "repairing") {
-			t.Errorf("repair ok=%v: /readyz during the repair: %d %s", ok, s, body)
+			t.Errorf("repair %s: /readyz during the repair: %d %s", outcome, s, body)
 		}
 		if s, body := send(t, client, base, "POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, ""); s != 503 || !strings.Contains(body, "repairing") {
-			t.Errorf("repair ok=%v: an operation during the repair: %d %s", ok, s, body)
+			t.Errorf("repair %s: an operation during the repair: %d %s", outcome, s, body)
 		}
 		if cron.started.Load() {
-			t.Errorf("repair ok=%v: the cron started during the repair", ok)
+			t.Errorf("repair %s: the cron started during the repair", outcome)
 		}
 		close(release)
 		waitFor(t, "the cron starts after the repair", cron.started.Load)
 		if s, body := send(t, client, base, "GET", "/readyz", "", ""); s != 200 {
-			t.Errorf("repair ok=%v: /readyz after the repair: %d %s", ok, s, body)
+			t.Errorf("repair %s: /readyz after the repair: %d %s", outcome, s, body)
 		}
 		if s, body := send(t, client, base, "POST", "/api/clean/service", `{"token":"`+adminToken+`","serviceName":"shop_web"}`, ""); s != 200 {
-			t.Errorf("repair ok=%v: an operation after the repair: %d %s", ok, s, body)
+			t.Errorf("repair %s: an operation after the repair: %d %s", outcome, s, body)
 		}
 		cancel()
 		if err := <-ended; err != nil {
-			t.Errorf("repair ok=%v: Run: %v", ok, err)
+			t.Errorf("repair %s: Run: %v", outcome, err)
 		}
 		if calls := h.ops.Calls(); len(calls) != 1 {
-			t.Errorf("repair ok=%v: operations %v, want the one after the repair", ok, calls)
+			t.Errorf("repair %s: operations %v, want the one after the repair", outcome, calls)
 		}
 	}
 }

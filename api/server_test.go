@@ -666,3 +666,39 @@ func TestBadTokensDoNotListEveryServiceEachTime(t *testing.T) {
 		t.Errorf("services listed %d times for 20 bad tokens, want 1", n)
 	}
 }
+
+// The store's results are bounded in bytes, one by one and together: a hundred tasks printing
+// their whole tail, job after job, must not grow the daemon without end.
+func TestJobStoreBoundsResultBytes(t *testing.T) {
+	s := newJobStore(1000, 4)
+	s.maxBytes = 3 * MaxStoredResult
+	owner := authz.NewToken("tok").Digest
+	bigResult := func() operation.Result {
+		r := operation.Result{Operation: "clean-service", Target: "shop_web", Steps: []operation.Step{{Name: "exec"}}}
+		for range 100 {
+			r.Steps[0].Tasks = append(r.Steps[0].Tasks, operation.TaskResult{State: "complete", Logs: strings.Repeat("x", 64<<10)})
+		}
+		return r
+	}
+	var jobs []*job
+	for i := range 6 {
+		j, e := s.add(newJob{operation: "clean-service", target: fmt.Sprint(i), key: fmt.Sprint("service:", i), owner: owner, admin: true})
+		if e != nil {
+			t.Fatal(e)
+		}
+		s.finish(j, bigResult())
+		jobs = append(jobs, j)
+		if size := j.view().Result.Size(); size > MaxStoredResult+4096 {
+			t.Fatalf("stored result %d holds %d bytes, want at most about %d", i, size, MaxStoredResult)
+		}
+	}
+	if s.bytes > s.maxBytes {
+		t.Errorf("the store holds %d bytes of results, over its bound %d", s.bytes, s.maxBytes)
+	}
+	if s.get(jobs[0].id) != nil || s.get(jobs[5].id) == nil {
+		t.Errorf("the oldest finished jobs should go first and the newest stay: %d jobs kept", s.len())
+	}
+	if s.len() < 2 {
+		t.Errorf("only %d jobs kept: the bound should keep as many as fit", s.len())
+	}
+}

@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -162,8 +163,20 @@ func (d *Deps) KeepRestoringStopped(ctx context.Context, interval time.Duration)
 			return
 		case <-tick.C:
 		}
-		d.leftStopped.Store(int64(d.backup().RetryStopped(ctx, seen)))
+		d.leftStopped.Store(int64(d.retryStoppedOnce(ctx, seen)))
 	}
+}
+
+// retryStoppedOnce is one pass of KeepRestoringStopped; a panic in it is logged and counted as
+// a pass that could not read the cluster (-1), never the end of serve or of the retries.
+func (d *Deps) retryStoppedOnce(ctx context.Context, seen map[string]uint64) (left int) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.Log.Error("the retry of services left stopped panicked; retrying at the next pass", "panic", fmt.Sprint(p))
+			left = -1
+		}
+	}()
+	return d.backup().RetryStopped(ctx, seen)
 }
 
 // LeftStopped is how many services the last pass of KeepRestoringStopped left at 0 replicas

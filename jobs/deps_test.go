@@ -24,9 +24,12 @@ func TestKeepRestoringStopped(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.AddService(parse.Service{Name: "shop_db", Image: "db:1", Replicas: 0,
 		Labels: map[string]string{backup.LabelRestoreReplicas: "2", parse.LabelBackupEnable: "true"}}, "worker-1")
-	var fail atomic.Bool
+	var fail, panicked atomic.Bool
 	fail.Store(true)
 	f.OnScale = func(swarm.Scale) error {
+		if !panicked.Swap(true) {
+			panic("a bug in the first retry") // must not end the loop or the process
+		}
 		if fail.Load() {
 			return errors.New("exit status 1: Cannot connect to the Docker daemon")
 		}
@@ -45,6 +48,9 @@ func TestKeepRestoringStopped(t *testing.T) {
 	waitFor(t, "a pass that counts the service left stopped", func() bool { return d.LeftStopped() == 1 })
 	fail.Store(false)
 	waitFor(t, "a pass that restores it", func() bool { return d.LeftStopped() == 0 })
+	if !panicked.Load() {
+		t.Error("no retry reached the scale that panics")
+	}
 	if s, _ := f.Get("shop_db"); s.Replicas != 2 || s.Labels[backup.LabelRestoreReplicas] != "" {
 		t.Errorf("after the retry: %d replicas, labels %v", s.Replicas, s.Labels)
 	}
