@@ -60,6 +60,7 @@ type pageView struct {
 
 type targetView struct {
 	Kind, Name, Detail string
+	DetailFull         string // the detail before it was shortened (a tooltip)
 	State              string
 	Jobs               []*jobView
 	Notes              []string // label problems
@@ -201,7 +202,9 @@ func (p *Page) maskWith(labels map[string]string, tok authz.Token) func(string) 
 
 // serviceView is the service's card; nil when no job is enabled on it and none ever ran.
 func (p *Page) serviceView(ctx context.Context, tok authz.Token, svc parse.Service, now time.Time) *targetView {
-	t := &targetView{Kind: KindService, Name: svc.Name, order: svc.Name, Detail: svc.Image, State: StateIdle,
+	// The image without its digest: 64 hex digits would fill a phone's card.
+	image, _, _ := strings.Cut(svc.Image, "@")
+	t := &targetView{Kind: KindService, Name: svc.Name, order: svc.Name, Detail: image, DetailFull: svc.Image, State: StateIdle,
 		svc: svc, mask: p.maskWith(svc.Labels, tok)}
 	target := Target{Kind: KindService, Name: svc.Name, ID: svc.ID, Labels: svc.Labels}
 	t.runs = p.lastRuns(ctx, t, target)
