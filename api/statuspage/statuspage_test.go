@@ -21,6 +21,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/schedule"
 )
 
 const adminToken = "page-admin-token-0001"
@@ -517,6 +518,31 @@ func TestCronSchedules(t *testing.T) {
 		next, ok, err := c.Next(tc.op, Target{}, now)
 		if err != nil || ok != tc.ok || ok && !next.Equal(now.Add(time.Hour)) {
 			t.Errorf("%s: %v %v %v, want ok %v", tc.op, next, ok, err, tc.ok)
+		}
+	}
+}
+
+// TestStaleWithTheRealCron: the global cron's parser behind Cron; a daily 03:00 backup is
+// stale once two 03:00s have passed since the newest archive.
+func TestStaleWithTheRealCron(t *testing.T) {
+	cron := config.Cron{Expr: "0 0 3 * * *", BackupService: true}
+	sched, err := schedule.New(cron, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		age   time.Duration // before 12:00
+		stale bool
+	}{{9*time.Hour - time.Minute, false}, {33*time.Hour - time.Minute, false}, {33*time.Hour + time.Minute, true}} {
+		cluster := &fakeTargets{services: []parse.Service{svc("shop_db", parse.LabelBackupEnable, "true")}}
+		f := newFixture(t, config.Config{}, cluster, nil, map[string][]restore.Archive{"shop_db": {{Node: "w1", Time: now.Add(-tc.age)}}})
+		f.page.o.Schedules = Cron{Switches: cron, Times: sched.Next}
+		p := f.get(t, adminToken)
+		if got := strings.Contains(p.body, `data-stale="true"`); got != tc.stale {
+			t.Errorf("archive %v old: stale %v, want %v", tc.age, got, tc.stale)
+		}
+		if !strings.Contains(p.body, `<time datetime="2026-12-02T03:00:00Z">`) {
+			t.Errorf("the next cron time (03:00 tomorrow) is not on the page")
 		}
 	}
 }
