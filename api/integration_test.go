@@ -44,14 +44,19 @@ type liveAPI struct {
 	secrets []string // must never appear in the log
 }
 
-func startAPI(t *testing.T, cfg config.Config, addr string) *liveAPI {
+// startAPI serves the API on addr; each change edits the server's Options first.
+func startAPI(t *testing.T, cfg config.Config, addr string, change ...func(*Options)) *liveAPI {
 	t.Helper()
 	a := &liveAPI{log: &testbed.Recorder{}, metrics: NewMetrics(), secrets: []string{itAdmin}}
 	log := slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	secrets := bashexec.NewSecrets(cfg.SecretValues()...)
 	a.deps = jobs.NewDeps(cfg, bashexec.New(bashexec.Options{Logger: log, Secrets: secrets}), secrets, log)
 	a.deps.OnHelperCreated = a.metrics.HelperCreated
-	srv := New(Options{Ops: Instrumented{Ops: a.deps, Metrics: a.metrics}, Targets: a.deps, Backups: a.deps, Config: cfg, Log: log, Metrics: a.metrics})
+	o := Options{Ops: Instrumented{Ops: a.deps, Metrics: a.metrics}, Targets: a.deps, Backups: a.deps, Config: cfg, Log: log, Metrics: a.metrics}
+	for _, c := range change {
+		c(&o)
+	}
+	srv := New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan net.Addr, 1)
 	ended := make(chan error, 1)

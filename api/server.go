@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/api/statuspage"
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
@@ -64,6 +65,10 @@ type Options struct {
 	// the server's own, holding the configured secrets.
 	Secrets *bashexec.Secrets
 	Now     func() time.Time // clock of the caches and token lifetimes; nil: time.Now
+	// Runs is the status page's run history (nil: the job store's runs); Schedules its cron
+	// times (nil: no cron shown). See package statuspage.
+	Runs      statuspage.Runs
+	Schedules statuspage.Schedules
 }
 
 // Server holds the handlers' state: the job store and the lifetime of the operations it
@@ -82,6 +87,8 @@ type Server struct {
 	inFlight  chan struct{} // a slot per request in flight
 	admitWait time.Duration
 	ready     readiness
+	runs      statuspage.Runs
+	schedules statuspage.Schedules
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc
@@ -115,7 +122,7 @@ func New(o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
-		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), ctx: ctx, cancel: cancel}
+		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), runs: o.Runs, schedules: o.Schedules, ctx: ctx, cancel: cancel}
 }
 
 // Context is the operations' lifetime; the cron runs under it too, so one Abort stops both.

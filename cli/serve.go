@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api"
+	"github.com/swarm-utils/swarm-utils/api/statuspage"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
@@ -29,18 +30,21 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			d.OnHelperCreated = metrics.HelperCreated
 			metrics.WatchLeftStopped(d.LeftStopped)
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
-			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
-
-			var c api.Cron
+			var (
+				c         api.Cron
+				schedules statuspage.Schedules // the status page's next cron times
+			)
 			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {
 				sched, err := schedule.New(cc, ops, d, log)
 				if err != nil {
 					return err
 				}
-				c = sched
+				c, schedules = sched, statuspage.Cron{Switches: cc, Times: sched.Next}
 			} else {
 				log.Info("cron is off: every SWARM_UTILS_IS_CRON_* switch is false")
 			}
+			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets,
+				Schedules: schedules})
 			addr := cmd.String("listen")
 			if addr == "" {
 				addr = fmt.Sprintf(":%d", d.Config.ServerPort)

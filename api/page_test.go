@@ -1,0 +1,70 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/swarm-utils/swarm-utils/operation"
+)
+
+// TestStatusPageShowsTheJobStoresRuns: through the whole handler, the page lists the runs the
+// API started (the job store is its run history until the history store is plugged in): the
+// failed one first; a node's run started by ID is the node's; an unknown token gets the form
+// (401) and the page reads nothing.
+func TestStatusPageShowsTheJobStoresRuns(t *testing.T) {
+	h := newHarness(t)
+	h.ops.result = func(_ context.Context, op, target string) operation.Result {
+		if op == OpCleanService && target == "shop_db" {
+			return operation.Result{Operation: op, Target: target, Error: "exec vacuum: exit status 3", ErrorKind: operation.KindDocker, Steps: []operation.Step{}}
+		}
+		return operation.Result{Operation: op, Target: target, OK: true, Steps: []operation.Step{}}
+	}
+	expectStatus(t, h.do("POST", "/api/clean/service", `{"serviceName":"shop_web"}`, webClean), 200)
+	expectStatus(t, h.do("POST", "/api/clean/service", `{"serviceName":"shop_db"}`, adminToken), 502)
+	expectStatus(t, h.do("POST", "/api/clean/node", `{"nodeName":"node-id-w1"}`, adminToken), 200)
+
+	before := h.targets.docker.Load()
+	r := h.do("GET", "/", "", "not-a-known-token")
+	if r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), `action="/login"`) {
+		t.Fatalf("unknown token: %d\n%s", r.Status, r.Body)
+	}
+	if n := h.targets.docker.Load() - before; n > 2 {
+		t.Errorf("%d target reads for an unknown token, want at most the label cache's refresh", n)
+	}
+
+	r = h.do("GET", "/", "", adminToken)
+	body := string(r.Body)
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("admin: %d %s\n%s", r.Status, r.Header, body)
+	}
+	db, web := strings.Index(body, `data-target="shop_db" data-state="failed"`), strings.Index(body, `data-target="shop_web"`)
+	if db < 0 || web < 0 || db > web {
+		t.Errorf("shop_db (failed) must come before shop_web:\n%s", body)
+	}
+	for _, want := range []string{"docker: exec vacuum: exit status 3", `data-target="worker-1" data-state="ok"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	// The token of shop_web's clean sees shop_web alone.
+	r = h.do("GET", "/", "", webClean)
+	if body := string(r.Body); r.Status != 200 || !strings.Contains(body, `data-target="shop_web"`) || strings.Contains(body, "shop_db") || strings.Contains(body, "worker-1") {
+		t.Errorf("label token: %d\n%s", r.Status, body)
+	}
+	// Other paths stay the API's JSON 404.
+	if r := h.do("GET", "/nothing", "", adminToken); r.Status != 404 || !strings.Contains(string(r.Body), `"errorKind"`) {
+		t.Errorf("GET /nothing: %d %s", r.Status, r.Body)
+	}
+	if r := h.do("GET", "/assets/status.js", "", ""); r.Status != 200 || !strings.Contains(string(r.Body), "dataset.js") {
+		t.Errorf("script: %d %s", r.Status, r.Body)
+	}
+}
+
+func expectStatus(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%d, want %d: %s", r.Status, status, r.Body)
+	}
+}
