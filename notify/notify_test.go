@@ -62,7 +62,7 @@ func (rc *receiver) received() []map[string]string {
 func failedBackup() operation.Result {
 	r := operation.Result{Operation: "backup-service", Target: "shop_db", OK: true, StartedAt: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC),
 		Duration: operation.Duration(12300 * time.Millisecond),
-		Steps: []operation.Step{{Name: "stop", OK: true}, {Name: "upload", Node: "worker-1", OK: false, Error: "exit code 1: s3 said no to AKIA-SECRET-KEY"}}}
+		Steps:    []operation.Step{{Name: "stop", OK: true}, {Name: "upload", Node: "worker-1", OK: false, Error: "exit code 1: s3 said no to AKIA-SECRET-KEY"}}}
 	r.Fail(errors.New("step upload on worker-1 failed: exit code 1: s3 said no to AKIA-SECRET-KEY"))
 	return r
 }
