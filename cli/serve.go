@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api"
+	"github.com/swarm-utils/swarm-utils/history"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
 )
@@ -26,10 +28,27 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			d := deps()
 			log := slog.Default()
 			metrics := api.NewMetrics()
+			metrics.SetBuildInfo(cmd.Root().Version)
 			d.OnHelperCreated = metrics.HelperCreated
 			metrics.WatchLeftStopped(d.LeftStopped)
+			// Runs that no API request started are the cron's.
+			d.Caller = operation.CallerCron
+			obs, err := attachObservers(d, true, log)
+			defer obs.close(log)
+			if err != nil {
+				return err
+			}
+			opts := api.Options{Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets, HistoryDown: obs.down}
+			if obs.store != nil {
+				opts.History = obs.store
+				if last, err := obs.store.LastSuccess(); err == nil {
+					metrics.SeedLastSuccess(last)
+				}
+				go obs.store.KeepPruning(ctx, history.PruneEvery)
+			}
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
-			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
+			opts.Ops = ops
+			srv := api.New(opts)
 
 			var c api.Cron
 			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {

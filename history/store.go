@@ -305,3 +305,6 @@ func (s *Store) KeepPruning(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// IsHeld tells whether Open failed because another process holds the store.
+func IsHeld(err error) bool { return errors.Is(err, bolt.ErrTimeout) }
