@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nicholas-fedor/shoutrrr"
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
 
@@ -25,8 +24,9 @@ import (
 // DefaultTimeout bounds one message to one URL.
 const DefaultTimeout = 10 * time.Second
 
-// MaxPending bounds the messages being sent at once; a run past it is logged, not notified,
-// so that a notifier that hangs cannot pile up goroutines.
+// MaxPending bounds the messages being sent at once, a send that hangs past its timeout
+// included (shoutrrr's services do not all give up): a run past it is logged, not notified, so
+// that a notifier that hangs cannot pile up goroutines.
 const MaxPending = 32
 
 // maxMessageBytes keeps a message within what chat services take (Slack ~40 KB, Telegram 4 KB).
@@ -37,6 +37,8 @@ type Options struct {
 	URLs    []string
 	On      string        // config.NotifyOnFailure or config.NotifyOnAlways
 	Timeout time.Duration // 0: DefaultTimeout
+	// MaxPending bounds the messages in flight (0: MaxPending).
+	MaxPending int
 	Mask    func(string) string
 	Log     *slog.Logger
 }
@@ -52,11 +54,11 @@ type Notifier struct {
 	wg      sync.WaitGroup
 }
 
-// target is one URL's sender; the URL itself is not kept, only what a log may name.
+// target is one URL's service; the URL itself is not kept, only what a log may name.
 type target struct {
-	n, of  int
-	scheme string
-	sender *router.ServiceRouter
+	n, of   int
+	scheme  string
+	service types.Service
 }
 
 // New checks every URL with shoutrrr. An error names a URL by its position and scheme only.
@@ -67,19 +69,21 @@ func New(o Options) (*Notifier, error) {
 	if o.Mask == nil {
 		o.Mask = func(s string) string { return s }
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = MaxPending
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	n := &Notifier{always: o.On == config.NotifyOnAlways, timeout: o.Timeout, mask: o.Mask, log: o.Log, slots: make(chan struct{}, MaxPending)}
+	n := &Notifier{always: o.On == config.NotifyOnAlways, timeout: o.Timeout, mask: o.Mask, log: o.Log, slots: make(chan struct{}, o.MaxPending)}
 	for i, raw := range o.URLs {
 		scheme := schemeOf(raw)
-		// One router per URL, so that an error is known to be that URL's.
-		sender, err := shoutrrr.CreateSender(raw)
+		var r router.ServiceRouter
+		service, err := r.Locate(raw)
 		if err != nil {
 			return nil, fmt.Errorf("SWARM_UTILS_NOTIFY_URLS: URL %d of %d (%s://…) is not usable: %s", i+1, len(o.URLs), scheme, o.Mask(stripURL(err.Error(), raw)))
 		}
-		sender.Timeout = o.Timeout
-		n.targets = append(n.targets, target{n: i + 1, of: len(o.URLs), scheme: scheme, sender: sender})
+		n.targets = append(n.targets, target{n: i + 1, of: len(o.URLs), scheme: scheme, service: service})
 	}
 	return n, nil
 }
@@ -113,30 +117,45 @@ func (n *Notifier) RunEnded(id, who string, r operation.Result) {
 	select {
 	case n.slots <- struct{}{}:
 	default:
-		n.log.Warn("notification not sent: too many are being sent already", "operation", r.Operation, "target", r.Target, "pending", MaxPending)
+		n.log.Warn("notification not sent: too many are being sent already", "operation", r.Operation, "target", r.Target, "pending", cap(n.slots))
 		return
 	}
 	title, body := Message(id, who, r, n.mask)
 	n.wg.Go(func() {
-		defer func() { <-n.slots }()
-		n.send(title, body)
+		ended := n.send(title, body)
+		// The slot is free once every send really returned, not at its timeout.
+		go func() { <-ended; <-n.slots }()
 	})
 }
 
-// send sends to every URL at once and waits for all, each bounded by the timeout.
-func (n *Notifier) send(title, body string) {
-	var wg sync.WaitGroup
+// send sends to every URL at once; it returns when each was sent, failed or timed out, and
+// ended is closed when every send returned.
+func (n *Notifier) send(title, body string) (ended <-chan struct{}) {
+	var sends, waits sync.WaitGroup
 	for _, t := range n.targets {
-		wg.Go(func() {
+		result := make(chan error, 1)
+		sends.Go(func() {
 			params := types.Params{"title": title}
-			for _, err := range t.sender.Send(body, &params) {
-				if err != nil {
-					n.log.Warn("notification failed", "notifier", fmt.Sprintf("%d of %d (%s://…)", t.n, t.of, t.scheme), "err", n.mask(err.Error()))
-				}
+			result <- t.service.Send(body, &params)
+		})
+		waits.Go(func() {
+			timer := time.NewTimer(n.timeout)
+			defer timer.Stop()
+			var err error
+			select {
+			case err = <-result:
+			case <-timer.C:
+				err = fmt.Errorf("no answer within %s", n.timeout)
+			}
+			if err != nil {
+				n.log.Warn("notification failed", "notifier", fmt.Sprintf("%d of %d (%s://…)", t.n, t.of, t.scheme), "err", n.mask(err.Error()))
 			}
 		})
 	}
-	wg.Wait()
+	waits.Wait()
+	done := make(chan struct{})
+	go func() { sends.Wait(); close(done) }()
+	return done
 }
 
 // Wait blocks until the messages being sent are sent or timed out, or ctx ends: the CLI calls

@@ -167,3 +167,34 @@ func TestMessageIsBounded(t *testing.T) {
 		t.Errorf("message is %d bytes, want at most about %d", len(body), maxMessageBytes)
 	}
 }
+
+// A send that hangs past its timeout keeps its slot until it returns: hung notifiers cannot
+// pile up goroutines; the run past the bound is logged, not sent.
+func TestHungSendsStayBounded(t *testing.T) {
+	hanging := newReceiver(t)
+	hanging.block = make(chan struct{})
+	var logs bytes.Buffer
+	n, err := New(Options{URLs: []string{hanging.url("/h")}, On: "always", Timeout: 50 * time.Millisecond, MaxPending: 2,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		n.RunEnded("id", "cli", failedBackup())
+	}
+	if err := n.Wait(context.Background()); err != nil { // both timed out
+		t.Fatal(err)
+	}
+	n.RunEnded("id", "cli", failedBackup())
+	if !strings.Contains(logs.String(), "notification not sent: too many") {
+		t.Errorf("a third message past the bound of two hung sends was not refused:\n%s", logs.String())
+	}
+	close(hanging.block)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(n.slots) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slots were not freed once the sends returned")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
