@@ -41,9 +41,11 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			opts := api.Options{Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets, HistoryDown: obs.down}
 			if obs.store != nil {
 				opts.History = obs.store
-				if last, err := obs.store.LastSuccess(); err == nil {
-					metrics.SeedLastSuccess(last)
+				last, err := obs.store.LastSuccess()
+				if err != nil {
+					log.Warn("swarm_utils_last_success_timestamp_seconds starts empty", "err", err)
 				}
+				metrics.SeedLastSuccess(last)
 				go obs.store.KeepPruning(ctx, history.PruneEvery)
 			}
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
