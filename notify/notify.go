@@ -39,8 +39,8 @@ type Options struct {
 	Timeout time.Duration // 0: DefaultTimeout
 	// MaxPending bounds the messages in flight (0: MaxPending).
 	MaxPending int
-	Mask    func(string) string
-	Log     *slog.Logger
+	Mask       func(string) string
+	Log        *slog.Logger
 }
 
 // Notifier sends one message per ended run (jobs.Observer).

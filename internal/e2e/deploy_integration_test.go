@@ -487,7 +487,9 @@ func testRunHistory(t *testing.T, tb testbed.Bed, c client, service, ctr, app, d
 	if r.err != nil || json.Unmarshal([]byte(r.body), &job) != nil || job.ID == "" {
 		t.Fatalf("background clean-service: %v %s\n%s", r.err, r.stderr, r.body)
 	}
-	if !waitUntil(60*time.Second, func() bool { return strings.Contains(c.do(cleanToken, "/api/jobs/"+job.ID, "").body, `"state": "done"`) }) {
+	if !waitUntil(60*time.Second, func() bool {
+		return strings.Contains(c.do(cleanToken, "/api/jobs/"+job.ID, "").body, `"state": "done"`)
+	}) {
 		t.Fatalf("job %s never done", job.ID)
 	}
 	if _, e, err := docker(tb, nil, "", "service", "update", "--quiet", "--force", service); err != nil {
