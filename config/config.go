@@ -288,8 +288,13 @@ func splitURLs(s string) []string {
 	return out
 }
 
+// minURLPart is the shortest part of a notification URL kept as a secret: shorter ones are
+// settings such as template=json or disabletls=yes (bashexec.MinGlobalSecret would skip them
+// anyway, and count them as secrets too short to mask).
+const minURLPart = 6
+
 // urlSecrets are the parts of a notification URL that may come back in a notifier's error
-// text (user, password, host, path, query values), beside the URL itself.
+// text (user, password, host+path, path, query values), beside the URL itself.
 func urlSecrets(raw string) []string {
 	out := []string{raw}
 	u, err := url.Parse(raw)
@@ -306,7 +311,7 @@ func urlSecrets(raw string) []string {
 	for _, vs := range u.Query() {
 		out = append(out, vs...)
 	}
-	return out
+	return slices.DeleteFunc(out, func(p string) bool { return p != raw && len(p) < minURLPart })
 }
 
 // oidcIssuers reads SWARM_UTILS_OIDC_ISSUERS: "none" is no issuer; a trailing "/" is dropped,

@@ -37,6 +37,13 @@ func TestNotifyURLsAreSecrets(t *testing.T) {
 			t.Errorf("SecretValues() lacks %q: %q", want, got)
 		}
 	}
+	for _, short := range []string{"json", "yes"} {
+		c.Notify.URLs = append(c.Notify.URLs, "generic://h.example/p?template="+short)
+		if slices.Contains(c.SecretValues(), short) {
+			t.Errorf("SecretValues() holds the setting %q: it would be counted as a secret too short to mask", short)
+		}
+	}
+	c.Notify.URLs = c.Notify.URLs[:2]
 	m := c.Masked()["SWARM_UTILS_NOTIFY_URLS"]
 	if m != "***,***" {
 		t.Errorf("Masked() NOTIFY_URLS = %q, want one mask per URL", m)
