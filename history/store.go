@@ -189,9 +189,24 @@ func (s *Store) List(f Filter) ([]Record, error) {
 	}
 	limit = min(limit, MaxLimit)
 	out := []Record{}
+	// Thirty days of runs are thousands: a record whose JSON lacks the wanted operation or
+	// target is skipped without decoding it (the decode then checks for real).
+	var frags [][]byte
+	for _, kv := range [][2]string{{"operation", f.Operation}, {"target", f.Target}} {
+		if kv[1] != "" {
+			v, _ := json.Marshal(kv[1])
+			frags = append(frags, append([]byte(`"`+kv[0]+`":`), v...))
+		}
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRuns).Cursor()
+	next:
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			for _, frag := range frags {
+				if !bytes.Contains(v, frag) {
+					continue next
+				}
+			}
 			var rec Record
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode run %x: %w", k, err)
