@@ -22,8 +22,11 @@ COPY --from=build /out/swarm-utils /usr/local/bin/swarm-utils
 # manager (the `docker` group, often 999/998/106; 0 when the socket is root:root, which is fine:
 # group 0 grants only what the socket's group bits allow). Access to docker.sock is
 # root-equivalent anyway: treat this container as root on the manager.
+# /data: the run history (SWARM_UTILS_DATA_DIR), the user's own; a named volume mounted there
+# starts with this owner (the stack file mounts one).
 RUN addgroup -S -g 10001 swarm-utils \
- && adduser -S -D -H -u 10001 -G swarm-utils -h /tmp -s /sbin/nologin swarm-utils
+ && adduser -S -D -H -u 10001 -G swarm-utils -h /tmp -s /sbin/nologin swarm-utils \
+ && install -d -m 0700 -o 10001 -g 10001 /data
 USER 10001:10001
 # HOME=/tmp: the docker CLI keeps ~/.docker there (private registry logins use their own dir).
 ENV SWARM_UTILS_LOG_FORMAT=json HOME=/tmp

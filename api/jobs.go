@@ -286,7 +286,9 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 			s.jobs.finish(j, res)
 		}()
 		j.setRunning()
-		res = run(s.ctx)
+		// The job id is the run's id (history, helper labels, lock holder); the caller is
+		// the kind of token, never the token.
+		res = run(operation.WithCaller(operation.WithRun(s.ctx, j.id), s.auth.Caller(token)))
 	}()
 
 	setJob(r, j.id)
@@ -322,10 +324,18 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, j.view())
 		return
 	}
+	if j == nil {
+		// Not in memory: a job of an earlier process, from the run history.
+		if v := s.storedJob(r, token, id); v != nil {
+			setJob(r, id)
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+	}
 	if !s.auth.Known(r.Context(), token) {
 		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "unknown token: it is neither an admin token, the token that started a job, nor any service's or node's swarm-utils token"))
 		return
 	}
 	writeError(w, errorf(http.StatusNotFound, string(operation.KindNotFound),
-		"job %.40q not found (jobs are kept in memory, the last %d, until swarm-utils restarts; only the token that started one, or an admin token, may read it)", id, s.jobs.max))
+		"job %.40q not found (jobs are kept in memory, the last %d, until swarm-utils restarts, then in the run history; only the token that started one, or an admin token, may read it, and after a restart a token of its target)", id, s.jobs.max))
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,11 @@ type Metrics struct {
 	durations  *prometheus.HistogramVec
 	helpers    *prometheus.CounterVec
 	inFlight   *prometheus.GaugeVec
+	// lastSuccess is labelled by target: only targets that a run succeeded on (so real ones)
+	// become series; unknown names never do.
+	lastSuccess *prometheus.GaugeVec
+	lastMu      sync.Mutex
+	last        map[string]float64 // lastSuccess's values: a seed never moves one back
 }
 
 // NewMetrics registers every metric. Known label values start at 0 so that dashboards and
@@ -56,8 +62,12 @@ func NewMetrics() *Metrics {
 			Name: "swarm_utils_operations_in_flight",
 			Help: "Operations running now (waiting for their lock included).",
 		}, []string{"operation"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "swarm_utils_last_success_timestamp_seconds",
+			Help: "When the last successful (ok, not skipped) run of the operation on the target ended, Unix time; from the run history after a restart.",
+		}, []string{"operation", "target"}),
 	}
-	m.Registry.MustRegister(m.operations, m.durations, m.helpers, m.inFlight,
+	m.Registry.MustRegister(m.operations, m.durations, m.helpers, m.inFlight, m.lastSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, op := range allOperations {
 		m.operations.WithLabelValues(op, "ok")
@@ -97,6 +107,9 @@ func (m *Metrics) observe(op string, r operation.Result) {
 		outcome = "skipped"
 	}
 	m.operations.WithLabelValues(op, outcome).Inc()
+	if outcome == "ok" {
+		m.succeeded(op, r.Target, r.StartedAt.Add(time.Duration(r.Duration)))
+	}
 	m.durations.WithLabelValues(op).Observe(time.Duration(r.Duration).Seconds())
 }
 

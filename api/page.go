@@ -2,16 +2,23 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/statuspage"
+	"github.com/swarm-utils/swarm-utils/history"
 )
 
 // statusPage is the page at GET / over the server's authorisation, targets and catalogue; its
-// runs are Options.Runs, else the job store's.
+// runs are Options.Runs, else the run history's with the job store's running jobs, else the
+// job store's alone.
 func (s *Server) statusPage() *statuspage.Page {
 	o := statuspage.Options{Auth: s.auth, Targets: s.targets, Runs: s.runs, Schedules: s.schedules, Config: s.cfg, Log: s.log, Now: s.now}
-	if o.Runs == nil {
+	switch {
+	case o.Runs != nil:
+	case s.history != nil:
+		o.Runs = historyRuns{history: s.history, jobs: jobRuns{s.jobs}}
+	default:
 		o.Runs = jobRuns{s.jobs}
 	}
 	if s.backups != nil {
@@ -59,6 +66,55 @@ func (j jobRuns) LastRuns(_ context.Context, t statuspage.Target) ([]statuspage.
 				r.StartedAt = res.StartedAt
 			}
 		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// historyRuns is statuspage.Runs over the run history (API, cron and CLI runs, across
+// restarts), with the job store's queued and running jobs on top: the history only holds
+// ended runs.
+type historyRuns struct {
+	history RunHistory
+	jobs    jobRuns
+}
+
+// lastRunsScan is how many of a target's newest records LastRuns reads to find the newest of
+// each operation (a target has at most a handful of operations).
+const lastRunsScan = 50
+
+// LastRuns implements statuspage.Runs. A node's runs are found under its hostname and its ID.
+func (h historyRuns) LastRuns(ctx context.Context, t statuspage.Target) ([]statuspage.Run, error) {
+	newest := map[string]statuspage.Run{}
+	names := []string{t.Name}
+	if t.Kind == statuspage.KindNode && t.ID != "" && t.ID != t.Name {
+		names = append(names, t.ID)
+	}
+	for _, name := range names {
+		recs, err := h.history.List(history.Filter{Target: name, Limit: lastRunsScan})
+		if err != nil {
+			return nil, fmt.Errorf("read the run history of %s: %w", t.Name, err)
+		}
+		for _, rec := range recs {
+			if old, ok := newest[rec.Operation]; ok && !old.StartedAt.Before(rec.StartedAt) {
+				continue
+			}
+			newest[rec.Operation] = statuspage.Run{Operation: rec.Operation, Target: t.Name, StartedAt: rec.StartedAt,
+				Duration: time.Duration(rec.DurationMs) * time.Millisecond, OK: rec.OK, Skipped: rec.Skipped,
+				Error: rec.Error, ErrorKind: rec.ErrorKind}
+		}
+	}
+	live, err := h.jobs.LastRuns(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range live {
+		if old, ok := newest[r.Operation]; !ok || r.Running || r.StartedAt.After(old.StartedAt) {
+			newest[r.Operation] = r
+		}
+	}
+	out := make([]statuspage.Run, 0, len(newest))
+	for _, r := range newest {
 		out = append(out, r)
 	}
 	return out, nil

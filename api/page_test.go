@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/swarm-utils/swarm-utils/api/statuspage"
+	"github.com/swarm-utils/swarm-utils/history"
 	"github.com/swarm-utils/swarm-utils/operation"
 )
 
@@ -66,5 +69,64 @@ func expectStatus(t *testing.T, r response, status int) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("%d, want %d: %s", r.Status, status, r.Body)
+	}
+}
+
+// fakeRunHistory is a RunHistory over records in memory, newest first.
+type fakeRunHistory struct{ recs []history.Record }
+
+func (f fakeRunHistory) List(flt history.Filter) ([]history.Record, error) {
+	var out []history.Record
+	for _, r := range f.recs {
+		if (flt.Target == "" || r.Target == flt.Target) && (flt.Operation == "" || r.Operation == flt.Operation) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeRunHistory) Get(string) (history.Record, bool, error) { return history.Record{}, false, nil }
+
+// TestHistoryRunsAreThePagesRuns: with a run history the page's last run of each operation is
+// the history's newest (cron runs too, across restarts), a node's runs are found under its
+// hostname and its ID, and a job the API is running now wins over what the history knows.
+func TestHistoryRunsAreThePagesRuns(t *testing.T) {
+	now := time.Now().UTC()
+	h := fakeRunHistory{recs: []history.Record{
+		{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-time.Hour), OK: false, Error: "upload: exit 1"},
+		{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-2 * time.Hour), OK: true},
+		{Operation: OpCleanService, Target: "shop_db", StartedAt: now.Add(-3 * time.Hour), OK: true, DurationMs: 1500},
+		{Operation: OpCleanNode, Target: "node-id-w1", StartedAt: now.Add(-time.Minute), OK: true},
+		{Operation: OpCleanNode, Target: "worker-1", StartedAt: now.Add(-time.Hour), OK: false},
+	}}
+	store := newJobStore(10, 4)
+	if _, e := store.add(newJob{operation: OpCleanService, target: "shop_db", key: "service:shop_db", admin: true}); e != nil {
+		t.Fatal(e)
+	}
+	runs := historyRuns{history: h, jobs: jobRuns{store}}
+	byOp := func(t *testing.T, tgt statuspage.Target) map[string]statuspage.Run {
+		got, err := runs.LastRuns(context.Background(), tgt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]statuspage.Run{}
+		for _, r := range got {
+			if _, dup := m[r.Operation]; dup {
+				t.Errorf("two runs of %s", r.Operation)
+			}
+			m[r.Operation] = r
+		}
+		return m
+	}
+	svc := byOp(t, statuspage.Target{Kind: statuspage.KindService, Name: "shop_db"})
+	if b := svc[OpBackupService]; b.OK || b.Error != "upload: exit 1" {
+		t.Errorf("backup: %+v, want the newest record (failed)", b)
+	}
+	if c := svc[OpCleanService]; !c.Running {
+		t.Errorf("clean-service: %+v, want the job queued now", c)
+	}
+	node := byOp(t, statuspage.Target{Kind: statuspage.KindNode, Name: "worker-1", ID: "node-id-w1"})
+	if c := node[OpCleanNode]; !c.OK || c.Target != "worker-1" {
+		t.Errorf("clean-node: %+v, want the run recorded under the node's ID, newer, shown as worker-1", c)
 	}
 }

@@ -94,6 +94,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	// Services a backup left at 0 replicas (serve retries their start): shown, not a reason to
 	// be unready — swarm-utils itself works, and an operator must see them.
+	// A run history that could not be opened is told, not a reason to be unready: every
+	// operation still works, only unrecorded.
+	if s.historyDown != "" {
+		body["history"] = "unavailable: " + s.historyDown
+	}
 	if n := s.leftStopped(); n >= 0 {
 		body["servicesLeftStopped"] = n
 	}

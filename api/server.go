@@ -65,10 +65,15 @@ type Options struct {
 	// the server's own, holding the configured secrets.
 	Secrets *bashexec.Secrets
 	Now     func() time.Time // clock of the caches and token lifetimes; nil: time.Now
-	// Runs is the status page's run history (nil: the job store's runs); Schedules its cron
+	// Runs is the status page's run history (nil: History's, with the job store's running
+	// jobs; without History the job store's runs alone); Schedules its cron
 	// times (nil: no cron shown). See package statuspage.
 	Runs      statuspage.Runs
 	Schedules statuspage.Schedules
+	// History is the run history (nil: off or unavailable; GET /api/runs says which);
+	// HistoryDown is why its store could not be opened ("" when it is off or fine).
+	History     RunHistory
+	HistoryDown string
 }
 
 // Server holds the handlers' state: the job store and the lifetime of the operations it
@@ -89,6 +94,9 @@ type Server struct {
 	ready     readiness
 	runs      statuspage.Runs
 	schedules statuspage.Schedules
+	history   RunHistory
+	// historyDown is why the run history's store could not be opened: /readyz shows it.
+	historyDown string
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc
@@ -122,7 +130,8 @@ func New(o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
-		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), runs: o.Runs, schedules: o.Schedules, ctx: ctx, cancel: cancel}
+		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), runs: o.Runs, schedules: o.Schedules, ctx: ctx, cancel: cancel,
+		history: o.History, historyDown: o.HistoryDown}
 }
 
 // Context is the operations' lifetime; the cron runs under it too, so one Abort stops both.

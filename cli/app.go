@@ -29,9 +29,21 @@ func New(version string) *cli.Command {
 		}
 		return deps
 	}
-	commandsList := append(jobCommands(depsFunc),
+	// One-shot commands record their runs and notify (serve wires its own, see serve.go).
+	var obs *observers
+	oneShot := func() *jobs.Deps {
+		d := depsFunc()
+		if obs == nil {
+			var err error
+			if obs, err = attachObservers(d, false, slog.Default()); err != nil {
+				slog.Error("notifications are off for this command", "err", err)
+			}
+		}
+		return d
+	}
+	commandsList := append(jobCommands(oneShot),
 		serveCommand(depsFunc),
-		cronCommand(depsFunc),
+		cronCommand(oneShot),
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),
@@ -50,6 +62,10 @@ func New(version string) *cli.Command {
 				return fmt.Errorf("unknown command %q (see swarm-utils --help)", cmd.Args().First())
 			}
 			return cli.ShowRootCommandHelp(cmd)
+		},
+		After: func(context.Context, *cli.Command) error {
+			obs.close(slog.Default())
+			return nil
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			c, err := config.FromCommand(cmd)

@@ -8,7 +8,9 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/api"
 	"github.com/swarm-utils/swarm-utils/api/statuspage"
+	"github.com/swarm-utils/swarm-utils/history"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
 )
@@ -27,8 +29,26 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			d := deps()
 			log := slog.Default()
 			metrics := api.NewMetrics()
+			metrics.SetBuildInfo(cmd.Root().Version)
 			d.OnHelperCreated = metrics.HelperCreated
 			metrics.WatchLeftStopped(d.LeftStopped)
+			// Runs that no API request started are the cron's.
+			d.Caller = operation.CallerCron
+			obs, err := attachObservers(d, true, log)
+			defer obs.close(log)
+			if err != nil {
+				return err
+			}
+			opts := api.Options{Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets, HistoryDown: obs.down}
+			if obs.store != nil {
+				opts.History = obs.store
+				last, err := obs.store.LastSuccess()
+				if err != nil {
+					log.Warn("swarm_utils_last_success_timestamp_seconds starts empty", "err", err)
+				}
+				metrics.SeedLastSuccess(last)
+				go obs.store.KeepPruning(ctx, history.PruneEvery)
+			}
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
 			var (
 				c         api.Cron
@@ -43,8 +63,8 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			} else {
 				log.Info("cron is off: every SWARM_UTILS_IS_CRON_* switch is false")
 			}
-			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets,
-				Schedules: schedules})
+			opts.Ops, opts.Schedules = ops, schedules
+			srv := api.New(opts)
 			addr := cmd.String("listen")
 			if addr == "" {
 				addr = fmt.Sprintf(":%d", d.Config.ServerPort)

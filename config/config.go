@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,18 @@ type CleanNodeImage struct {
 	Until time.Duration // only images older than this are removed; 0: any age
 }
 
+// Notify is where runs are told of (SWARM_UTILS_NOTIFY_*).
+type Notify struct {
+	URLs []string // shoutrrr URLs, secrets
+	On   string   // NotifyOnFailure or NotifyOnAlways
+}
+
+// SWARM_UTILS_NOTIFY_ON values.
+const (
+	NotifyOnFailure = "failure"
+	NotifyOnAlways  = "always"
+)
+
 type Config struct {
 	Cron            Cron
 	AdminTokens     []string
@@ -80,6 +94,9 @@ type Config struct {
 	LogLevel                string // debug|info|warn|error
 	DryRun                  bool   // log mutating docker commands instead of running them
 	Instance                string // SWARM_UTILS_INSTANCE: the swarm-utils.instance label value this one manages
+	DataDir                 string // SWARM_UTILS_DATA_DIR: the run history's directory
+	HistoryDays             int    // SWARM_UTILS_HISTORY_DAYS; 0: no run history
+	Notify                  Notify
 }
 
 // FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
@@ -145,6 +162,9 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		LogLevel:                strings.ToLower(r.str(envLogLevel)),
 		DryRun:                  r.boolean(envDryRun),
 		Instance:                r.str(envInstance),
+		DataDir:                 r.str(envDataDir),
+		HistoryDays:             r.integer(envHistoryDays),
+		Notify:                  Notify{URLs: splitURLs(r.secret(envNotifyURLs)), On: strings.ToLower(r.str(envNotifyOn))},
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -245,6 +265,53 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// urlStart is where the next URL of a list begins: a comma before "scheme://". A comma inside
+// a URL (telegram's chats=a,b) is kept.
+var urlStart = regexp.MustCompile(`,\s*[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// splitURLs splits a list of URLs separated by spaces, newlines or commas.
+func splitURLs(s string) []string {
+	var out []string
+	for _, field := range strings.Fields(s) {
+		for field = strings.Trim(field, ","); field != ""; {
+			loc := urlStart.FindStringIndex(field[1:])
+			if loc == nil {
+				out = append(out, field)
+				break
+			}
+			out = append(out, field[:loc[0]+1])
+			field = strings.Trim(field[loc[0]+2:], ",")
+		}
+	}
+	return out
+}
+
+// minURLPart is the shortest part of a notification URL kept as a secret: shorter ones are
+// settings such as template=json or disabletls=yes (bashexec.MinGlobalSecret would skip them
+// anyway, and count them as secrets too short to mask).
+const minURLPart = 6
+
+// urlSecrets are the parts of a notification URL that may come back in a notifier's error
+// text (user, password, host+path, path, query values), beside the URL itself.
+func urlSecrets(raw string) []string {
+	out := []string{raw}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return out
+	}
+	if u.User != nil {
+		out = append(out, u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	out = append(out, strings.Trim(u.Path, "/"), u.Host+u.Path)
+	for _, vs := range u.Query() {
+		out = append(out, vs...)
+	}
+	return slices.DeleteFunc(out, func(p string) bool { return p != raw && len(p) < minURLPart })
 }
 
 // oidcIssuers reads SWARM_UTILS_OIDC_ISSUERS: "none" is no issuer; a trailing "/" is dropped,
@@ -367,6 +434,23 @@ func (c Config) Validate() error {
 	if c.ServerPort < 1 || c.ServerPort > 65535 {
 		bad(envServerPort, "must be a port between 1 and 65535, got %d", c.ServerPort)
 	}
+	if c.HistoryDays < 0 {
+		bad(envHistoryDays, "must be 0 (no run history) or a number of days, got %d", c.HistoryDays)
+	}
+	if c.HistoryDays > 0 && c.DataDir == "" {
+		bad(envDataDir, "must not be empty while %s is above 0", envHistoryDays)
+	}
+	switch c.Notify.On {
+	case NotifyOnFailure, NotifyOnAlways:
+	default:
+		bad(envNotifyOn, "must be failure or always, got %q", c.Notify.On)
+	}
+	for i, u := range c.Notify.URLs {
+		// The URL is a secret: the error names its position and scheme only.
+		if scheme, _, ok := strings.Cut(u, "://"); !ok || scheme == "" || strings.ContainsAny(scheme, "/?#@") {
+			bad(envNotifyURLs, "URL %d of %d is not a shoutrrr URL (service://…, e.g. slack://, generic://host/path)", i+1, len(c.Notify.URLs))
+		}
+	}
 	if c.S3.RetentionDays < 1 {
 		bad(envS3RetentionDays, "must be at least 1 day, got %d", c.S3.RetentionDays)
 	}
@@ -438,6 +522,15 @@ func (c Config) SecretValues() []string {
 			out = append(out, s)
 		}
 	}
+	// Notification URLs carry their service's credentials (a webhook path, a bot token); the
+	// masker keeps only parts long enough to mask safely (bashexec.MinGlobalSecret).
+	for _, u := range c.Notify.URLs {
+		for _, s := range urlSecrets(u) {
+			if s != "" && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
 	return out
 }
 
@@ -504,7 +597,20 @@ func (c Config) Masked() map[string]string {
 		envLogFormat:                 c.LogFormat,
 		envLogLevel:                  c.LogLevel,
 		envDryRun:                    b(c.DryRun),
+		envDataDir:                   c.DataDir,
+		envHistoryDays:               strconv.Itoa(c.HistoryDays),
+		envNotifyURLs:                strings.Join(hideEach(c.Notify.URLs), ","),
+		envNotifyOn:                  c.Notify.On,
 	}
+}
+
+// hideEach is one mask per secret, so the log tells how many are set.
+func hideEach(secrets []string) []string {
+	out := make([]string, len(secrets))
+	for i := range out {
+		out[i] = mask
+	}
+	return out
 }
 
 // durationString is d as SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL takes it, "" for 0.

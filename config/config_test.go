@@ -37,11 +37,12 @@ var extraVariables = []string{
 	"SWARM_UTILS_OIDC_ISSUERS", "SWARM_UTILS_OIDC_AUDIENCE", "SWARM_UTILS_OIDC_JWKS_CACHE", "SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME",
 	"SWARM_UTILS_IMAGE", "SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL",
 	"SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE",
+	"SWARM_UTILS_DATA_DIR", "SWARM_UTILS_HISTORY_DAYS", "SWARM_UTILS_NOTIFY_URLS", "SWARM_UTILS_NOTIFY_ON",
 }
 
 var fileVariables = []string{
 	"SWARM_UTILS_ADMIN_TOKEN_LIST_FILE", "SWARM_UTILS_S3_ACCESS_KEY_FILE", "SWARM_UTILS_S3_SECRET_KEY_FILE",
-	"SWARM_UTILS_REGISTRY_USER_FILE", "SWARM_UTILS_REGISTRY_PASSWORD_FILE",
+	"SWARM_UTILS_REGISTRY_USER_FILE", "SWARM_UTILS_REGISTRY_PASSWORD_FILE", "SWARM_UTILS_NOTIFY_URLS_FILE",
 }
 
 // specDefaults is SPEC §2's default column, typed.
@@ -63,10 +64,13 @@ var specDefaults = Config{
 	Instance: "default",
 	OIDC: OIDC{Issuers: []string{"https://token.actions.githubusercontent.com", "https://gitlab.com"},
 		Audience: "swarm-utils", JWKSCache: 10 * time.Minute, MaxTokenLifetime: 24 * time.Hour},
-	S3:         S3{HTTPS: true, RetentionDays: 5},
-	ServerPort: 3000,
-	LogFormat:  "auto",
-	LogLevel:   "info",
+	S3:          S3{HTTPS: true, RetentionDays: 5},
+	ServerPort:  3000,
+	LogFormat:   "auto",
+	LogLevel:    "info",
+	DataDir:     "/data",
+	HistoryDays: 30,
+	Notify:      Notify{On: "failure"},
 }
 
 // cleanEnv hides any SWARM_UTILS_* of the test machine (an empty variable counts as unset).
@@ -258,6 +262,7 @@ func TestFileVariants(t *testing.T) {
 		"SWARM_UTILS_S3_SECRET_KEY":     func(c Config) string { return c.S3.SecretKey },
 		"SWARM_UTILS_REGISTRY_USER":     func(c Config) string { return c.Registry.User },
 		"SWARM_UTILS_REGISTRY_PASSWORD": func(c Config) string { return c.Registry.Password },
+		"SWARM_UTILS_NOTIFY_URLS":       func(c Config) string { return strings.Join(c.Notify.URLs, " ") },
 	}
 	if len(fields) != len(fileVariables) {
 		t.Fatalf("test covers %d variables, fileVariables lists %d", len(fields), len(fileVariables))
@@ -343,6 +348,14 @@ func TestValidate(t *testing.T) {
 		{"oidc zero cache", func(c *Config) { c.OIDC.JWKSCache = 0 }, []string{"SWARM_UTILS_OIDC_JWKS_CACHE"}},
 		{"oidc zero token lifetime", func(c *Config) { c.OIDC.MaxTokenLifetime = 0 }, []string{"SWARM_UTILS_OIDC_MAX_TOKEN_LIFETIME"}},
 		{"oidc off needs no audience", func(c *Config) { c.OIDC = OIDC{} }, nil},
+		{"history off", func(c *Config) { c.HistoryDays = 0 }, nil},
+		{"history days negative", func(c *Config) { c.HistoryDays = -1 }, []string{"SWARM_UTILS_HISTORY_DAYS"}},
+		{"history without a data dir", func(c *Config) { c.DataDir = "" }, []string{"SWARM_UTILS_DATA_DIR"}},
+		{"notify on", func(c *Config) { c.Notify.On = "sometimes" }, []string{"SWARM_UTILS_NOTIFY_ON", "failure or always"}},
+		{"notify always", func(c *Config) { c.Notify.On = "always" }, nil},
+		{"notify URL without a scheme, not shown", func(c *Config) {
+			c.Notify.URLs = []string{"slack://hook:T0/B0/x", "hooks.example.com/s3cret-path"}
+		}, []string{"SWARM_UTILS_NOTIFY_URLS", "URL 2 of 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,11 +70,16 @@ const (
 	envLogLevel   = "SWARM_UTILS_LOG_LEVEL"
 	envDryRun     = "SWARM_UTILS_DRY_RUN"
 
+	envDataDir     = "SWARM_UTILS_DATA_DIR"
+	envHistoryDays = "SWARM_UTILS_HISTORY_DAYS"
+	envNotifyURLs  = "SWARM_UTILS_NOTIFY_URLS"
+	envNotifyOn    = "SWARM_UTILS_NOTIFY_ON"
+
 	fileSuffix = "_FILE"
 )
 
 // fileVariants are the variables that may also be read from a file (swarm secrets).
-var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword}
+var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword, envNotifyURLs}
 
 type kind int
 
@@ -102,6 +107,7 @@ const (
 	catS3       = "S3 (backups)"
 	catRegistry = "Private registry (update-service)"
 	catRuntime  = "Server, docker and logging"
+	catHistory  = "Run history and notifications"
 )
 
 func variables() []variable {
@@ -157,6 +163,11 @@ func variables() []variable {
 		{envLogFormat, kindString, "auto", "log format: auto (colour on a terminal, plain text otherwise), text (logfmt) or json", catRuntime},
 		{envLogLevel, kindString, "info", "log level: debug, info, warn or error", catRuntime},
 		{envDryRun, kindBool, "false", "log mutating docker commands instead of running them", catRuntime},
+
+		{envDataDir, kindString, "/data", "`DIR` of the run history (history.db, one process at a time): serve creates it and keeps every run there; a one-shot command records its run only when the directory exists, is writable and no serve holds it", catHistory},
+		{envHistoryDays, kindInt, "30", "runs are kept this many `DAYS` (GET /api/runs, the status page, GET /api/jobs/{id} after a restart); 0 turns the run history off", catHistory},
+		{envNotifyURLs, kindString, "", "shoutrrr `URLS` (slack://, telegram://, smtp://, generic://…) told of runs, separated by spaces or commas; they are secrets, masked like one", catHistory},
+		{envNotifyOn, kindString, "failure", "which runs are notified: failure or always", catHistory},
 	}
 	// Each *_FILE variant follows its variable, so help and docs show them together.
 	out := make([]variable, 0, len(vars)+len(fileVariants))

@@ -41,6 +41,11 @@ type Deps struct {
 	BackupStore restore.Store
 	// OnHelperCreated is called for every helper created (metrics); nil-safe.
 	OnHelperCreated func(action string)
+	// Observers are told of every ended run (history, notifications); see observe.go.
+	Observers []Observer
+	// Caller is who a run is recorded as when its context names no one (operation.CallerOf):
+	// operation.CallerCLI unless set; serve sets operation.CallerCron.
+	Caller string
 
 	wireOnce sync.Once
 	cluster  swarm.Swarm // Swarm as this instance sees it
@@ -122,22 +127,27 @@ func (d *Deps) backup() *backup.Job {
 // CleanNode prunes containers, images (-a) and build cache on the node named exactly name
 // (hostname or full ID).
 func (d *Deps) CleanNode(ctx context.Context, name string) operation.Result {
-	return d.cleanNode().Node(ctx, name)
+	ctx = d.begin(ctx)
+	return d.ended(ctx, d.cleanNode().Node(ctx, name))
 }
 
 // CleanAllNodes cleans every node in parallel.
-func (d *Deps) CleanAllNodes(ctx context.Context) operation.Report { return d.cleanNode().All(ctx) }
+func (d *Deps) CleanAllNodes(ctx context.Context) operation.Report {
+	return d.endedAll(ctx, d.cleanNode().All(ctx))
+}
 
 // CleanService runs the service's clean command inside every running task.
 func (d *Deps) CleanService(ctx context.Context, name string) operation.Result {
 	d.wire()
 	j := &cleanservice.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config}
-	return j.Run(ctx, name)
+	ctx = d.begin(ctx)
+	return d.ended(ctx, j.Run(ctx, name))
 }
 
 // BackupService uploads the service's volumes to S3.
 func (d *Deps) BackupService(ctx context.Context, name string) operation.Result {
-	return d.backup().Run(ctx, name)
+	ctx = d.begin(ctx)
+	return d.ended(ctx, d.backup().Run(ctx, name))
 }
 
 // RecoverStoppedServices starts again every service that a backup left at 0 replicas.
@@ -188,7 +198,8 @@ func (d *Deps) LeftStopped() int { return int(d.leftStopped.Load()) }
 func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Result {
 	d.wire()
 	j := &update.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
-	return j.Run(ctx, o)
+	ctx = d.begin(ctx)
+	return d.ended(ctx, j.Run(ctx, o))
 }
 
 // Repair cleans up after a swarm-utils process that died in the middle of its work.
@@ -215,5 +226,6 @@ func (d *Deps) RestoreService(ctx context.Context, o RestoreOptions) operation.R
 		store = restore.S3Store{}
 	}
 	j := &restore.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
-	return j.Run(ctx, o)
+	ctx = d.begin(ctx)
+	return d.ended(ctx, j.Run(ctx, o))
 }

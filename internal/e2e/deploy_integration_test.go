@@ -199,6 +199,12 @@ func TestDeployedStack(t *testing.T) {
 		// No cron run in the middle of the test (a 3 AM run would clean and back up everything).
 		"SWARM_UTILS_IS_CRON_CLEAN_NODE=false", "SWARM_UTILS_IS_CRON_CLEAN_SERVICE=false", "SWARM_UTILS_IS_CRON_BACKUP_SERVICE=false",
 	}
+	// The run history's volume, once the stack (and its container) is gone.
+	t.Cleanup(func() {
+		if _, e, err := docker(tb, nil, "", "volume", "rm", stack+"_swarm-utils-data"); err != nil {
+			t.Errorf("volume rm %s_swarm-utils-data: %v: %s", stack, err, e)
+		}
+	})
 	t.Cleanup(func() { removeStack(t, tb, stack) })
 	deployed := time.Now()
 	if _, e, err := docker(tb, env, "", "stack", "deploy", "--quiet", "--with-registry-auth",
@@ -285,6 +291,8 @@ func TestDeployedStack(t *testing.T) {
 			t.Errorf("unexpected clean-node result: %+v", res)
 		}
 	})
+
+	t.Run("run history survives a restart", func(t *testing.T) { testRunHistory(t, tb, c, service, ctr, app, db, adminToken, cleanToken) })
 
 	assertNoHelpers(t, tb, app, db, "clean-node-worker-1")
 
@@ -434,5 +442,64 @@ func removeVolume(t *testing.T, tb testbed.Bed, node, vol string) {
 		return err == nil
 	}) {
 		t.Logf("volume %s on %s left for the next run's sweep", vol, node)
+	}
+}
+
+// testRunHistory: the runs above are in GET /api/runs (the stack's /data volume is writable by
+// the image's user), a token sees only its target's, and a waitRes=false job that ended is
+// still readable after the service restarted.
+func testRunHistory(t *testing.T, tb testbed.Bed, c client, service, ctr, app, db, adminToken, cleanToken string) {
+	ready := c.do("", "/readyz", "")
+	if ready.err != nil || strings.Contains(ready.body, `"history"`) {
+		t.Errorf("readyz: %v %s (want ready without a history warning)", ready.err, ready.body)
+	}
+	type runs struct {
+		Runs []struct{ ID, Operation, Target, Who, Outcome string }
+	}
+	list := func(token, query string) runs {
+		t.Helper()
+		r := c.do(token, "/api/runs"+query, "")
+		var out runs
+		if r.err != nil || json.Unmarshal([]byte(r.body), &out) != nil {
+			t.Fatalf("GET /api/runs%s: %v %s\n%s", query, r.err, r.stderr, r.body)
+		}
+		return out
+	}
+	seen := map[string]string{}
+	for _, r := range list(adminToken, "").Runs {
+		seen[r.Operation+" "+r.Target] = r.Who + " " + r.Outcome
+	}
+	for key, want := range map[string]string{
+		"clean-service " + app: "label-token ok", "backup-service " + db: "admin ok", "clean-node worker-1": "admin ok",
+	} {
+		if seen[key] != want {
+			t.Errorf("run %s: %q, want %q (all: %v)", key, seen[key], want, seen)
+		}
+	}
+	for _, r := range list(cleanToken, "").Runs {
+		if r.Target != app {
+			t.Errorf("the clean token of %s sees a run on %s", app, r.Target)
+		}
+	}
+
+	r := c.do(cleanToken, "/api/clean/service", `{"serviceName":"`+app+`","waitRes":false}`)
+	var job struct{ ID string }
+	if r.err != nil || json.Unmarshal([]byte(r.body), &job) != nil || job.ID == "" {
+		t.Fatalf("background clean-service: %v %s\n%s", r.err, r.stderr, r.body)
+	}
+	if !waitUntil(60*time.Second, func() bool {
+		return strings.Contains(c.do(cleanToken, "/api/jobs/"+job.ID, "").body, `"state": "done"`)
+	}) {
+		t.Fatalf("job %s never done", job.ID)
+	}
+	if _, e, err := docker(tb, nil, "", "service", "update", "--quiet", "--force", service); err != nil {
+		t.Fatalf("restart %s: %v: %s", service, err, e)
+	}
+	if again := waitHealthy(t, tb, service); again == ctr {
+		t.Fatalf("%s was not restarted (same container %s)", service, ctr)
+	}
+	after := c.do(cleanToken, "/api/jobs/"+job.ID, "")
+	if after.err != nil || !strings.Contains(after.body, `"state": "done"`) || !strings.Contains(after.body, `"target": "`+app+`"`) {
+		t.Errorf("job %s after the restart: %v %s\n%s", job.ID, after.err, after.stderr, after.body)
 	}
 }

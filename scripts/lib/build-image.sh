@@ -11,6 +11,7 @@
 #     /bin/busybox + applets      sh and wget (the HEALTHCHECK uses wget), as alpine has them
 #     /etc/passwd, /etc/group     root and swarm-utils (uid/gid 10001)
 #     /tmp                        mode 1777 (HOME=/tmp: the docker CLI writes ~/.docker there)
+#     /data                       10001:10001 0700 (SWARM_UTILS_DATA_DIR, the run history)
 #   OUTDIR/changes    one `docker import --change` per line: the runtime stage's ENV, USER,
 #                     EXPOSE, HEALTHCHECK, ENTRYPOINT and CMD, taken from the Dockerfile itself
 #                     (plus the base image's PATH), so the two images cannot drift apart.
@@ -64,6 +65,9 @@ count=$BUSYBOX_APPLETS
 # As `adduser -D -u 10001 -H swarm-utils` does on alpine: user and group 10001, no home.
 printf 'root:x:0:0:root:/root:/bin/sh\nswarm-utils:x:10001:10001::/tmp:/sbin/nologin\n' >"$ROOTFS/etc/passwd"
 printf 'root:x:0:\nswarm-utils:x:10001:\n' >"$ROOTFS/etc/group"
+# The run history's directory, the image user's own as the Dockerfile makes it.
+install -d -m 0700 "$ROOTFS/data"
+chown 10001:10001 "$ROOTFS/data" || die "chown $ROOTFS/data to 10001 (run as root)"
 
 # The runtime stage's image settings, from the Dockerfile: continuation lines joined, only the
 # instructions after the last FROM, only those that configure the image (not RUN/COPY).
