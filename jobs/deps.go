@@ -178,6 +178,14 @@ func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Res
 	return j.Run(ctx, o)
 }
 
+// CheckUpdate is one update check of a service labelled swarm-utils.update.auto=true: when the
+// registry's digest of its tag changed, the update pipeline rolls it to tag@digest.
+func (d *Deps) CheckUpdate(ctx context.Context, name string) operation.Result {
+	d.wire()
+	j := &update.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	return j.Check(ctx, name)
+}
+
 // Repair cleans up after a swarm-utils process that died in the middle of its work.
 func (d *Deps) Repair(ctx context.Context) operation.Report {
 	return d.RepairWith(ctx, RepairOptions{})
