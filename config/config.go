@@ -51,6 +51,8 @@ const DefaultOIDCIssuers = "https://token.actions.githubusercontent.com,https://
 type Cron struct {
 	Expr                                   string
 	BackupService, CleanService, CleanNode bool
+	// UpdateAutoExpr: SWARM_UTILS_UPDATE_AUTO_CRON, the update checks' schedule (updates by digest).
+	UpdateAutoExpr string
 }
 
 // CleanNodeImage are clean-node's image rules on every node.
@@ -92,6 +94,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			BackupService: r.boolean(envCronBackupService),
 			CleanService:  r.boolean(envCronCleanService),
 			CleanNode:     r.boolean(envCronCleanNode),
+
+			UpdateAutoExpr: r.str(envUpdateAutoCron),
 		},
 		AdminTokens: splitList(r.secret(envAdminTokenList)),
 		OIDC: OIDC{
@@ -504,6 +508,7 @@ func (c Config) Masked() map[string]string {
 		envLogFormat:                 c.LogFormat,
 		envLogLevel:                  c.LogLevel,
 		envDryRun:                    b(c.DryRun),
+		envUpdateAutoCron:            c.Cron.UpdateAutoExpr,
 	}
 }
 

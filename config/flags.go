@@ -70,6 +70,8 @@ const (
 	envLogLevel   = "SWARM_UTILS_LOG_LEVEL"
 	envDryRun     = "SWARM_UTILS_DRY_RUN"
 
+	envUpdateAutoCron = "SWARM_UTILS_UPDATE_AUTO_CRON"
+
 	fileSuffix = "_FILE"
 )
 
@@ -157,6 +159,7 @@ func variables() []variable {
 		{envLogFormat, kindString, "auto", "log format: auto (colour on a terminal, plain text otherwise), text (logfmt) or json", catRuntime},
 		{envLogLevel, kindString, "info", "log level: debug, info, warn or error", catRuntime},
 		{envDryRun, kindBool, "false", "log mutating docker commands instead of running them", catRuntime},
+		{envUpdateAutoCron, kindString, "0 */5 * * * *", "cron expression (five or six fields) of the update checks of services labelled swarm-utils.update.auto=true without their own update.auto.cron", catCron},
 	}
 	// Each *_FILE variant follows its variable, so help and docs show them together.
 	out := make([]variable, 0, len(vars)+len(fileVariants))
