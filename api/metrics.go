@@ -20,9 +20,10 @@ const (
 	OpBackupService  = "backup-service"
 	OpUpdateService  = "update-service"
 	OpRestoreService = "restore-service"
+	OpUpdateCheck    = "update-check"
 )
 
-var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService}
+var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService, OpUpdateCheck}
 
 // Metrics are swarm-utils' Prometheus metrics on a registry of their own (plus the Go and
 // process collectors), served at /metrics.
@@ -110,6 +111,7 @@ func (m *Metrics) track(op string) func() {
 type AllOperations interface {
 	Operations
 	CleanAllNodes(ctx context.Context) operation.Report
+	CheckUpdate(ctx context.Context, name string) operation.Result
 }
 
 // Instrumented wraps operations with the metrics; the API and the cron share one, so both
@@ -144,6 +146,11 @@ func (i Instrumented) UpdateService(ctx context.Context, o update.Options) opera
 
 func (i Instrumented) RestoreService(ctx context.Context, o restore.Options) operation.Result {
 	return i.run(OpRestoreService, func() operation.Result { return i.Ops.RestoreService(ctx, o) })
+}
+
+// CheckUpdate is one update check (updates by digest); the update it may run is part of it.
+func (i Instrumented) CheckUpdate(ctx context.Context, name string) operation.Result {
+	return i.run(OpUpdateCheck, func() operation.Result { return i.Ops.CheckUpdate(ctx, name) })
 }
 
 // CleanAllNodes counts each node's result as one clean-node operation; the whole sweep is one

@@ -31,16 +31,13 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
 			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
 
-			var c api.Cron
-			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {
-				sched, err := schedule.New(cc, ops, d, log)
-				if err != nil {
-					return err
-				}
-				c = sched
-			} else {
-				log.Info("cron is off: every SWARM_UTILS_IS_CRON_* switch is false")
+			// Always: with every SWARM_UTILS_IS_CRON_* switch off, the targets' own schedules
+			// (clean.cron, backup.cron, update.auto) still run.
+			sched, err := schedule.New(d.Config.Cron, ops, d, log)
+			if err != nil {
+				return err
 			}
+			var c api.Cron = sched
 			addr := cmd.String("listen")
 			if addr == "" {
 				addr = fmt.Sprintf(":%d", d.Config.ServerPort)
