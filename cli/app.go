@@ -32,6 +32,7 @@ func New(version string) *cli.Command {
 	commandsList := append(jobCommands(depsFunc),
 		serveCommand(depsFunc),
 		cronCommand(depsFunc),
+		updateCheckCommand(depsFunc),
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),
