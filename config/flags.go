@@ -111,7 +111,7 @@ func variables() []variable {
 		{envCronBackupService, kindBool, "true", "cron runs backup-service on all labelled services", catCron},
 		{envCronCleanService, kindBool, "true", "cron runs clean-service on all labelled services", catCron},
 		{envCronCleanNode, kindBool, "true", "cron runs clean-node on all nodes", catCron},
-		{envCronExpr, kindString, "0 0 3 * * *", "cron expression with a seconds field", catCron},
+		{envCronExpr, kindString, "0 0 3 * * *", "cron expression: six fields with seconds first, five (seconds = 0) or @daily; a CRON_TZ=Europe/Berlin prefix sets its zone, else TZ (default UTC)", catCron},
 
 		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target; an entry `sha256:<hex>` is the token's SHA-256", catAccess},
 		{envOIDCIssuers, kindString, DefaultOIDCIssuers, "comma-separated issuer `URLS` whose CI identity tokens (OIDC JWTs) are accepted; https only (http only for loopback addresses); `none` turns OIDC off", catAccess},
