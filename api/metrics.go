@@ -111,7 +111,6 @@ func (m *Metrics) track(op string) func() {
 type AllOperations interface {
 	Operations
 	CleanAllNodes(ctx context.Context) operation.Report
-	CheckUpdate(ctx context.Context, name string) operation.Result
 }
 
 // Instrumented wraps operations with the metrics; the API and the cron share one, so both
