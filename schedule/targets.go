@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ type Entry struct {
 }
 
 // key identifies an entry across refreshes.
-func (e Entry) key() string { return e.Operation + " " + cmpOr(e.NodeID, e.Target) }
+func (e Entry) key() string { return e.Operation + " " + cmp.Or(e.NodeID, e.Target) }
 
 // ParseExpr reads a cron expression: six fields (seconds first), five (seconds = 0), or a
 // descriptor such as @daily or @every 1h; a CRON_TZ=Zone (or TZ=Zone) prefix sets its time
@@ -138,11 +139,4 @@ func ownOf(entries []Entry) own {
 		}
 	}
 	return o
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
