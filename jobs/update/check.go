@@ -80,6 +80,7 @@ func (j *Job) Check(ctx context.Context, name string) operation.Result {
 		res.Skipped = upd.Skipped
 	}
 	if !upd.OK {
+		res.Fail(upd.Err()) // Err() for the callers that unwrap it; the masked text as the update said it
 		res.OK, res.Error, res.ErrorKind = false, upd.Error, upd.ErrorKind
 	}
 	return res

@@ -44,6 +44,8 @@ func TestCheck(t *testing.T) {
 			[]string{"create-probe"}, operation.KindDocker, "ask the registry"},
 		{"registry auth logs in first", withAuth, map[string]string{oldTag: newDigest}, nil,
 			true, "changed", []string{"login", "create-probe", "remove", "login", "update-image"}, "", ""},
+		{"a failed rollout fails the check", autoLabels, map[string]string{oldTag: newDigest}, nil,
+			false, "changed", []string{"create-probe", "remove", "update-image"}, operation.KindDocker, "failed and is paused"},
 		{"auto without update.enable is refused", map[string]string{parse.LabelUpdateAuto: "true"}, map[string]string{oldTag: newDigest}, nil,
 			false, "", nil, operation.KindInvalid, parse.LabelUpdateEnable},
 		{"auto=false is skipped", map[string]string{parse.LabelUpdateEnable: "true", parse.LabelUpdateAuto: "false"}, map[string]string{oldTag: newDigest}, nil,
@@ -54,6 +56,9 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, tc.labels, "json-file")
 			c.f.Registry = tc.registry
+			if !tc.ok && tc.outcome == "changed" {
+				c.after(oldTag+"@"+newDigest, &parse.UpdateStatus{State: "paused", Message: "update paused due to failure"}, nil, false)
+			}
 			if tc.probeErr != nil {
 				c.f.SetFail("create-probe", tc.probeErr)
 			}
@@ -95,6 +100,12 @@ func TestCheck(t *testing.T) {
 				t.Errorf("resolve details %v", det)
 			}
 			if tc.outcome != "changed" {
+				return
+			}
+			if !tc.ok {
+				if r.Err() == nil {
+					t.Errorf("a failed check without Err()")
+				}
 				return
 			}
 			if want := oldTag + "@" + newDigest; svc.Image != want {
