@@ -67,6 +67,10 @@ func (f *fakeOps) CleanAllNodes(ctx context.Context) operation.Report {
 	return operation.Report{Operation: OpCleanNode, OK: true, Results: []operation.Result{f.do(ctx, OpCleanNode, "*")}}
 }
 
+func (f *fakeOps) CheckUpdate(ctx context.Context, name string) operation.Result {
+	return f.do(ctx, OpUpdateCheck, name)
+}
+
 func (f *fakeOps) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

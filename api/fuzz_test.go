@@ -54,6 +54,10 @@ func (o *fuzzOps) RestoreService(_ context.Context, r restore.Options) operation
 	return o.check(OpRestoreService, r.Service, true, "")
 }
 
+func (o *fuzzOps) CheckUpdate(_ context.Context, name string) operation.Result {
+	return o.check(OpUpdateCheck, name, true, "")
+}
+
 func (o *fuzzOps) violations() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/api/authz"
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/schedule"
 )
 
 // ServiceView is one service of GET /api/services: its swarm-utils labels (secrets "***") and
@@ -27,6 +28,9 @@ type ServiceView struct {
 	Clean    CleanView         `json:"clean"`
 	Backup   BackupView        `json:"backup"`
 	Update   UpdateView        `json:"update"`
+	// Schedules are the service's own schedules (clean.cron, backup.cron, update.auto), each with
+	// its next time or, for an expression that does not parse, its error.
+	Schedules []schedule.Entry `json:"schedules,omitempty"`
 }
 
 type CleanView struct {
@@ -71,9 +75,11 @@ type UpdateView struct {
 	ExecPre      string   `json:"execPre,omitempty"`
 	ExecPost     string   `json:"execPost,omitempty"`
 	// RollbackOnFailure: a failed rollout is rolled back (label, else SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE).
-	RollbackOnFailure bool   `json:"rollbackOnFailure"`
-	TokenSet          bool   `json:"tokenSet"`
-	Error             string `json:"error,omitempty"`
+	RollbackOnFailure bool `json:"rollbackOnFailure"`
+	// Auto: updates by digest (label update.auto=true), see Schedules for when.
+	Auto     bool   `json:"auto"`
+	TokenSet bool   `json:"tokenSet"`
+	Error    string `json:"error,omitempty"`
 }
 
 // NodeView is one node of GET /api/nodes.
@@ -86,6 +92,8 @@ type NodeView struct {
 	Labels       map[string]string `json:"labels"`
 	Actions      []string          `json:"actions"`
 	Clean        NodeCleanView     `json:"clean"`
+	// Schedules is the node's own clean-node schedule (clean.cron), with its next time or error.
+	Schedules []schedule.Entry `json:"schedules,omitempty"`
 }
 
 type NodeCleanView struct {
@@ -199,7 +207,11 @@ func (s *Server) serviceView(svc parse.Service, token authz.Token, admin bool) (
 			v.Update.RegistryURL, v.Update.RegistryUser = u.Registry.URL, hidden(u.Registry.User)
 		}
 	}
+	if v.Update.Enabled {
+		v.Update.Auto = u.Auto
+	}
 	may(updateAction, v.Update.Enabled)
+	v.Schedules = schedule.ForService(svc, s.cfg.Cron, s.now())
 	return v, mine
 }
 
@@ -240,6 +252,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 				v.Actions = append(v.Actions, OpCleanNode)
 			}
 		}
+		v.Schedules = schedule.ForNode(n, s.now())
 		views = append(views, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": views})

@@ -21,9 +21,10 @@ const (
 	OpBackupService  = "backup-service"
 	OpUpdateService  = "update-service"
 	OpRestoreService = "restore-service"
+	OpUpdateCheck    = "update-check"
 )
 
-var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService}
+var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService, OpUpdateCheck}
 
 // Metrics are swarm-utils' Prometheus metrics on a registry of their own (plus the Go and
 // process collectors), served at /metrics.
@@ -157,6 +158,11 @@ func (i Instrumented) UpdateService(ctx context.Context, o update.Options) opera
 
 func (i Instrumented) RestoreService(ctx context.Context, o restore.Options) operation.Result {
 	return i.run(OpRestoreService, func() operation.Result { return i.Ops.RestoreService(ctx, o) })
+}
+
+// CheckUpdate is one update check (updates by digest); the update it may run is part of it.
+func (i Instrumented) CheckUpdate(ctx context.Context, name string) operation.Result {
+	return i.run(OpUpdateCheck, func() operation.Result { return i.Ops.CheckUpdate(ctx, name) })
 }
 
 // CleanAllNodes counts each node's result as one clean-node operation; the whole sweep is one

@@ -15,6 +15,7 @@ import (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/update/service", s.handleUpdateService)
+	mux.HandleFunc("POST /api/update/check", s.handleServiceAction(updateCheckAction))
 	mux.HandleFunc("POST /api/backup/service", s.handleServiceAction(backupAction))
 	mux.HandleFunc("POST /api/clean/service", s.handleServiceAction(cleanAction))
 	mux.HandleFunc("POST /api/clean/node", s.handleCleanNode)
@@ -40,12 +41,17 @@ var (
 	updateAction    = authz.Action{Op: OpUpdateService, TokenLabel: authz.LabelUpdateToken}
 	cleanNodeAction = authz.Action{Op: OpCleanNode, TokenLabel: authz.LabelNodeCleanToken}
 	restoreAction   = authz.Action{Op: OpRestoreService, TokenLabel: authz.LabelRestoreToken}
+	// An update check (updates by digest) is an update: the same token and OIDC rules.
+	updateCheckAction = authz.Action{Op: OpUpdateCheck, TokenLabel: authz.LabelUpdateToken}
 )
 
-// runService runs clean-service or backup-service.
+// runService runs clean-service, backup-service or an update check.
 func (s *Server) runService(a authz.Action, ctx context.Context, name string) operation.Result {
-	if a.Op == OpBackupService {
+	switch a.Op {
+	case OpBackupService:
 		return s.ops.BackupService(ctx, name)
+	case OpUpdateCheck:
+		return s.ops.CheckUpdate(ctx, name)
 	}
 	return s.ops.CleanService(ctx, name)
 }

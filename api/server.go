@@ -26,6 +26,7 @@ type Operations interface {
 	BackupService(ctx context.Context, name string) operation.Result
 	UpdateService(ctx context.Context, o update.Options) operation.Result
 	RestoreService(ctx context.Context, o restore.Options) operation.Result
+	CheckUpdate(ctx context.Context, name string) operation.Result
 }
 
 // Targets reads what authorisation and the listings need; *jobs.Deps in production.

@@ -44,6 +44,7 @@ func New(version string) *cli.Command {
 	commandsList := append(jobCommands(oneShot),
 		serveCommand(depsFunc),
 		cronCommand(oneShot),
+		updateCheckCommand(oneShot),
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),

@@ -76,11 +76,12 @@ func TestCleanNodeFlags(t *testing.T) {
 // an unbounded loop.
 func TestCronNextCount(t *testing.T) {
 	d := jobs.NewDeps(config.Config{Cron: config.Cron{Expr: "0 0 3 * * *"}}, nil, nil, nil)
+	d.Swarm = swarmtest.New()
 	for _, tc := range []struct {
 		count string
 		lines int // -1: an error
 	}{
-		{"-1", -1}, {"0", -1}, {"10001", -1}, {"3", 3},
+		{"-1", -1}, {"0", -1}, {"10001", -1}, {"3", 3 + 1}, // and the own schedules' header
 	} {
 		var out bytes.Buffer
 		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: []*cli.Command{cronCommand(func() *jobs.Deps { return d })},
@@ -94,6 +95,35 @@ func TestCronNextCount(t *testing.T) {
 		}
 		if err != nil || strings.Count(out.String(), "\n") != tc.lines {
 			t.Errorf("--count %s: %v\n%s", tc.count, err, out.String())
+		}
+	}
+}
+
+// `cron next` lists the targets' own schedules after the global times, an invalid one with its
+// error, and then fails: a bad label is not silently skipped.
+func TestCronNextListsOwnSchedules(t *testing.T) {
+	d := jobs.NewDeps(config.Config{Cron: config.Cron{Expr: "0 0 3 * * *", UpdateAutoExpr: "0 */5 * * * *"}}, nil, nil, nil)
+	node := swarmtest.Node("n1", "worker-1")
+	node.Labels = map[string]string{parse.LabelCleanCron: "whenever"}
+	f := swarmtest.New(node)
+	f.AddService(parse.Service{Name: "db", Labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelBackupCron: "30 2 * * *"}})
+	f.AddService(parse.Service{Name: "web", Labels: map[string]string{parse.LabelUpdateEnable: "true", parse.LabelUpdateAuto: "true"}})
+	d.Swarm = f
+	var out bytes.Buffer
+	root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: []*cli.Command{cronCommand(func() *jobs.Deps { return d })},
+		ExitErrHandler: func(context.Context, *cli.Command, error) {}}
+	err := root.Run(context.Background(), []string{"swarm-utils", "cron", "next", "--count", "1"})
+	if err == nil || !strings.Contains(err.Error(), "1 own schedule(s) have an invalid expression") {
+		t.Errorf("error %v", err)
+	}
+	for _, want := range []string{
+		"# own schedules: 3",
+		`backup-service db "30 2 * * *" (swarm-utils.backup.cron) next `,
+		`clean-node worker-1 "whenever" (swarm-utils.clean.cron) INVALID: label swarm-utils.clean.cron: "whenever" is not a cron expression`,
+		`update-check web "0 */5 * * * *" (SWARM_UTILS_UPDATE_AUTO_CRON) next `,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 }

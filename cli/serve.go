@@ -50,20 +50,14 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 				go obs.store.KeepPruning(ctx, history.PruneEvery)
 			}
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
-			var (
-				c         api.Cron
-				schedules statuspage.Schedules // the status page's next cron times
-			)
-			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {
-				sched, err := schedule.New(cc, ops, d, log)
-				if err != nil {
-					return err
-				}
-				c, schedules = sched, statuspage.Cron{Switches: cc, Times: sched.Next}
-			} else {
-				log.Info("cron is off: every SWARM_UTILS_IS_CRON_* switch is false")
+			// Always: with every SWARM_UTILS_IS_CRON_* switch off, the targets' own schedules
+			// (clean.cron, backup.cron, update.auto) still run.
+			sched, err := schedule.New(d.Config.Cron, ops, d, log)
+			if err != nil {
+				return err
 			}
-			opts.Ops, opts.Schedules = ops, schedules
+			var c api.Cron = sched
+			opts.Ops, opts.Schedules = ops, statuspage.Cron{Switches: d.Config.Cron, Times: sched.Next}
 			srv := api.New(opts)
 			addr := cmd.String("listen")
 			if addr == "" {

@@ -53,6 +53,8 @@ const DefaultOIDCIssuers = "https://token.actions.githubusercontent.com,https://
 type Cron struct {
 	Expr                                   string
 	BackupService, CleanService, CleanNode bool
+	// UpdateAutoExpr: SWARM_UTILS_UPDATE_AUTO_CRON, the update checks' schedule (updates by digest).
+	UpdateAutoExpr string
 }
 
 // CleanNodeImage are clean-node's image rules on every node.
@@ -109,6 +111,8 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 			BackupService: r.boolean(envCronBackupService),
 			CleanService:  r.boolean(envCronCleanService),
 			CleanNode:     r.boolean(envCronCleanNode),
+
+			UpdateAutoExpr: r.str(envUpdateAutoCron),
 		},
 		AdminTokens: splitList(r.secret(envAdminTokenList)),
 		OIDC: OIDC{
@@ -601,6 +605,7 @@ func (c Config) Masked() map[string]string {
 		envHistoryDays:               strconv.Itoa(c.HistoryDays),
 		envNotifyURLs:                strings.Join(hideEach(c.Notify.URLs), ","),
 		envNotifyOn:                  c.Notify.On,
+		envUpdateAutoCron:            c.Cron.UpdateAutoExpr,
 	}
 }
 

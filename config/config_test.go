@@ -38,6 +38,7 @@ var extraVariables = []string{
 	"SWARM_UTILS_IMAGE", "SWARM_UTILS_CLEAN_NODE_IMAGE_KEEP", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL",
 	"SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE",
 	"SWARM_UTILS_DATA_DIR", "SWARM_UTILS_HISTORY_DAYS", "SWARM_UTILS_NOTIFY_URLS", "SWARM_UTILS_NOTIFY_ON",
+	"SWARM_UTILS_UPDATE_AUTO_CRON",
 }
 
 var fileVariables = []string{
@@ -47,7 +48,7 @@ var fileVariables = []string{
 
 // specDefaults is SPEC §2's default column, typed.
 var specDefaults = Config{
-	Cron:            Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true},
+	Cron:            Cron{Expr: "0 0 3 * * *", BackupService: true, CleanService: true, CleanNode: true, UpdateAutoExpr: "0 */5 * * * *"},
 	DockerCLIImage:  "docker:25.0.5-cli-alpine3.20",
 	BackupImage:     "offen/docker-volume-backup:v2.48.2",
 	SelfImage:       "swarm-utils:latest",

@@ -74,6 +74,7 @@ const (
 	envHistoryDays = "SWARM_UTILS_HISTORY_DAYS"
 	envNotifyURLs  = "SWARM_UTILS_NOTIFY_URLS"
 	envNotifyOn    = "SWARM_UTILS_NOTIFY_ON"
+	envUpdateAutoCron = "SWARM_UTILS_UPDATE_AUTO_CRON"
 
 	fileSuffix = "_FILE"
 )
@@ -115,7 +116,7 @@ func variables() []variable {
 		{envCronBackupService, kindBool, "true", "cron runs backup-service on all labelled services", catCron},
 		{envCronCleanService, kindBool, "true", "cron runs clean-service on all labelled services", catCron},
 		{envCronCleanNode, kindBool, "true", "cron runs clean-node on all nodes", catCron},
-		{envCronExpr, kindString, "0 0 3 * * *", "cron expression with a seconds field", catCron},
+		{envCronExpr, kindString, "0 0 3 * * *", "cron expression: six fields with seconds first, five (seconds = 0) or @daily; a CRON_TZ=Europe/Berlin prefix sets its zone, else TZ (default UTC)", catCron},
 
 		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target; an entry `sha256:<hex>` is the token's SHA-256", catAccess},
 		{envOIDCIssuers, kindString, DefaultOIDCIssuers, "comma-separated issuer `URLS` whose CI identity tokens (OIDC JWTs) are accepted; https only (http only for loopback addresses); `none` turns OIDC off", catAccess},
@@ -168,6 +169,7 @@ func variables() []variable {
 		{envHistoryDays, kindInt, "30", "runs are kept this many `DAYS` (GET /api/runs, the status page, GET /api/jobs/{id} after a restart); 0 turns the run history off", catHistory},
 		{envNotifyURLs, kindString, "", "shoutrrr `URLS` (slack://, telegram://, smtp://, generic://…) told of runs, separated by spaces or commas; they are secrets, masked like one", catHistory},
 		{envNotifyOn, kindString, "failure", "which runs are notified: failure or always", catHistory},
+		{envUpdateAutoCron, kindString, "0 */5 * * * *", "cron expression (five or six fields) of the update checks of services labelled swarm-utils.update.auto=true without their own update.auto.cron", catCron},
 	}
 	// Each *_FILE variant follows its variable, so help and docs show them together.
 	out := make([]variable, 0, len(vars)+len(fileVariants))

@@ -202,6 +202,21 @@ func (d *Deps) UpdateService(ctx context.Context, o UpdateOptions) operation.Res
 	return d.ended(ctx, j.Run(ctx, o))
 }
 
+// CheckUpdate is one update check of a service labelled swarm-utils.update.auto=true: when the
+// registry's digest of its tag changed, the update pipeline rolls it to tag@digest.
+func (d *Deps) CheckUpdate(ctx context.Context, name string) operation.Result {
+	d.wire()
+	j := &update.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	ctx = d.begin(ctx)
+	res := j.Check(ctx, name)
+	if res.OK && res.Skipped != "" {
+		// Unchanged (or not labelled): a check every few minutes per service would bury the
+		// history and, with NOTIFY_ON=always, the operators' inbox. Updates and failures count.
+		return res
+	}
+	return d.ended(ctx, res)
+}
+
 // Repair cleans up after a swarm-utils process that died in the middle of its work.
 func (d *Deps) Repair(ctx context.Context) operation.Report {
 	return d.RepairWith(ctx, RepairOptions{})

@@ -60,6 +60,17 @@ const (
 	LabelUpdateExecPostTimeout  = LabelPrefix + "update.exec-post.timeout"
 	LabelUpdateExecPostOnFail   = LabelPrefix + "update.exec-post.on-failure"
 	LabelUpdateRollback         = LabelPrefix + "update.rollback-on-failure"
+	// LabelUpdateAuto: the service follows its image tag's digest on the registry (updates by
+	// digest); LabelUpdateAutoCron checks it on its own schedule instead of
+	// SWARM_UTILS_UPDATE_AUTO_CRON.
+	LabelUpdateAuto     = LabelPrefix + "update.auto"
+	LabelUpdateAutoCron = LabelPrefix + "update.auto.cron"
+
+	// Per-target schedules (package schedule): the job runs on this cron expression instead of
+	// SWARM_UTILS_CRON_EXPR. clean.cron is read from services (clean-service) and nodes
+	// (clean-node) alike.
+	LabelCleanCron  = LabelPrefix + "clean.cron"
+	LabelBackupCron = LabelPrefix + "backup.cron"
 )
 
 // Node labels (docker node update --label-add), SPEC §3. clean.enable shares its name with the

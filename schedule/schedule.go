@@ -1,33 +1,41 @@
-// Package schedule is swarm-utils' cron door: on SWARM_UTILS_CRON_EXPR (with a seconds field)
-// it cleans every node, then runs clean-service and then backup-service on every service
-// labelled for them, as the SWARM_UTILS_IS_CRON_* switches say. One run never overlaps another.
+// Package schedule is swarm-utils' cron door: on SWARM_UTILS_CRON_EXPR it cleans every node,
+// then runs clean-service and then backup-service on every service labelled for them, as the
+// SWARM_UTILS_IS_CRON_* switches say; one global run never overlaps another. Beside it, targets
+// run on their own schedules (targets.go): a service's swarm-utils.clean.cron or backup.cron, a
+// node's clean.cron, and the update checks of services labelled swarm-utils.update.auto=true
+// (on their update.auto.cron, else SWARM_UTILS_UPDATE_AUTO_CRON); the global run leaves those
+// targets to them. The labels are read again every RefreshEvery, so a label change needs no
+// restart.
 package schedule
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/swarm-utils/swarm-utils/operation"
 	"log/slog"
 	"sync"
 	"time"
 
 	cron "github.com/netresearch/go-cron"
 	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
 )
 
 // Operations are the pipelines a run calls; *jobs.Deps (or api.Instrumented) in production.
 type Operations interface {
 	CleanAllNodes(ctx context.Context) operation.Report
+	CleanNode(ctx context.Context, name string) operation.Result
 	CleanService(ctx context.Context, name string) operation.Result
 	BackupService(ctx context.Context, name string) operation.Result
+	CheckUpdate(ctx context.Context, name string) operation.Result
 }
 
-// Targets finds the labelled services; *jobs.Deps in production.
+// Targets reads the services and nodes with their labels; *jobs.Deps in production (helpers
+// and other instances' targets left out).
 type Targets interface {
-	// EnabledServices returns the names of the services whose label is true.
-	EnabledServices(ctx context.Context, label string) ([]string, error)
+	Services(ctx context.Context) ([]parse.Service, error)
+	Nodes(ctx context.Context) ([]parse.Node, error)
 }
 
 // ErrBusy is Run's answer while another run is in progress.
@@ -36,9 +44,15 @@ var ErrBusy = errors.New("a cron run is already in progress")
 // ErrStopped is Run's answer after Stop.
 var ErrStopped = errors.New("the cron is stopped")
 
-// parser reads SWARM_UTILS_CRON_EXPR: six fields, seconds first (SPEC §2), or a descriptor
-// such as @daily.
-var parser = cron.MustNewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// parser reads every expression: six fields with seconds first (SPEC §2), five (seconds = 0),
+// or a descriptor such as @daily; CRON_TZ=Zone in front sets its zone.
+var parser = cron.MustNewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// RefreshEvery is how often the labels behind the own schedules are read again.
+const RefreshEvery = time.Minute
+
+// MaxTargetRuns bounds the own-schedule runs at once (each is one operation on one target).
+const MaxTargetRuns = 4
 
 // Scheduler runs the maintenance on a cron expression, and on demand.
 type Scheduler struct {
@@ -48,11 +62,25 @@ type Scheduler struct {
 	log     *slog.Logger
 	sched   cron.Schedule
 
-	guard   sync.Mutex // held for the whole of a run: runs never overlap
+	// RefreshEvery overrides the package's RefreshEvery (tests).
+	RefreshEvery time.Duration
+
+	guard   sync.Mutex // held for the whole of a global run: those never overlap
 	mu      sync.Mutex // orders running.Add before Stop's Wait
 	stopped bool
+	stop    chan struct{}
 	running sync.WaitGroup
 	cron    *cron.Cron
+	slots   chan struct{} // MaxTargetRuns
+
+	emu       sync.Mutex
+	scheduled map[string]scheduled // own schedules in the cron, by Entry.key
+	invalid   map[string]string    // the last error logged per key, so that it is logged once
+}
+
+type scheduled struct {
+	id   cron.EntryID
+	expr string
 }
 
 // New checks the expression and builds a Scheduler.
@@ -60,11 +88,22 @@ func New(cfg config.Cron, ops Operations, targets Targets, log *slog.Logger) (*S
 	if log == nil {
 		log = slog.Default()
 	}
-	sched, err := parser.Parse(cfg.Expr)
+	sched, err := ParseExpr(cfg.Expr)
 	if err != nil {
-		return nil, fmt.Errorf("SWARM_UTILS_CRON_EXPR %q: %w (six fields, seconds first, e.g. \"0 0 3 * * *\")", cfg.Expr, err)
+		return nil, fmt.Errorf("SWARM_UTILS_CRON_EXPR: %w", err)
 	}
-	return &Scheduler{cfg: cfg, ops: ops, targets: targets, log: log, sched: sched}, nil
+	if cfg.UpdateAutoExpr != "" {
+		if _, err := ParseExpr(cfg.UpdateAutoExpr); err != nil {
+			return nil, fmt.Errorf("%s: %w", GlobalUpdateAutoCron, err)
+		}
+	}
+	return &Scheduler{cfg: cfg, ops: ops, targets: targets, log: log, sched: sched, stop: make(chan struct{}),
+		slots: make(chan struct{}, MaxTargetRuns), scheduled: map[string]scheduled{}, invalid: map[string]string{}}, nil
+}
+
+// globalOn tells whether the global cron has anything to do.
+func (s *Scheduler) globalOn() bool {
+	return s.cfg.CleanNode || s.cfg.CleanService || s.cfg.BackupService
 }
 
 // Next returns the next n run times after from.
@@ -80,9 +119,10 @@ func (s *Scheduler) Next(from time.Time, n int) []time.Time {
 	return out
 }
 
-// Start runs the schedule in the background; scheduled runs use ctx (the server's operations
-// lifetime), so cancelling it aborts a run safely. A tick that comes while a run is still going
-// is skipped. Stop ends the schedule.
+// Start runs the schedules in the background: the global one (when a SWARM_UTILS_IS_CRON_*
+// switch is on) and the targets' own, read from their labels now and every RefreshEvery.
+// Scheduled runs use ctx (the server's operations lifetime), so cancelling it aborts a run
+// safely. A tick that comes while the same job is still going is skipped. Stop ends the schedules.
 func (s *Scheduler) Start(ctx context.Context) {
 	logger := cron.NewSlogLogger(s.log.With("component", "cron"))
 	s.cron = cron.New(
@@ -90,20 +130,34 @@ func (s *Scheduler) Start(ctx context.Context) {
 		cron.WithLogger(logger),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)),
 	)
-	s.cron.Schedule(s.sched, cron.FuncJob(func() {
-		if _, err := s.Run(ctx); errors.Is(err, ErrBusy) {
-			s.log.Warn("cron run skipped: the previous run is still going")
-		}
-	}))
+	if s.globalOn() {
+		s.cron.Schedule(s.sched, cron.FuncJob(func() {
+			if _, err := s.Run(ctx); errors.Is(err, ErrBusy) {
+				s.log.Warn("cron run skipped: the previous run is still going")
+			}
+		}))
+	}
 	s.cron.Start()
-	s.log.Info("cron started", "expr", s.cfg.Expr, "next", s.Next(time.Now(), 1),
-		"cleanNode", s.cfg.CleanNode, "cleanService", s.cfg.CleanService, "backupService", s.cfg.BackupService)
+	attrs := []any{"timeZone", time.Local.String(), "updateAutoExpr", s.cfg.UpdateAutoExpr}
+	if s.globalOn() {
+		attrs = append(attrs, "expr", s.cfg.Expr, "next", s.Next(time.Now(), 1),
+			"cleanNode", s.cfg.CleanNode, "cleanService", s.cfg.CleanService, "backupService", s.cfg.BackupService)
+	} else {
+		attrs = append(attrs, "global", "off: every SWARM_UTILS_IS_CRON_* switch is false; the targets' own schedules run")
+	}
+	s.log.Info("cron started", attrs...)
+	if s.targets != nil {
+		go s.keepRefreshing(ctx)
+	}
 }
 
-// Stop ends the schedule: no run starts after it, scheduled or by Run. A run in progress goes
+// Stop ends the schedules: no run starts after it, scheduled or by Run. A run in progress goes
 // on (see Wait).
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
+	if !s.stopped {
+		close(s.stop)
+	}
 	s.stopped = true
 	s.mu.Unlock()
 	if s.cron != nil {
@@ -111,7 +165,7 @@ func (s *Scheduler) Stop() {
 	}
 }
 
-// Wait blocks until no run is in progress, or ctx is done.
+// Wait blocks until no run (global or own schedule) is in progress, or ctx is done.
 func (s *Scheduler) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.running.Wait(); close(done) }()
@@ -145,38 +199,47 @@ type Phase struct {
 	Error     string             `json:"error,omitempty"` // the targets could not be listed
 	Duration  operation.Duration `json:"durationMs"`
 	Results   []operation.Result `json:"results"`
-	failed    []string           // "target: error", for the log line
-	started   time.Time
+	// OwnSchedule are the targets left to their own schedule (a valid clean.cron/backup.cron).
+	OwnSchedule []string `json:"ownSchedule,omitempty"`
+	failed      []string // "target: error", for the log line
+	started     time.Time
 }
 
-// Run does one run now: clean-node on every node, then clean-service on every service with
-// swarm-utils.clean.enable=true, then backup-service on every service with
-// swarm-utils.backup.enable=true, one service at a time. ErrBusy when a run is in progress.
+// Run does one global run now: clean-node on every node, then clean-service on every service
+// with swarm-utils.clean.enable=true, then backup-service on every service with
+// swarm-utils.backup.enable=true, one service at a time. A target with its own schedule for
+// the operation is left to it; one whose own expression is invalid fails here with the
+// label's error (it runs nowhere until the label is fixed). ErrBusy when a run is in progress.
 // When ctx ends, the running operation aborts safely and no other starts.
 func (s *Scheduler) Run(ctx context.Context) (Summary, error) {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return Summary{}, ErrStopped
+	if err := s.enter(); err != nil {
+		return Summary{}, err
 	}
+	defer s.running.Done()
 	if !s.guard.TryLock() {
-		s.mu.Unlock()
 		return Summary{}, ErrBusy
 	}
-	s.running.Add(1)
-	s.mu.Unlock()
-	defer s.running.Done()
 	defer s.guard.Unlock()
 
 	sum := Summary{StartedAt: time.Now().UTC(), Phases: []Phase{}}
 	s.log.Info("cron run start")
 
-	node := newPhase("clean-node", s.cfg.CleanNode)
+	var (
+		svcs            []parse.Service
+		nodes           []parse.Node
+		svcErr, nodeErr error
+	)
+	if (s.cfg.CleanService || s.cfg.BackupService) && ctx.Err() == nil {
+		svcs, svcErr = s.targets.Services(ctx)
+	}
+	if s.cfg.CleanNode && ctx.Err() == nil {
+		nodes, nodeErr = s.targets.Nodes(ctx)
+	}
+	mine := ownOf(Entries(svcs, nodes, s.cfg, time.Now()))
+
+	node := newPhase(OpCleanNode, s.cfg.CleanNode)
 	if node.Enabled && ctx.Err() == nil {
-		rep := s.ops.CleanAllNodes(ctx)
-		for _, r := range rep.Results {
-			node.add(r)
-		}
+		s.cleanNodes(ctx, &node, nodes, nodeErr, mine)
 	}
 	sum.add(node)
 
@@ -186,22 +249,28 @@ func (s *Scheduler) Run(ctx context.Context) (Summary, error) {
 		label   string
 		run     func(context.Context, string) operation.Result
 	}{
-		{"clean-service", s.cfg.CleanService, parse.LabelCleanEnable, s.ops.CleanService},
-		{"backup-service", s.cfg.BackupService, parse.LabelBackupEnable, s.ops.BackupService},
+		{OpCleanService, s.cfg.CleanService, parse.LabelCleanEnable, s.ops.CleanService},
+		{OpBackupService, s.cfg.BackupService, parse.LabelBackupEnable, s.ops.BackupService},
 	} {
 		ph := newPhase(p.op, p.enabled)
 		if ph.Enabled && ctx.Err() == nil {
-			names, err := s.targets.EnabledServices(ctx, p.label)
-			if err != nil {
-				ph.Error = fmt.Sprintf("list services with %s=true: %v", p.label, err)
+			if svcErr != nil {
+				ph.Error = fmt.Sprintf("list services with %s=true: %v", p.label, svcErr)
 				ph.Failures++
 				ph.failed = append(ph.failed, ph.Error)
 			}
-			for _, name := range names {
+			for _, svc := range svcs {
+				if on, err := parse.BoolLabel(svc.Labels, p.label, false); !on || err != nil {
+					continue
+				}
 				if ctx.Err() != nil {
 					break
 				}
-				ph.add(p.run(ctx, name))
+				if e, ok := mine[p.op+" "+svc.Name]; ok {
+					ph.ownSchedule(p.op, e)
+					continue
+				}
+				ph.add(p.run(ctx, svc.Name))
 			}
 		}
 		sum.add(ph)
@@ -212,6 +281,55 @@ func (s *Scheduler) Run(ctx context.Context) (Summary, error) {
 	sum.Duration = operation.Duration(time.Since(sum.StartedAt))
 	s.logSummary(sum)
 	return sum, nil
+}
+
+// cleanNodes is the clean-node phase: every node at once (CleanAllNodes) unless some node has
+// its own clean.cron; then every other node of the listing, in parallel as CleanAllNodes does.
+func (s *Scheduler) cleanNodes(ctx context.Context, ph *Phase, nodes []parse.Node, listErr error, mine own) {
+	var rest []parse.Node
+	for _, n := range nodes {
+		if e, ok := mine[OpCleanNode+" "+n.ID]; ok {
+			ph.ownSchedule(OpCleanNode, e)
+			continue
+		}
+		rest = append(rest, n)
+	}
+	if listErr != nil || len(rest) == len(nodes) {
+		for _, r := range s.ops.CleanAllNodes(ctx).Results {
+			ph.add(r)
+		}
+		return
+	}
+	results := make([]operation.Result, len(rest))
+	var wg sync.WaitGroup
+	for i, n := range rest {
+		wg.Go(func() { results[i] = s.ops.CleanNode(ctx, n.ID) })
+	}
+	wg.Wait()
+	for _, r := range results {
+		ph.add(r)
+	}
+}
+
+// ownSchedule leaves a target to its own schedule, or fails it when its expression is invalid.
+func (p *Phase) ownSchedule(op string, e Entry) {
+	if e.Error == "" {
+		p.OwnSchedule = append(p.OwnSchedule, e.Target)
+		return
+	}
+	p.add(operation.Failed(op, e.Target, operation.Errorf(operation.KindInvalid,
+		"%s: it runs neither on its own schedule nor on SWARM_UTILS_CRON_EXPR until the label is fixed", e.Error)))
+}
+
+// enter registers a run with Wait, unless the scheduler is stopped.
+func (s *Scheduler) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	s.running.Add(1)
+	return nil
 }
 
 func newPhase(op string, enabled bool) Phase {

@@ -26,6 +26,8 @@ type recorder struct {
 	listErr error
 	active  int // operations running at once; must stay <= 1
 	maxSeen int
+	svcs    []parse.Service // nil: labelled
+	nodes   []parse.Node    // nil: three nodes without labels
 }
 
 type event struct {
@@ -34,10 +36,15 @@ type event struct {
 	at    time.Time
 }
 
-var labelled = map[string][]string{
-	parse.LabelCleanEnable:  {"svc-a", "svc-b"},
-	parse.LabelBackupEnable: {"svc-b", "svc-c"},
+// labelled: svc-a and svc-b are cleaned, svc-b and svc-c backed up.
+var labelled = []parse.Service{
+	{Name: "svc-a", Labels: map[string]string{parse.LabelCleanEnable: "true"}},
+	{Name: "svc-b", Labels: map[string]string{parse.LabelCleanEnable: " True ", parse.LabelBackupEnable: "true"}},
+	{Name: "svc-c", Labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelCleanEnable: "false"}},
+	{Name: "svc-d", Labels: map[string]string{}},
 }
+
+var threeNodes = []parse.Node{{ID: "n1", Hostname: "manager"}, {ID: "n2", Hostname: "worker-1"}, {ID: "n3", Hostname: "worker-2"}}
 
 func (r *recorder) op(ctx context.Context, op, target string) operation.Result {
 	call := op + " " + target
@@ -76,11 +83,50 @@ func (r *recorder) CleanService(ctx context.Context, name string) operation.Resu
 func (r *recorder) BackupService(ctx context.Context, name string) operation.Result {
 	return r.op(ctx, "backup-service", name)
 }
-func (r *recorder) EnabledServices(_ context.Context, label string) ([]string, error) {
+func (r *recorder) CleanNode(ctx context.Context, name string) operation.Result {
+	return r.op(ctx, "clean-node", name)
+}
+func (r *recorder) CheckUpdate(ctx context.Context, name string) operation.Result {
+	return r.op(ctx, "update-check", name)
+}
+func (r *recorder) Services(context.Context) ([]parse.Service, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.listErr != nil {
 		return nil, r.listErr
 	}
-	return labelled[label], nil
+	if r.svcs == nil {
+		return labelled, nil
+	}
+	return slices.Clone(r.svcs), nil
+}
+func (r *recorder) Nodes(context.Context) ([]parse.Node, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.listErr != nil {
+		return nil, r.listErr
+	}
+	if r.nodes == nil {
+		return threeNodes, nil
+	}
+	return slices.Clone(r.nodes), nil
+}
+
+// setServices changes the labels the next refresh reads.
+func (r *recorder) setServices(svcs []parse.Service) {
+	r.mu.Lock()
+	r.svcs = svcs
+	r.mu.Unlock()
+}
+
+func (r *recorder) count(call string) int {
+	n := 0
+	for _, c := range r.calls() {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *recorder) calls() []string {
@@ -172,6 +218,7 @@ func TestRunListErrorIsAFailure(t *testing.T) {
 	r := &recorder{listErr: errors.New("docker is down")}
 	s, _ := newTestScheduler(t, allOn("0 0 3 * * *"), r)
 	sum, _ := s.Run(context.Background())
+	// clean-node still runs: CleanAllNodes reads the nodes itself and reports its own failure.
 	if sum.OK || sum.Failures != 2 || !strings.Contains(sum.Phases[1].Error, "docker is down") {
 		t.Errorf("summary %+v", sum)
 	}
@@ -207,10 +254,14 @@ func TestRunBusyAndCanceled(t *testing.T) {
 }
 
 func TestBadExpression(t *testing.T) {
-	for _, expr := range []string{"0 3 * * *", "* * * * * * * *", "nonsense", ""} {
-		if _, err := New(config.Cron{Expr: expr}, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "SWARM_UTILS_CRON_EXPR") {
+	for _, expr := range []string{"61 * * * *", "* * * * * * * *", "nonsense", ""} {
+		if _, err := New(config.Cron{Expr: expr}, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "SWARM_UTILS_CRON_EXPR") ||
+			!strings.Contains(err.Error(), "five fields") {
 			t.Errorf("New(%q): %v", expr, err)
 		}
+	}
+	if _, err := New(config.Cron{Expr: "0 3 * * *", UpdateAutoExpr: "every now and then"}, nil, nil, nil); err == nil || !strings.Contains(err.Error(), GlobalUpdateAutoCron) {
+		t.Errorf("a bad %s: %v", GlobalUpdateAutoCron, err)
 	}
 	s, err := New(config.Cron{Expr: "*/10 * * * * *"}, nil, nil, nil)
 	if err != nil {

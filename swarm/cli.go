@@ -310,6 +310,18 @@ func (c *CLI) Scale(ctx context.Context, s Scale) error {
 	return err
 }
 
+func (c *CLI) CreateProbe(ctx context.Context, p Probe) (ProbeResult, error) {
+	// replicated with 0 replicas: no task, no pull; --with-registry-auth lets the manager's
+	// daemon resolve the tag with the service's login, as an update would.
+	args := []string{"service", "create", "--detach", "--quiet", "--name", p.Name, "--mode", "replicated", "--replicas", "0"}
+	for _, l := range p.Labels {
+		args = append(args, "--label", l.String())
+	}
+	args = append(args, "--with-registry-auth", "--", p.Image)
+	res, err := c.run(ctx, bashexec.Command{Args: args, Env: p.Env, Timeout: p.Timeout})
+	return ProbeResult{ID: strings.TrimSpace(res.Stdout), Warning: strings.TrimSpace(res.Stderr), DryRun: res.DryRun}, err
+}
+
 func (c *CLI) UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error) {
 	args := []string{"service", "update", "--detach=false", "--quiet", "--image", u.Image, "--with-registry-auth"}
 	if u.Force {

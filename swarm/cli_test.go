@@ -45,6 +45,12 @@ func TestCLIArgv(t *testing.T) {
 			[]string{"service", "logs", "--raw", "--no-trunc", "--", "h1"}, true, "", nil, logsTimeout},
 		{"logs tail", func(c *CLI) error { _, err := c.Logs(context.Background(), "t1", 20); return err },
 			[]string{"service", "logs", "--raw", "--no-trunc", "--tail", "20", "--", "t1"}, true, "", nil, logsTimeout},
+		{"create probe", func(c *CLI) error {
+			_, err := c.CreateProbe(context.Background(), Probe{Name: "swarm-utils-update-check-web-resolve",
+				Labels: []Label{{Key: "swarm-utils.helper", Value: "true"}}, Image: "reg/app:2", Env: []string{"DOCKER_CONFIG=/d"}, Timeout: 7 * time.Second})
+			return err
+		}, []string{"service", "create", "--detach", "--quiet", "--name", "swarm-utils-update-check-web-resolve", "--mode", "replicated", "--replicas", "0",
+			"--label", "swarm-utils.helper=true", "--with-registry-auth", "--", "reg/app:2"}, false, "", []string{"DOCKER_HOST=unix:///d.sock", "DOCKER_CONFIG=/d"}, 7 * time.Second},
 		{"create job", func(c *CLI) error {
 			_, err := c.CreateJob(context.Background(), Job{Name: "swarm-utils-x", NodeID: "n1",
 				Labels:          []Label{{Key: "swarm-utils.helper", Value: "true"}, {Key: "swarm-utils.helper.step", Value: "upload"}},

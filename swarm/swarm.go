@@ -62,6 +62,10 @@ type Swarm interface {
 	// Scale sets a replicated service's replica count, adding or removing a label in the same
 	// update, without waiting for the tasks.
 	Scale(ctx context.Context, s Scale) error
+	// CreateProbe creates a service of no replicas whose image docker resolves on the registry
+	// (tag to digest, with the registry auth of Env), the way `docker service update --image`
+	// pins it; nothing is pulled or run. Remove it after reading its image.
+	CreateProbe(ctx context.Context, p Probe) (ProbeResult, error)
 	// UpdateImage rolls a service to an image and waits for docker's rollout to return.
 	UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error)
 	// Rollback rolls a service back to its previous spec (docker service rollback) and waits
@@ -140,6 +144,22 @@ type RollbackRequest struct {
 	Service string
 	Env     []string // DOCKER_CONFIG of a private login, so the previous image can be pulled
 	Timeout time.Duration
+}
+
+// Probe is one `docker service create --replicas 0` that only resolves an image's digest.
+type Probe struct {
+	Name    string
+	Labels  []Label
+	Image   string   // a tag: docker pins it to the registry's digest
+	Env     []string // DOCKER_CONFIG of a private login
+	Timeout time.Duration
+}
+
+// ProbeResult is what the probe's create said.
+type ProbeResult struct {
+	ID      string
+	Warning string // docker's stderr, e.g. "image ... could not be accessed on a registry to record its digest"
+	DryRun  bool
 }
 
 // UpdateResult is what the update command said.

@@ -17,7 +17,10 @@ const (
 
 // Settings configure update-service for one service.
 type Settings struct {
-	Enabled      bool
+	Enabled bool
+	// Auto: the service follows its tag's digest on the registry (label update.auto; read also
+	// when Enabled is false, so a check can say that update.enable is missing).
+	Auto         bool
 	RegistryAuth bool
 	Registry     config.Registry // each field from its label, else from config
 	ExecPre      string          // "" = none; runs in every running task before the update
@@ -34,9 +37,12 @@ type Settings struct {
 // registry field comes from its label, else from cfg.Registry, and all three must be set.
 func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, error) {
 	r := labels.Reader{Labels: lbls}
-	s := Settings{Enabled: r.Bool(parse.LabelUpdateEnable, false)}
-	if r.Err != nil || !s.Enabled {
+	s := Settings{Enabled: r.Bool(parse.LabelUpdateEnable, false), Auto: r.Bool(parse.LabelUpdateAuto, false)}
+	if r.Err != nil {
 		return Settings{}, r.Err
+	}
+	if !s.Enabled {
+		return Settings{Auto: s.Auto}, nil
 	}
 	s.RegistryAuth = r.Bool(parse.LabelUpdateRegistryAuth, false)
 	s.Registry = config.Registry{

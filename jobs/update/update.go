@@ -35,6 +35,9 @@ type Swarm interface {
 	UpdateImage(ctx context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error)
 	Rollback(ctx context.Context, r swarm.RollbackRequest) error
 	Login(ctx context.Context, env []string, user, password, registry string) error
+	// CreateProbe and Remove: an update check's probe (Check).
+	CreateProbe(ctx context.Context, p swarm.Probe) (swarm.ProbeResult, error)
+	Remove(ctx context.Context, id string) error
 }
 
 // Job runs update-service.

@@ -30,6 +30,10 @@ type Fake struct {
 	// OnRollback decides a rollback; nil: the service runs its image from before the last
 	// update again (new tasks), rollback completed.
 	OnRollback func(svc *parse.Service, r swarm.RollbackRequest) error
+	// Registry is the registry's digest of each tag (as written in the probe's image), which a
+	// probe pins; a tag missing from it is not found there: the probe keeps the bare tag and
+	// warns, as docker does when the registry cannot be reached.
+	Registry map[string]string
 	// OnLogin decides a registry login; nil: it succeeds.
 	OnLogin func(env []string, user, password, registry string) error
 	// OnScale runs before a scale is applied; an error fails it (nothing changes).
@@ -74,6 +78,7 @@ type Call struct {
 	Job      *swarm.Job
 	Scale    *swarm.Scale
 	Update   *swarm.ImageUpdate
+	Probe    *swarm.Probe
 	Rollback *swarm.RollbackRequest
 	Args     []string // run-local's argv
 	Tail     int      // logs: the lines asked for (0 = all)
@@ -253,7 +258,7 @@ func (f *Fake) Calls(verbs ...string) []Call {
 
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
-	return f.Calls("create-job", "remove", "scale", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
+	return f.Calls("create-job", "create-probe", "remove", "scale", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
 }
 
 // SetFail makes every later call of verb fail with err (nil: succeed again), also while the
@@ -904,6 +909,36 @@ func (f *Fake) Scale(_ context.Context, sc swarm.Scale) error {
 	s.Replicas = sc.Replicas
 	f.startTasks(s, int(sc.Replicas), nodes)
 	return nil
+}
+
+// ProbeWarning is docker's warning for an image it could not resolve on the registry.
+const ProbeWarning = "image %s could not be accessed on a registry to record\nits digest. Each node will access %s independently,\npossibly leading to different nodes running different\nversions of the image."
+
+func (f *Fake) CreateProbe(_ context.Context, p swarm.Probe) (swarm.ProbeResult, error) {
+	if err := f.record(Call{Verb: "create-probe", Target: p.Name, Probe: &p}); err != nil {
+		return swarm.ProbeResult{}, err
+	}
+	if f.Dry {
+		return swarm.ProbeResult{DryRun: true}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byName(p.Name) != nil {
+		return swarm.ProbeResult{}, fmt.Errorf("exit status 1: Error response from daemon: rpc error: code = AlreadyExists desc = name conflicts with an existing object")
+	}
+	labels := map[string]string{}
+	for _, l := range p.Labels {
+		labels[l.Key] = l.Value
+	}
+	s := &parse.Service{ID: f.id("p"), Name: p.Name, Image: p.Image, Labels: labels, Mode: parse.ModeReplicated}
+	res := swarm.ProbeResult{ID: s.ID}
+	if d, ok := f.Registry[p.Image]; ok {
+		s.Image = p.Image + "@" + d
+	} else {
+		res.Warning = fmt.Sprintf(ProbeWarning, p.Image, p.Image)
+	}
+	f.services = append(f.services, s)
+	return res, nil
 }
 
 func (f *Fake) UpdateImage(_ context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error) {
