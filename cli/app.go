@@ -39,6 +39,7 @@ func New(version string) *cli.Command {
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),
+		volumesCommand(depsFunc),
 	)
 
 	root := &cli.Command{

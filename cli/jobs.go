@@ -61,7 +61,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 				if err != nil {
 					return fmt.Errorf("list the backups of service %s: %w", name, err)
 				}
-				return printJSON(cmd, backupList{Service: name, Backups: archives}, true, "backups")
+				return printListing(cmd, backupList{Service: name, Backups: archives}, true, "backups")
 			},
 		},
 		{

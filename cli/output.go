@@ -54,7 +54,17 @@ func isTerminal(w io.Writer) bool {
 // printOut prints v as JSON or, for people, as text(); with --quiet nothing when ok. It
 // returns an error naming what failed when !ok, so the exit code is non-zero.
 func printOut(cmd *cli.Command, v any, text func() string, ok bool, what string) error {
-	if !ok || !cmd.Bool(flagQuiet) {
+	return render(cmd, v, text, ok, what, cmd.Bool(flagQuiet))
+}
+
+// printListing is printOut for a listing (volumes, backups): what it prints is the point, so
+// --quiet only quiets the log.
+func printListing(cmd *cli.Command, v interface{ Text() string }, ok bool, what string) error {
+	return render(cmd, v, v.Text, ok, what, false)
+}
+
+func render(cmd *cli.Command, v any, text func() string, ok bool, what string, quiet bool) error {
+	if !ok || !quiet {
 		asText, err := textOutput(cmd)
 		if err != nil {
 			return err

@@ -143,6 +143,19 @@ func TestQuietStillPrintsAFailure(t *testing.T) {
 	}
 }
 
+// A listing prints what it lists also with --quiet (only the log is quiet).
+func TestQuietListingStillPrints(t *testing.T) {
+	var out bytes.Buffer
+	root := &cli.Command{Name: "x", Writer: &out, Flags: outputFlags(),
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			return printListing(cmd, backupList{Service: "db"}, true, "backups")
+		}}
+	if err := root.Run(context.Background(), []string{"x", "-q", "--format", "text"}); err != nil || out.String() != "0 backups of db\n" {
+		t.Errorf("quiet listing: %v, printed %q", err, out.String())
+	}
+}
+
 // The completion script needs no configuration: it works with an invalid one.
 func TestCompletionScript(t *testing.T) {
 	out, err := runApp(t, map[string]string{"SWARM_UTILS_LOCK_TIMEOUT": "bad"}, "completion", "bash")

@@ -34,7 +34,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			d.OnHelperCreated = metrics.HelperCreated
 			metrics.WatchLeftStopped(d.LeftStopped)
 			ops := api.Instrumented{Ops: d, Metrics: metrics}
-			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
+			srv := api.New(api.Options{Ops: ops, Targets: d, Backups: d, Volumes: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets})
 
 			var c api.Cron
 			if cc := d.Config.Cron; cc.CleanNode || cc.CleanService || cc.BackupService {
