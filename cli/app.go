@@ -59,8 +59,8 @@ func New(version string) *cli.Command {
 			return cli.ShowRootCommandHelp(cmd)
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
-			if cmd.Args().First() == completionCommand {
-				return ctx, nil // prints a script; needs no configuration
+			if cmd.Args().First() == completionCommand || completing() {
+				return ctx, nil // prints a script or the shell's candidates; needs no configuration, logs nothing
 			}
 			c, err := config.FromCommand(cmd)
 			if err == nil {
@@ -115,6 +115,12 @@ var quietCommands = map[string]bool{"config": true, "version": true, "help": tru
 
 // completionCommand is the subcommand urfave adds with EnableShellCompletion.
 const completionCommand = "completion"
+
+// completing tells whether the shell asks for completions: its script calls swarm-utils with
+// this flag last (urfave does not tell Before).
+func completing() bool {
+	return len(os.Args) > 1 && os.Args[len(os.Args)-1] == "--generate-shell-completion"
+}
 
 func configCommand(cfg *config.Config) *cli.Command {
 	return &cli.Command{

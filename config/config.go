@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"io/fs"
 	"net/url"
 	"os"
 	"path"
@@ -206,7 +207,14 @@ func (r *reader) secret(env string) string {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("read the value of %s: %v", env, err)))
+		why := "cannot be read"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			why = "does not exist"
+		case errors.Is(err, fs.ErrPermission):
+			why = "is not readable by this user"
+		}
+		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("file %q %s; want a readable file holding the value of %s (a swarm secret: /run/secrets/NAME)", path, why, env)))
 		return ""
 	}
 	value = strings.TrimRight(string(b), "\r\n")
@@ -285,7 +293,7 @@ func oidcIssuers(s string) []string {
 func CheckOIDCURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", raw, err)
+		return fmt.Errorf("%q is not a URL; want https://host[/path]", raw)
 	}
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return fmt.Errorf("%q must be an absolute URL (https://host[/path]) without user, query or fragment", raw)

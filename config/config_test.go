@@ -214,6 +214,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"retention", "SWARM_UTILS_S3_RETENTION_DAYS", "five", nil},
 		{"jwks cache", "SWARM_UTILS_OIDC_JWKS_CACHE", "10min", nil},
 		{"until unknown unit", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "2w", nil},
+		{"secret file missing", "SWARM_UTILS_ADMIN_TOKEN_LIST_FILE", "/nonexistent/admin-tokens", nil},
 		{"until negative", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "-1h", nil},
 	}
 	for _, tt := range tests {
@@ -233,7 +234,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			if !strings.Contains(err.Error(), "must") && !strings.Contains(err.Error(), "want") && !strings.Contains(err.Error(), "too large") {
 				t.Errorf("error does not say what is accepted: %v", err)
 			}
-			for _, lib := range []string{"strconv", "parse error", "could not parse", "invalid syntax", "time:", "invalid value"} {
+			for _, lib := range []string{"strconv", "parse error", "could not parse", "invalid syntax", "time:", "invalid value", "no such file", "parse \""} {
 				if strings.Contains(err.Error(), lib) {
 					t.Errorf("error has library text %q: %v", lib, err)
 				}
