@@ -49,6 +49,7 @@ type Options struct {
 	Ops     Operations
 	Targets Targets
 	Backups Catalogue     // nil: GET /api/backups answers 404
+	Volumes VolumeLister  // nil: GET /api/volumes answers 404
 	Config  config.Config // admin tokens, OIDC, and the defaults behind the labels shown by the listings
 	Log     *slog.Logger
 	Metrics *Metrics // nil: /metrics answers 404
@@ -83,6 +84,7 @@ type Server struct {
 	ops       Operations
 	targets   Targets
 	backups   Catalogue
+	volumes   VolumeLister
 	auth      *authz.Authorizer
 	cfg       config.Config
 	log       *slog.Logger
@@ -129,7 +131,7 @@ func New(o Options) *Server {
 		o.AdmitWait = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
+	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, volumes: o.Volumes, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
 		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), runs: o.Runs, schedules: o.Schedules, ctx: ctx, cancel: cancel,
 		history: o.History, historyDown: o.HistoryDown}

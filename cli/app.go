@@ -4,16 +4,20 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
+	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
 )
 
@@ -48,13 +52,16 @@ func New(version string) *cli.Command {
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),
+		volumesCommand(depsFunc),
 	)
 
 	root := &cli.Command{
 		Name:    "swarm-utils",
 		Usage:   "keep a Docker Swarm cluster healthy: clean nodes and services, back volumes up to S3, update services",
 		Version: version,
-		Flags:   config.Flags(),
+		Flags:   append(config.Flags(), outputFlags()...),
+		// `swarm-utils completion bash|zsh|fish|pwsh` prints the script to source.
+		EnableShellCompletion: true,
 		// Errors are logged once by main; cli must not print them too.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands:       commandsList,
@@ -69,6 +76,9 @@ func New(version string) *cli.Command {
 			return nil
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+			if cmd.Args().First() == completionCommand || completing() {
+				return ctx, nil // prints a script or the shell's candidates; needs no configuration, logs nothing
+			}
 			c, err := config.FromCommand(cmd)
 			if err == nil {
 				err = c.Validate()
@@ -76,7 +86,14 @@ func New(version string) *cli.Command {
 			if err != nil {
 				return ctx, fmt.Errorf("configuration: %w", err)
 			}
-			logger, err := newLogger(os.Stderr, c.LogFormat, c.LogLevel)
+			if _, err := textOutput(cmd); err != nil {
+				return ctx, err // before anything runs
+			}
+			logLevel := c.LogLevel
+			if cmd.Bool(flagQuiet) && (logLevel == "debug" || logLevel == "info") {
+				logLevel = "warn"
+			}
+			logger, err := newLogger(os.Stderr, c.LogFormat, logLevel)
 			if err != nil {
 				return ctx, fmt.Errorf("configuration: %w", err)
 			}
@@ -111,26 +128,64 @@ func newDeps(cfg config.Config) *jobs.Deps {
 
 // quietCommands (and no or an unknown command) print for people and scripts: the start-up
 // configuration line is debug only for them.
-var quietCommands = map[string]bool{"config": true, "version": true, "help": true, restore.HelperCommand: true}
+var quietCommands = map[string]bool{"config": true, "version": true, "help": true, completionCommand: true, restore.HelperCommand: true}
+
+// completionCommand is the subcommand urfave adds with EnableShellCompletion.
+const completionCommand = "completion"
+
+// completing tells whether the shell asks for completions: its script calls swarm-utils with
+// this flag last (urfave does not tell Before).
+func completing() bool {
+	return len(os.Args) > 1 && os.Args[len(os.Args)-1] == "--generate-shell-completion"
+}
 
 func configCommand(cfg *config.Config) *cli.Command {
 	return &cli.Command{
-		Name:  "config",
-		Usage: "print the effective configuration as JSON (secrets masked), or with --markdown the table of every variable",
+		Name: "config",
+		Usage: "print the effective configuration (secrets masked) and check it: exits non-zero when it is invalid " +
+			"(also a cron expression that does not parse, or S3 settings that are set but incomplete); with --markdown the table of every variable",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "markdown", Usage: "print the Markdown table of every variable and flag"}},
 		Action: func(_ context.Context, cmd *cli.Command) error {
 			if cmd.Bool("markdown") {
 				_, err := fmt.Fprint(cmd.Root().Writer, config.Markdown())
 				return err
 			}
-			out, err := json.MarshalIndent(cfg.Masked(), "", "  ")
-			if err != nil {
-				return fmt.Errorf("encode configuration: %w", err)
+			masked := cfg.Masked()
+			err := checkConfig(*cfg)
+			if perr := printOut(cmd, masked, func() string { return configText(masked) }, err == nil, "configuration check"); perr != nil && err == nil {
+				return perr
 			}
-			_, err = fmt.Fprintln(cmd.Root().Writer, string(out))
-			return err
+			if err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			return nil
 		},
 	}
+}
+
+// checkConfig checks what Validate leaves to the moment of use: the cron expression, and the
+// S3 settings once any of them is set (a service's labels may still fill in the rest, but a
+// configuration that sets some and not others is most likely a mistake).
+func checkConfig(c config.Config) error {
+	var errs []error
+	if _, err := schedule.New(c.Cron, nil, nil, slog.Default()); err != nil {
+		errs = append(errs, err)
+	}
+	if s := c.S3; s.URL != "" || s.Bucket != "" || s.AccessKey != "" || s.SecretKey != "" {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configText is the configuration for people: VARIABLE=value, sorted.
+func configText(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, m[k])
+	}
+	return b.String()
 }
 
 func versionCommand(version string) *cli.Command {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,7 +22,7 @@ func cronCommand(deps jobs.DepsFunc) *cli.Command {
 		Commands: []*cli.Command{
 			{
 				Name:  "run-now",
-				Usage: "run clean-node (all nodes), clean-service and backup-service (all labelled services) once, as the SWARM_UTILS_IS_CRON_* switches say, and print the summary as JSON",
+				Usage: "run clean-node (all nodes), clean-service and backup-service (all labelled services) once, as the SWARM_UTILS_IS_CRON_* switches say, and print the summary",
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					d := deps()
 					s, err := schedule.New(d.Config.Cron, d, d, slog.Default())
@@ -34,17 +33,8 @@ func cronCommand(deps jobs.DepsFunc) *cli.Command {
 					if err != nil {
 						return err
 					}
-					out, err := json.MarshalIndent(sum, "", "  ")
-					if err != nil {
-						return fmt.Errorf("encode summary: %w", err)
-					}
-					if _, err := fmt.Fprintln(cmd.Root().Writer, string(out)); err != nil {
-						return err
-					}
-					if !sum.OK {
-						return fmt.Errorf("cron run: %d of %d targets failed", sum.Failures, sum.Targets)
-					}
-					return nil
+					return printOut(cmd, sum, func() string { return summaryText(sum) }, sum.OK,
+						fmt.Sprintf("cron run: %d of %d targets", sum.Failures, sum.Targets))
 				},
 			},
 			{

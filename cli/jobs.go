@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,8 +13,8 @@ import (
 	"github.com/urfave/cli/v3"
 )
 
-// jobCommands are the one-shot subcommands; each prints its structured result as JSON and
-// exits non-zero when the operation failed.
+// jobCommands are the one-shot subcommands; each prints its structured result (JSON, or text
+// for people; see printOut) and exits non-zero when the operation failed.
 func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 	cmds := []*cli.Command{
 		{
@@ -62,7 +61,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 				if err != nil {
 					return fmt.Errorf("list the backups of service %s: %w", name, err)
 				}
-				return printJSON(cmd, backupList{Service: name, Backups: archives}, true, "backups")
+				return printListing(cmd, backupList{Service: name, Backups: archives}, true, "backups")
 			},
 		},
 		{
@@ -116,7 +115,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 		},
 	}
 	for _, c := range cmds {
-		c.Flags = append(c.Flags, &cli.BoolFlag{Name: "text", Usage: "print a summary for people instead of JSON"})
+		c.Flags = append(c.Flags, &cli.BoolFlag{Name: flagText, Hidden: true, Usage: "the same as --format text"})
 	}
 	return cmds
 }
@@ -151,21 +150,7 @@ func printResult(cmd *cli.Command, r operation.Result) error {
 	return printJSON(cmd, r, r.OK, r.Operation+" "+r.Target)
 }
 
-// printJSON prints the result as JSON, or for people with --text.
+// printJSON prints the result as --format (or the terminal) says; see printOut.
 func printJSON(cmd *cli.Command, v interface{ Text() string }, ok bool, what string) error {
-	text := v.Text()
-	if !cmd.Bool("text") {
-		out, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode result: %w", err)
-		}
-		text = string(out) + "\n"
-	}
-	if _, err := fmt.Fprint(cmd.Root().Writer, text); err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("%s failed", what)
-	}
-	return nil
+	return printOut(cmd, v, v.Text, ok, what)
 }

@@ -28,10 +28,3 @@ func newLogger(w *os.File, format, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("unknown log format %q", format)
 	}
 }
-
-// isTerminal reports whether f is a character device (golang.org/x/term is not in the module
-// graph, and this is all tint needs).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
+	"strings"
 
 	"github.com/swarm-utils/swarm-utils/api"
 	"github.com/swarm-utils/swarm-utils/api/statuspage"
+	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/history"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/operation"
@@ -22,10 +23,14 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 		Usage: "run the HTTP API and the cron together until SIGTERM",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on (default: every interface, port SWARM_UTILS_SERVER_PORT)"},
-			&cli.DurationFlag{Name: "shutdown-grace", Value: 30 * time.Second,
-				Usage: "on SIGTERM, how long running operations may go on before they are aborted safely; set the service's stop_grace_period above this plus the backup start timeout"},
+			&cli.StringFlag{Name: "shutdown-grace", Value: "30s",
+				Usage: "on SIGTERM, how long running operations may go on before they are aborted safely (" + config.DurationSyntax + "); set the service's stop_grace_period above this plus the backup start timeout"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			grace, err := config.ParseDuration(strings.TrimSpace(cmd.String("shutdown-grace")))
+			if err != nil {
+				return fmt.Errorf("--shutdown-grace %q %v", cmd.String("shutdown-grace"), err)
+			}
 			d := deps()
 			log := slog.Default()
 			metrics := api.NewMetrics()
@@ -39,7 +44,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			if err != nil {
 				return err
 			}
-			opts := api.Options{Targets: d, Backups: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets, HistoryDown: obs.down}
+			opts := api.Options{Targets: d, Backups: d, Volumes: d, Config: d.Config, Log: log, Metrics: metrics, Secrets: d.Secrets, HistoryDown: obs.down}
 			if obs.store != nil {
 				opts.History = obs.store
 				last, err := obs.store.LastSuccess()
@@ -66,7 +71,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 			// A service a backup left at 0 (failed restore, start timeout) is retried here, not
 			// only at the next start of serve.
 			go d.KeepRestoringStopped(ctx, jobs.RetryStoppedEvery)
-			return api.Run(ctx, api.RunOptions{Addr: addr, Server: srv, Cron: c, Grace: cmd.Duration("shutdown-grace"), Log: log, Repair: d.Repair})
+			return api.Run(ctx, api.RunOptions{Addr: addr, Server: srv, Cron: c, Grace: grace, Log: log, Repair: d.Repair})
 		},
 	}
 }

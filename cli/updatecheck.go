@@ -16,7 +16,6 @@ func updateCheckCommand(deps jobs.DepsFunc) *cli.Command {
 			"and, when it has, roll the service to tag@digest through the update pipeline; the result says which digest replaced which",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
-			&cli.BoolFlag{Name: "text", Usage: "print a summary for people instead of JSON"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return printResult(cmd, deps().CheckUpdate(ctx, cmd.String("service")))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"io/fs"
 	"net/url"
 	"os"
 	"path"
@@ -178,9 +179,20 @@ type reader struct {
 	errs []error
 }
 
-func (r *reader) str(env string) string   { return strings.TrimSpace(r.cmd.String(flagName(env))) }
-func (r *reader) boolean(env string) bool { return r.cmd.Bool(flagName(env)) }
-func (r *reader) integer(env string) int  { return r.cmd.Int(flagName(env)) }
+func (r *reader) str(env string) string { return strings.TrimSpace(r.cmd.String(flagName(env))) }
+func (r *reader) boolean(env string) bool {
+	if raw, bad := badValue(r.cmd, flagName(env)); bad {
+		r.fail(env, "must be true or false, got %q", raw)
+	}
+	return r.cmd.Bool(flagName(env))
+}
+
+func (r *reader) integer(env string) int {
+	if raw, bad := badValue(r.cmd, flagName(env)); bad {
+		r.fail(env, "must be a whole number such as %s, got %q", defaultOf(env), raw)
+	}
+	return r.cmd.Int(flagName(env))
+}
 func (r *reader) fail(env, f string, a ...any) {
 	r.errs = append(r.errs, describe(env, fmt.Sprintf(f, a...)))
 }
@@ -191,24 +203,19 @@ func describe(env, problem string) error {
 
 func (r *reader) millis(env string) time.Duration {
 	raw := r.str(env)
-	d, err := ParseMillis(raw)
+	d, err := ParseDuration(raw)
 	if err != nil {
 		r.fail(env, "%q %v", raw, err)
 	}
 	return d
 }
 
-// duration reads a Go duration ("24h"); empty is 0.
+// duration reads an optional duration; empty is 0.
 func (r *reader) duration(env string) time.Duration {
-	raw := r.str(env)
-	if raw == "" {
+	if r.str(env) == "" {
 		return 0
 	}
-	d, err := time.ParseDuration(raw)
-	if err != nil || d < 0 {
-		r.fail(env, "%q is not a duration such as 24h or 90m", raw)
-	}
-	return d
+	return r.millis(env)
 }
 
 // secret reads env, or the file named by env_FILE. Values are never put into errors.
@@ -224,7 +231,14 @@ func (r *reader) secret(env string) string {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("read the value of %s: %v", env, err)))
+		why := "cannot be read"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			why = "does not exist"
+		case errors.Is(err, fs.ErrPermission):
+			why = "is not readable by this user"
+		}
+		r.errs = append(r.errs, describe(env+fileSuffix, fmt.Sprintf("file %q %s; want a readable file holding the value of %s (a swarm secret: /run/secrets/NAME)", path, why, env)))
 		return ""
 	}
 	value = strings.TrimRight(string(b), "\r\n")
@@ -234,13 +248,26 @@ func (r *reader) secret(env string) string {
 	return value
 }
 
-// ParseMillis reads a non-negative number of milliseconds; "_" is allowed between digits.
-func ParseMillis(s string) (time.Duration, error) {
+// DurationSyntax is what ParseDuration accepts, for messages.
+const DurationSyntax = "milliseconds such as 600_000, or a number with a unit such as 30s, 10m or 1h30m"
+
+// ParseDuration reads a non-negative duration, as every duration variable and label takes it:
+// plain milliseconds ("_" allowed between digits, "600_000"), as SPEC §2 writes them, or a
+// number with a unit ("30s", "1.5m", "1h30m"; ns, us, ms, s, m, h). Its errors say what is
+// accepted, without the strconv or time packages' text.
+func ParseDuration(s string) (time.Duration, error) {
 	if s == "" {
-		return 0, errors.New("is empty; want milliseconds such as 600_000")
+		return 0, errors.New("is empty; want " + DurationSyntax)
 	}
 	if s[0] == '-' {
-		return 0, errors.New("is negative; want milliseconds such as 600_000")
+		return 0, errors.New("is negative; want " + DurationSyntax)
+	}
+	if last := s[len(s)-1]; last < '0' || last > '9' {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, errors.New("is not a duration; want " + DurationSyntax)
+		}
+		return d, nil
 	}
 	isDigit := func(i int) bool { return i >= 0 && i < len(s) && s[i] >= '0' && s[i] <= '9' }
 	var digits strings.Builder
@@ -250,7 +277,7 @@ func ParseMillis(s string) (time.Duration, error) {
 			digits.WriteByte(s[i])
 		case s[i] == '_' && isDigit(i-1) && isDigit(i+1):
 		default:
-			return 0, errors.New(`is not a number of milliseconds (digits, "_" only between two digits, e.g. 600_000)`)
+			return 0, errors.New(`is not a duration; want ` + DurationSyntax + ` ("_" only between two digits)`)
 		}
 	}
 	n, err := strconv.ParseInt(digits.String(), 10, 64)
@@ -337,7 +364,7 @@ func oidcIssuers(s string) []string {
 func CheckOIDCURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", raw, err)
+		return fmt.Errorf("%q is not a URL; want https://host[/path]", raw)
 	}
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return fmt.Errorf("%q must be an absolute URL (https://host[/path]) without user, query or fragment", raw)
@@ -405,7 +432,7 @@ func (c Config) Validate() error {
 		{envLockLease, c.Timeouts.LockLease},
 	} {
 		if t.d <= 0 {
-			bad(t.env, "must be a positive number of milliseconds, got %d", t.d.Milliseconds())
+			bad(t.env, "must be more than 0 (%s), got %s", DurationSyntax, t.d)
 		}
 	}
 	for _, glob := range c.CleanNodeImage.Keep {
@@ -414,7 +441,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Timeouts.LockLease > 0 && c.Timeouts.LockLease < MinLockLease {
-		bad(envLockLease, "must be at least %d milliseconds (a renewal must fit in a third of it), got %d", MinLockLease.Milliseconds(), c.Timeouts.LockLease.Milliseconds())
+		bad(envLockLease, "must be at least %s (a renewal must fit in a third of it), got %s", MinLockLease, c.Timeouts.LockLease)
 	}
 	if !validInstance(c.Instance) {
 		bad(envInstance, "must be 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit, got %q", c.Instance)
@@ -429,10 +456,10 @@ func (c Config) Validate() error {
 			bad(envOIDCAudience, "must not be empty while %s names issuers", envOIDCIssuers)
 		}
 		if c.OIDC.MaxTokenLifetime <= 0 {
-			bad(envOIDCMaxTokenLifetime, "must be a positive number of milliseconds, got %d", c.OIDC.MaxTokenLifetime.Milliseconds())
+			bad(envOIDCMaxTokenLifetime, "must be more than 0 (%s), got %s", DurationSyntax, c.OIDC.MaxTokenLifetime)
 		}
 		if c.OIDC.JWKSCache <= 0 {
-			bad(envOIDCJWKSCache, "must be a positive number of milliseconds, got %d", c.OIDC.JWKSCache.Milliseconds())
+			bad(envOIDCJWKSCache, "must be more than 0 (%s), got %s", DurationSyntax, c.OIDC.JWKSCache)
 		}
 	}
 	if c.ServerPort < 1 || c.ServerPort > 65535 {

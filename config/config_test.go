@@ -201,7 +201,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"double underscore", "SWARM_UTILS_EXTRA_TIMEOUT", "6__0", nil},
 		{"negative", "SWARM_UTILS_PENDING_SERVICE_TIMEOUT", "-5", nil},
 		{"not a number", "SWARM_UTILS_UPDATE_SERVICE_TIMEOUT", "abc", nil},
-		{"unit suffix", "SWARM_UTILS_CLEAN_NODE_IMAGE_TIMEOUT", "10s", nil},
+		{"unknown unit", "SWARM_UTILS_CLEAN_NODE_IMAGE_TIMEOUT", "10sec", nil},
+		{"days are no unit", "SWARM_UTILS_LOCK_LEASE", "1d", nil},
+		{"unit without number", "SWARM_UTILS_LOCK_TIMEOUT", "s", nil},
+		{"negative with unit", "SWARM_UTILS_EXTRA_TIMEOUT", "-10s", nil},
+		{"bool from flag", "SWARM_UTILS_DRY_RUN", "", []string{"--dry-run=maybe"}},
+		{"int from flag", "SWARM_UTILS_SERVER_PORT", "", []string{"--server-port", "x"}},
 		{"fraction", "SWARM_UTILS_CLEAN_NODE_BUILDER_TIMEOUT", "1.5", nil},
 		{"overflow", "SWARM_UTILS_CLEAN_NODE_CONTAINER_TIMEOUT", "99999999999999999999", nil},
 		{"too large for a Duration", "SWARM_UTILS_BACKUP_SERVICE_START_TIMEOUT", "9223372036854776", nil},
@@ -212,8 +217,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"port with underscore", "SWARM_UTILS_SERVER_PORT", "3_000", nil},
 		{"bool", "SWARM_UTILS_S3_HTTPS", "yes", nil},
 		{"retention", "SWARM_UTILS_S3_RETENTION_DAYS", "five", nil},
-		{"jwks cache", "SWARM_UTILS_OIDC_JWKS_CACHE", "10m", nil},
-		{"until without unit", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "24", nil},
+		{"jwks cache", "SWARM_UTILS_OIDC_JWKS_CACHE", "10min", nil},
+		{"until unknown unit", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "2w", nil},
+		{"secret file missing", "SWARM_UTILS_ADMIN_TOKEN_LIST_FILE", "/nonexistent/admin-tokens", nil},
 		{"until negative", "SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL", "-1h", nil},
 	}
 	for _, tt := range tests {
@@ -226,23 +232,39 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s=%q accepted", tt.env, tt.value)
 			}
-			if !strings.Contains(err.Error(), tt.env) && !strings.Contains(err.Error(), flagName(tt.env)) {
-				t.Errorf("error does not name %s: %v", tt.env, err)
+			if !strings.Contains(err.Error(), tt.env) || !strings.Contains(err.Error(), "--"+flagName(tt.env)) {
+				t.Errorf("error does not name %s and its flag: %v", tt.env, err)
+			}
+			// The accepted values, in our words, not the libraries'.
+			if !strings.Contains(err.Error(), "must") && !strings.Contains(err.Error(), "want") && !strings.Contains(err.Error(), "too large") {
+				t.Errorf("error does not say what is accepted: %v", err)
+			}
+			for _, lib := range []string{"strconv", "parse error", "could not parse", "invalid syntax", "time:", "invalid value", "no such file", "parse \""} {
+				if strings.Contains(err.Error(), lib) {
+					t.Errorf("error has library text %q: %v", lib, err)
+				}
 			}
 		})
 	}
 }
 
-func TestParseMillis(t *testing.T) {
-	good := map[string]time.Duration{"0": 0, "1": time.Millisecond, "600_000": 10 * time.Minute, "1_000_000": 1000 * time.Second}
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{"0": 0, "1": time.Millisecond, "600_000": 10 * time.Minute, "1_000_000": 1000 * time.Second,
+		"30s": 30 * time.Second, "10m": 10 * time.Minute, "1h30m": 90 * time.Minute, "1.5s": 1500 * time.Millisecond,
+		"250ms": 250 * time.Millisecond, "0s": 0, "24h": 24 * time.Hour}
 	for in, want := range good {
-		if got, err := ParseMillis(in); err != nil || got != want {
-			t.Errorf("ParseMillis(%q) = %v, %v; want %v", in, got, err, want)
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "_", "_1", "1_", "1__0", "-1", "+1", "1e3", "1 000", "０"} {
-		if got, err := ParseMillis(in); err == nil {
-			t.Errorf("ParseMillis(%q) = %v, want an error", in, got)
+	for _, in := range []string{"", "_", "_1", "1_", "1__0", "-1", "+1", "1e3", "1 000", "０", "1.5", "-1s", "10sec", "1d", "s", "1_0s", "9999999999h"} {
+		got, err := ParseDuration(in)
+		if err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want an error", in, got)
+			continue
+		}
+		if strings.Contains(err.Error(), "time:") || strings.Contains(err.Error(), "strconv") {
+			t.Errorf("ParseDuration(%q): library text in %q", in, err)
 		}
 	}
 }

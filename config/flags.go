@@ -88,7 +88,7 @@ const (
 	kindString kind = iota
 	kindBool
 	kindInt
-	kindMillis // a string flag parsed by ParseMillis, so help shows "600_000" as in SPEC §2
+	kindMillis // a string flag parsed by ParseDuration, so help shows "600_000" as in SPEC §2
 	kindFile
 )
 
@@ -104,7 +104,7 @@ const (
 	catCron     = "Cron"
 	catAccess   = "Access"
 	catImages   = "Images and shells"
-	catTimeouts = "Timeouts (milliseconds, 600_000 style accepted)"
+	catTimeouts = "Timeouts (milliseconds such as 600_000, or 30s, 10m, 1h30m)"
 	catS3       = "S3 (backups)"
 	catRegistry = "Private registry (update-service)"
 	catRuntime  = "Server, docker and logging"
@@ -121,8 +121,8 @@ func variables() []variable {
 		{envAdminTokenList, kindString, "", "comma-separated admin `TOKENS`; an admin may act on every target; an entry `sha256:<hex>` is the token's SHA-256", catAccess},
 		{envOIDCIssuers, kindString, DefaultOIDCIssuers, "comma-separated issuer `URLS` whose CI identity tokens (OIDC JWTs) are accepted; https only (http only for loopback addresses); `none` turns OIDC off", catAccess},
 		{envOIDCAudience, kindString, "swarm-utils", "the `AUDIENCE` an OIDC token's aud claim must contain (GitHub: core.getIDToken(AUDIENCE); GitLab: id_tokens aud)", catAccess},
-		{envOIDCJWKSCache, kindMillis, "600_000", "how long an OIDC issuer's signing keys are cached (`MS`); a token signed with an unknown key id refetches them, at most every 30 s", catAccess},
-		{envOIDCMaxTokenLifetime, kindMillis, "86_400_000", "the longest lifetime (exp − iat) of an accepted OIDC token (`MS`); GitHub's live minutes, GitLab's id_tokens as long as the job may run", catAccess},
+		{envOIDCJWKSCache, kindMillis, "600_000", "how long an OIDC issuer's signing keys are cached (`DURATION`); a token signed with an unknown key id refetches them, at most every 30 s", catAccess},
+		{envOIDCMaxTokenLifetime, kindMillis, "86_400_000", "the longest lifetime (exp − iat) of an accepted OIDC token (`DURATION`); GitHub's live minutes, GitLab's id_tokens as long as the job may run", catAccess},
 
 		{envDockerCLIImage, kindString, "docker:25.0.5-cli-alpine3.20", "image of the helper services", catImages},
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},
@@ -132,19 +132,19 @@ func variables() []variable {
 		{envCleanNodeImageKeep, kindString, "", "comma-separated repository `GLOBS` (as update.image-allow; `registry:5000/team/*`, `nginx`) whose images clean-node never removes; a node's clean.image.keep label adds its own", catImages},
 		{envCleanNodeImageUntil, kindString, "", "clean-node removes only images created longer than this `DURATION` ago (`24h`, docker's until filter); empty: any age; a node's clean.image.until label overrides it", catImages},
 
-		{envBackupExecTimeout, kindMillis, "600_000", "for the backup pre-command in one task (`MS`)", catTimeouts},
-		{envBackupStopTimeout, kindMillis, "30_000", "to scale a service to 0 before a backup (`MS`)", catTimeouts},
-		{envBackupUploadTimeout, kindMillis, "600_000", "to upload one node's volumes (`MS`)", catTimeouts},
-		{envBackupStartTimeout, kindMillis, "300_000", "to scale a service back up after a backup (`MS`)", catTimeouts},
-		{envCleanServiceExecTimeout, kindMillis, "60_000", "for the clean command in one task (`MS`)", catTimeouts},
-		{envUpdateServiceTimeout, kindMillis, "60_000", "for one service update (`MS`)", catTimeouts},
-		{envCleanNodeImageTimeout, kindMillis, "60_000", "for the image prune on one node (`MS`)", catTimeouts},
-		{envCleanNodeBuilderTimeout, kindMillis, "60_000", "for the builder prune on one node (`MS`)", catTimeouts},
-		{envCleanNodeContainerTimeout, kindMillis, "60_000", "for the container prune on one node (`MS`)", catTimeouts},
-		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`MS`)", catTimeouts},
-		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`MS`)", catTimeouts},
-		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`MS`)", catTimeouts},
-		{envLockLease, kindMillis, "30_000", "the lease of the cluster-wide per-target lock (`MS`), renewed every third of it while the operation runs: a holder killed with -9 keeps its target at most this long; at least 3_000", catTimeouts},
+		{envBackupExecTimeout, kindMillis, "600_000", "for the backup pre-command in one task (`DURATION`)", catTimeouts},
+		{envBackupStopTimeout, kindMillis, "30_000", "to scale a service to 0 before a backup (`DURATION`)", catTimeouts},
+		{envBackupUploadTimeout, kindMillis, "600_000", "to upload one node's volumes (`DURATION`)", catTimeouts},
+		{envBackupStartTimeout, kindMillis, "300_000", "to scale a service back up after a backup (`DURATION`)", catTimeouts},
+		{envCleanServiceExecTimeout, kindMillis, "60_000", "for the clean command in one task (`DURATION`)", catTimeouts},
+		{envUpdateServiceTimeout, kindMillis, "60_000", "for one service update (`DURATION`)", catTimeouts},
+		{envCleanNodeImageTimeout, kindMillis, "60_000", "for the image prune on one node (`DURATION`)", catTimeouts},
+		{envCleanNodeBuilderTimeout, kindMillis, "60_000", "for the builder prune on one node (`DURATION`)", catTimeouts},
+		{envCleanNodeContainerTimeout, kindMillis, "60_000", "for the container prune on one node (`DURATION`)", catTimeouts},
+		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`DURATION`)", catTimeouts},
+		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`DURATION`)", catTimeouts},
+		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`DURATION`)", catTimeouts},
+		{envLockLease, kindMillis, "30_000", "the lease of the cluster-wide per-target lock (`DURATION`), renewed every third of it while the operation runs: a holder killed with -9 keeps its target at most this long; at least 3_000", catTimeouts},
 
 		{envS3URL, kindString, "", "S3 endpoint as `HOST[:PORT]`, no scheme", catS3},
 		{envS3HTTPS, kindBool, "true", "https (true) or http (false) to S3", catS3},
@@ -205,15 +205,15 @@ func Flags() []cli.Flag {
 		// whose default help would otherwise omit).
 		switch v.kind {
 		case kindBool:
-			flags = append(flags, &cli.BoolFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
-				Value: v.def == "true", DefaultText: v.def})
+			flags = append(flags, &boolFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				Value: v.def == "true", DefaultText: v.def, Config: valueConfig{bad: new(string)}})
 		case kindInt:
 			def, err := strconv.Atoi(v.def)
 			if err != nil {
 				panic(fmt.Sprintf("config: default of %s: %v", v.env, err))
 			}
-			flags = append(flags, &cli.IntFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
-				Value: def, DefaultText: v.def, Config: cli.IntegerConfig{Base: 10}}) // no octal "010", no hex
+			flags = append(flags, &intFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
+				Value: def, DefaultText: v.def, Config: valueConfig{bad: new(string)}}) // base 10: no octal "010", no hex
 		case kindFile:
 			flags = append(flags, &cli.StringFlag{Name: name, Usage: v.usage, Category: v.category, Sources: src,
 				TakesFile: true})
@@ -244,7 +244,8 @@ func (e envSource) GoString() string { return fmt.Sprintf("envSource{%q}", e.key
 // Markdown renders every variable as a table, generated from Flags() so the docs cannot drift.
 func Markdown() string {
 	var b strings.Builder
-	b.WriteString("Durations are milliseconds (`600_000`-style underscores between digits are accepted); " +
+	b.WriteString("Durations are milliseconds (`600_000`-style underscores between digits are accepted) " +
+		"or a number with a unit (`30s`, `10m`, `1h30m`; ms, s, m, h), here and in every duration label; " +
 		"booleans are `true`/`false`; an empty variable counts as unset. " +
 		"Every variable is also a command-line flag.\n\n")
 	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
@@ -263,4 +264,14 @@ func Markdown() string {
 			strings.ReplaceAll(df.GetUsage(), "|", `\|`))
 	}
 	return b.String()
+}
+
+// defaultOf is env's default as the help writes it, for messages.
+func defaultOf(env string) string {
+	for _, v := range variables() {
+		if v.env == env {
+			return v.def
+		}
+	}
+	return ""
 }

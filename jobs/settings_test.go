@@ -69,11 +69,13 @@ func TestCleanSettingsFromLabels(t *testing.T) {
 		{name: "every label", labels: map[string]string{parse.LabelCleanEnable: " true ", parse.LabelCleanExec: "echo a; echo b", parse.LabelCleanExecShell: "/bin/bash",
 			parse.LabelCleanExecTimeout: "1_500"},
 			want: cleanservice.Settings{Enabled: true, Exec: "echo a; echo b", Shell: "/bin/bash", ExecTimeout: 1500 * time.Millisecond}},
+		{name: "timeout in Go syntax", labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "x", parse.LabelCleanExecTimeout: "2m30s"},
+			want: cleanservice.Settings{Enabled: true, Exec: "x", Shell: "/bin/ash", ExecTimeout: 150 * time.Second}},
 		{name: "bad bool", labels: map[string]string{parse.LabelCleanEnable: "yes"}, wantErr: "label swarm-utils.clean.enable: \"yes\" is not true or false"},
 		{name: "empty bool", labels: map[string]string{parse.LabelCleanEnable: ""}, wantErr: "label swarm-utils.clean.enable"},
 		{name: "no exec", labels: map[string]string{parse.LabelCleanEnable: "true"}, wantErr: "label swarm-utils.clean.exec: is required"},
 		{name: "blank exec", labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "  "}, wantErr: "label swarm-utils.clean.exec: is required"},
-		{name: "bad timeout", labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "x", parse.LabelCleanExecTimeout: "60s"}, wantErr: "label swarm-utils.clean.exec.timeout"},
+		{name: "bad timeout", labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "x", parse.LabelCleanExecTimeout: "60 s"}, wantErr: "label swarm-utils.clean.exec.timeout"},
 		{name: "zero timeout", labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "x", parse.LabelCleanExecTimeout: "0"}, wantErr: "more than 0"},
 	}
 	for _, tt := range tests {

@@ -190,7 +190,11 @@ func TestDeployedStack(t *testing.T) {
 		_ = s3client.Remove(ctx, s3, tb.S3Bucket, objs)
 	})
 
-	// The deployment, exactly as in deploy/: only the variables differ.
+	// Stand-ins for GitHub's and GitLab's OIDC issuers, which the deployment trusts instead.
+	issuers := startCIIssuers(t, tb)
+
+	// The deployment, exactly as in deploy/ (with backups): only the variables differ, and a
+	// third file trusts the stand-in issuers' certificate.
 	env := []string{
 		"SWARM_UTILS_IMAGE=" + image, "DOCKER_GID=" + gid, "SWARM_UTILS_SECRET_PREFIX=" + prefix,
 		"SWARM_UTILS_S3_URL=" + tb.S3URL, "SWARM_UTILS_S3_BUCKET=" + tb.S3Bucket, "SWARM_UTILS_S3_HTTPS=false",
@@ -205,10 +209,12 @@ func TestDeployedStack(t *testing.T) {
 			t.Errorf("volume rm %s_swarm-utils-data: %v: %s", stack, err, e)
 		}
 	})
+	env = append(env, issuers.env()...)
 	t.Cleanup(func() { removeStack(t, tb, stack) })
 	deployed := time.Now()
 	if _, e, err := docker(tb, env, "", "stack", "deploy", "--quiet", "--with-registry-auth",
-		"-c", filepath.Join(repo, "deploy", "swarm-utils.stack.yml"), stack); err != nil {
+		"-c", filepath.Join(repo, "deploy", "swarm-utils.stack.yml"), "-c", filepath.Join(repo, "deploy", "swarm-utils.backup.stack.yml"),
+		"-c", filepath.Join(repo, "internal", "e2e", "testdata", "oidc-ca.stack.yml"), stack); err != nil {
 		t.Fatalf("stack deploy: %v: %s", err, e)
 	}
 	t.Cleanup(func() {
@@ -234,6 +240,7 @@ func TestDeployedStack(t *testing.T) {
 	c := client{tb: tb, image: tb.WorkloadImage, base: "http://" + service + ":3000"}
 
 	t.Run("CI examples' call lines", func(t *testing.T) { testCIExamples(t, tb, repo, adminToken) })
+	t.Run("OIDC CI examples' call lines", func(t *testing.T) { testOIDCExamples(t, tb, repo, issuers) })
 	t.Run("healthz", func(t *testing.T) {
 		for _, base := range []string{c.base, "http://swarm-utils:3000"} { // the stack's alias, as examples/ use it
 			rep := client{tb: tb, image: c.image, base: base}.do("", "/healthz", "")

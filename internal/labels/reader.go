@@ -46,16 +46,32 @@ func (r *Reader) Bool(label string, def bool) bool {
 	return v
 }
 
-// Millis reads a positive number of milliseconds ("600_000" allowed); absent or blank gives def.
+// Millis reads a positive duration as the variables take it (config.ParseDuration: plain
+// milliseconds such as "600_000", or "30s", "10m"); absent or blank gives def.
 func (r *Reader) Millis(label string, def time.Duration) time.Duration {
 	v := r.Str(label)
 	if v == "" {
 		return def
 	}
-	d, err := config.ParseMillis(v)
+	d, err := config.ParseDuration(v)
 	if err == nil && d == 0 {
-		err = errors.New("must be more than 0 milliseconds") // no time at all
+		err = errors.New("must be more than 0") // no time at all
 	}
+	if err != nil {
+		r.Fail(label, "%q %v", v, err)
+		return def
+	}
+	return d
+}
+
+// Duration reads an optional non-negative duration (config.ParseDuration; 0 allowed); absent or
+// blank gives def.
+func (r *Reader) Duration(label string, def time.Duration) time.Duration {
+	v := r.Str(label)
+	if v == "" {
+		return def
+	}
+	d, err := config.ParseDuration(v)
 	if err != nil {
 		r.Fail(label, "%q %v", v, err)
 		return def

@@ -37,19 +37,12 @@ func SettingsFromLabels(lbls map[string]string, cfg config.Config) (Settings, er
 		BuilderTimeout:   r.Millis(parse.LabelNodeCleanBuilderTimeout, cfg.Timeouts.CleanNodeBuilder),
 		ContainerTimeout: r.Millis(parse.LabelNodeCleanContainerTimeout, cfg.Timeouts.CleanNodeContainer),
 		Keep:             slices.Concat(cfg.CleanNodeImage.Keep, r.List(parse.LabelNodeCleanImageKeep)),
-		Until:            cfg.CleanNodeImage.Until,
+		Until:            r.Duration(parse.LabelNodeCleanImageUntil, cfg.CleanNodeImage.Until),
 	}
 	for _, glob := range r.List(parse.LabelNodeCleanImageKeep) {
 		if _, err := path.Match(glob, ""); err != nil {
 			r.Fail(parse.LabelNodeCleanImageKeep, "%q is not a valid glob: %v", glob, err)
 		}
-	}
-	if raw := r.Str(parse.LabelNodeCleanImageUntil); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil || d < 0 {
-			r.Fail(parse.LabelNodeCleanImageUntil, "%q is not a duration such as 24h or 90m", raw)
-		}
-		s.Until = d
 	}
 	if r.Err != nil {
 		return Settings{}, r.Err

@@ -1,5 +1,5 @@
 // Package oidctest is a local OIDC issuer for tests: a discovery document and a JWKS on
-// 127.0.0.1, keys that sign CI identity tokens shaped like GitHub's and GitLab's, and counters
+// 127.0.0.1 (or over https on another address, NewTLSIssuer), keys that sign CI identity tokens shaped like GitHub's and GitLab's, and counters
 // of what was fetched.
 package oidctest
 
@@ -11,9 +11,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -85,6 +90,67 @@ func Keys(t *testing.T) (k1, k2, stranger, ec Key) {
 func NewIssuer(t *testing.T, published ...Key) *Issuer {
 	t.Helper()
 	iss := &Issuer{published: published}
+	srv := httptest.NewServer(iss.handler())
+	iss.URL = srv.URL
+	t.Cleanup(srv.Close)
+	return iss
+}
+
+// NewTLSIssuer serves an issuer over https on addr (host:port; port 0 picks one) until the
+// test ends, for a swarm-utils that is not on the test's loopback (a deployed container, which
+// accepts only https issuers there). Its certificate is self-signed for addr's host; caPEM is
+// that certificate, for the verifier's trust store (SSL_CERT_FILE).
+func NewTLSIssuer(t *testing.T, addr string, published ...Key) (iss *Issuer, caPEM []byte) {
+	t.Helper()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("issuer address %q: %v", addr, err)
+	}
+	cert, caPEM := selfSigned(t, host)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	iss = &Issuer{published: published}
+	srv := httptest.NewUnstartedServer(iss.handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	iss.URL = "https://" + ln.Addr().String()
+	t.Cleanup(srv.Close)
+	return iss, caPEM
+}
+
+// selfSigned is a P-256 certificate for host (an IP address or a DNS name), valid for a day.
+func selfSigned(t *testing.T, host string) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:        true, BasicConstraintsValid: true,
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// handler is the issuer's discovery document, keys and test redirects.
+func (iss *Issuer) handler() http.Handler {
 	mux := http.NewServeMux()
 	// /redirect/{n} is n redirects away from the discovery document.
 	mux.HandleFunc("GET /redirect/{n}", func(w http.ResponseWriter, r *http.Request) {
@@ -147,10 +213,7 @@ func NewIssuer(t *testing.T, published ...Key) *Issuer {
 	}
 	mux.HandleFunc("GET /oauth/keys", serveKeys)
 	mux.HandleFunc("GET /.well-known/jwks", serveKeys)
-	srv := httptest.NewServer(mux)
-	iss.URL = srv.URL
-	t.Cleanup(srv.Close)
-	return iss
+	return mux
 }
 
 // Publish replaces the keys in the JWKS (a rotation).
