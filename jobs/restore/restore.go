@@ -115,56 +115,46 @@ type restoreNode struct {
 
 func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, settings backup.Settings, vols []backup.Volume, picked []Archive) (operation.Plan, error) {
 	bj := j.backupJob()
-	var safety operation.Plan
+	var safety *backup.Locked
 	if !o.NoSafetyBackup {
 		var err error
-		if safety, err = bj.PlanLocked(ctx, name, lockKey); err != nil {
-			return operation.Plan{}, fmt.Errorf("plan the safety backup of %s: %w", name, err)
+		if safety, err = bj.PrepareLocked(ctx, name, lockKey); err != nil {
+			return operation.Plan{}, fmt.Errorf("prepare the safety backup of %s: %w", name, err)
+		}
+		if len(safety.Nodes()) == 0 {
+			return operation.Plan{}, operation.Errorf(operation.KindImpossible, "safety backup of %s not taken (no running tasks: no node holds a task whose volumes could be uploaded): nothing was restored; restore with the safety backup skipped if that is meant", name)
 		}
 	}
-	nodes, err := j.Swarm.Nodes(ctx)
+	targets, err := j.targetNodes(ctx, picked)
 	if err != nil {
-		return operation.Plan{}, fmt.Errorf("list the nodes for the restore of %s: %w", name, err)
-	}
-	var targets []restoreNode
-	for _, a := range picked {
-		i := slices.IndexFunc(nodes, func(n parse.Node) bool { return n.Hostname == a.Node })
-		if i < 0 {
-			return operation.Plan{}, operation.Errorf(operation.KindImpossible, "archive %s is of node %s, which is not in the swarm", a.Key, a.Node)
-		}
-		targets = append(targets, restoreNode{ID: nodes[i].ID, Name: a.Node, Archive: a})
+		return operation.Plan{}, err
 	}
 	pending := j.Config.Timeouts.Pending
-	budget := safety.Budget + settings.StopTimeout + settings.StartTimeout +
+	budget := settings.StopTimeout + settings.StartTimeout +
 		(pending+settings.UploadTimeout)*time.Duration(max(len(targets), 1))
+	if safety != nil {
+		budget += safety.Budget
+	}
 
 	do := func(ctx context.Context, r *operation.Result) error {
-		if safety.Do != nil {
-			var sr operation.Result
-			err := safety.Do(ctx, &sr)
-			for _, s := range sr.Steps {
-				s.Name = "safety-backup-" + s.Name
-				r.Steps = append(r.Steps, s)
+		var prev uint64
+		if safety != nil {
+			if safety.Recovered != nil {
+				r.Steps = append(r.Steps, *safety.Recovered)
 			}
-			switch {
-			case err != nil:
-				return fmt.Errorf("safety backup of %s (nothing was restored): %w", name, err)
-			case sr.Skipped != "":
-				return operation.Errorf(operation.KindImpossible, "safety backup of %s not taken (%s): nothing was restored; restore with the safety backup skipped if that is meant", name, sr.Skipped)
+			// The pre-command runs while the tasks still do (a dump into a volume, say).
+			r.Steps = append(r.Steps, safetySteps(safety.PreExec(ctx))...)
+			prev = safety.Service.Replicas
+		} else {
+			svc, err := j.Swarm.Service(ctx, name)
+			if err != nil {
+				return fmt.Errorf("read service %s: %w", name, err)
 			}
-			for _, s := range sr.Steps {
-				if !s.OK {
-					return operation.Errorf(operation.KindDocker, "safety backup of %s failed on %s (nothing was restored): %s", name, s.Node, s.Error)
-				}
-			}
+			prev = svc.Replicas
 		}
-		svc, err := j.Swarm.Service(ctx, name)
-		if err != nil {
-			return fmt.Errorf("read service %s after its safety backup: %w", name, err)
-		}
-		prev := svc.Replicas
 		if prev > 0 {
-			// Registered before the scale-down: from then on the start always runs.
+			// Registered before the scale-down: from then on the start always runs. One
+			// stop covers the safety backup and the restore.
 			defer func() { r.Steps = append(r.Steps, bj.Start(ctx, name, prev, settings.StartTimeout)) }()
 			st := bj.Stop(ctx, name, prev, settings.StopTimeout)
 			r.Steps = append(r.Steps, st)
@@ -173,10 +163,47 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, sett
 				return operation.CtxErr(ctx)
 			}
 		}
+		if safety != nil {
+			up := safetySteps(safety.Upload(ctx))
+			r.Steps = append(r.Steps, up...)
+			for _, s := range up {
+				if !s.OK {
+					return operation.Errorf(operation.KindDocker, "safety backup of %s failed on %s (nothing was restored): %s", name, s.Node, s.Error)
+				}
+			}
+			if err := operation.CtxErr(ctx); err != nil {
+				return err
+			}
+		}
 		r.Steps = append(r.Steps, j.restoreOnNodes(ctx, name, lockKey, settings, vols, targets)...)
 		return operation.CtxErr(ctx)
 	}
 	return operation.Plan{Budget: budget, Do: do}, nil
+}
+
+// safetySteps names the safety backup's steps as such.
+func safetySteps(steps []operation.Step) []operation.Step {
+	for i := range steps {
+		steps[i].Name = "safety-backup-" + steps[i].Name
+	}
+	return steps
+}
+
+// targetNodes maps the picked archives to the nodes they belong to.
+func (j *Job) targetNodes(ctx context.Context, picked []Archive) ([]restoreNode, error) {
+	nodes, err := j.Swarm.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the nodes for the restore: %w", err)
+	}
+	var targets []restoreNode
+	for _, a := range picked {
+		i := slices.IndexFunc(nodes, func(n parse.Node) bool { return n.Hostname == a.Node })
+		if i < 0 {
+			return nil, operation.Errorf(operation.KindImpossible, "archive %s is of node %s, which is not in the swarm", a.Key, a.Node)
+		}
+		targets = append(targets, restoreNode{ID: nodes[i].ID, Name: a.Node, Archive: a})
+	}
+	return targets, nil
 }
 
 func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, targets []restoreNode) []operation.Step {

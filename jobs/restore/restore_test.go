@@ -139,8 +139,9 @@ func TestRestoreService(t *testing.T) {
 		helpers []string
 		archive map[string]string // node -> restored key
 	}{
+		// One stop covers the safety backup and the restore.
 		{name: "latest, with safety backup", opts: Options{Service: svcName},
-			scales:  []string{"scale 0", "scale 2", "scale 0", "scale 2"},
+			scales:  []string{"scale 0", "scale 2"},
 			helpers: append(slices.Clone(safety), "job restore@worker-1", "job restore@worker-2"),
 			archive: latest},
 		{name: "a time, no safety backup", opts: Options{Service: svcName, Backup: "2026-11-30T12:00:00Z", NoSafetyBackup: true},
@@ -228,6 +229,15 @@ func TestRestoreService(t *testing.T) {
 			}
 			if !slices.Equal(scales, tc.scales) {
 				t.Errorf("scales %q, want %q", scales, tc.scales)
+			}
+			// Every helper touching the volumes runs between the stop and the start.
+			if all := changes(c); len(tc.scales) == 2 {
+				stop, start := slices.Index(all, "scale 0"), slices.Index(all, "scale 2")
+				for i, ch := range all {
+					if strings.HasPrefix(ch, "job ") && (i < stop || i > start) {
+						t.Errorf("%s ran outside the stop (changes %q)", ch, all)
+					}
+				}
 			}
 			if slices.Sort(helpers); !slices.Equal(helpers, slices.Sorted(slices.Values(tc.helpers))) {
 				t.Errorf("helpers %q, want %q", helpers, tc.helpers)
