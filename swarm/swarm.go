@@ -62,6 +62,9 @@ type Swarm interface {
 	// Scale sets a replicated service's replica count, adding or removing a label in the same
 	// update, without waiting for the tasks.
 	Scale(ctx context.Context, s Scale) error
+	// Constrain removes and adds placement constraints of a service in one update, without
+	// waiting for the tasks.
+	Constrain(ctx context.Context, c Constraints) error
 	// UpdateImage rolls a service to an image and waits for docker's rollout to return.
 	UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error)
 	// Rollback rolls a service back to its previous spec (docker service rollback) and waits
@@ -124,6 +127,13 @@ type Scale struct {
 	Replicas uint64
 	LabelAdd *Label // set in the same update
 	LabelRm  string // removed in the same update
+}
+
+// Constraints is one change of a service's placement constraints.
+type Constraints struct {
+	Service string
+	Remove  []string // exactly as the service has them
+	Add     []string // e.g. node.hostname==worker-2
 }
 
 // ImageUpdate is one `docker service update --image`.

@@ -10,9 +10,9 @@ import (
 	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
-// What restore-service (jobs/restore) reuses of backup-service: the volume mapping, the
-// airtight stop/start, the per-run S3 key secrets, and the whole backup as a plan run under
-// restore's own lock (its safety backup).
+// What restore-service and move-service (jobs/restore) reuse of backup-service: the volume
+// mapping, the airtight stop/start, the per-run S3 key secrets, and the backup's steps run
+// under their own lock while they hold the service stopped (Locked).
 
 // Volume is one configured volume: Entry as in the label and the archive (backup/<Entry>/…),
 // Source the docker volume the service mounts.
@@ -45,16 +45,6 @@ func (j *Job) CreateS3Secrets(ctx context.Context, lockKey, accessKey, secretKey
 
 // RemoveS3Secrets removes them once their helper is gone.
 func (j *Job) RemoveS3Secrets(ctx context.Context, s S3Secrets) { j.removeS3Secrets(ctx, s) }
-
-// PlanLocked is the backup of the service as a plan for a caller that already holds the
-// service's lock (lockKey): the checks of Run, then its steps. Job.Mark names the archives.
-func (j *Job) PlanLocked(ctx context.Context, name, lockKey string) (operation.Plan, error) {
-	settings, vols, err := j.check(ctx, name)
-	if err != nil {
-		return operation.Plan{}, err
-	}
-	return j.prepare(ctx, name, lockKey, settings, vols)
-}
 
 // Locked is the backup of a service prepared for a caller that holds its lock and stops and
 // starts the service itself (restore's safety backup, move): the service and the nodes of
