@@ -18,6 +18,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
 // Op is the operation's name in results, logs and helper names.
@@ -27,6 +28,8 @@ const Op = "restore-service"
 type Swarm interface {
 	backup.Swarm
 	Nodes(ctx context.Context) ([]parse.Node, error)
+	// Constrain is move-service's: the service's placement goes to the new node.
+	Constrain(ctx context.Context, c swarm.Constraints) error
 }
 
 // Options are one restore request.

@@ -39,8 +39,12 @@ type rcluster struct {
 	upload   func(node string) swarmtest.JobRun // safety backup's uploader; nil: success
 	restore  func(node string, j swarm.Job) swarmtest.JobRun
 	nodeByID map[string]string
-	keysMu   sync.Mutex                   // the nodes' helpers run at once
-	keys     map[string]map[string]string // node -> what the restore helper reads from its key files
+	// constraints of the service; noMounts: it mounts no volume
+	constraints []string
+	noMounts    bool
+	unplaceable string                       // a new task placed on no node stays pending with this error
+	keysMu      sync.Mutex                   // the nodes' helpers run at once
+	keys        map[string]map[string]string // node -> what the restore helper reads from its key files
 }
 
 func newRCluster() *rcluster {
@@ -74,9 +78,12 @@ func argValue(args []string, flag string) string {
 func (c *rcluster) job() *Job {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"), swarmtest.Node("nm", "manager"))
 	f.Local = "nm"
+	mounts := []parse.Mount{{Type: "volume", Source: "shop_data", Target: "/var/lib/db"}, {Type: "volume", Source: "shop_uploads", Target: "/uploads"}}
+	if c.noMounts {
+		mounts = []parse.Mount{{Type: "bind", Source: "/srv", Target: "/srv"}}
+	}
 	f.AddService(parse.Service{Name: svcName, Image: "postgres:16", Mode: c.mode, Replicas: c.replicas, Labels: c.labels,
-		Mounts: []parse.Mount{{Type: "volume", Source: "shop_data", Target: "/var/lib/db"}, {Type: "volume", Source: "shop_uploads", Target: "/uploads"}}},
-		"worker-1", "worker-2")
+		Mounts: mounts, Constraints: slices.Clone(c.constraints)}, "worker-1", "worker-2")
 	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
 		node := c.nodeByID[j.NodeID]
 		switch swarmtest.Step(j) {
@@ -120,6 +127,8 @@ func changes(c *rcluster) []string {
 			out = append(out, "job "+swarmtest.Step(*call.Job)+"@"+c.nodeByID[call.Job.NodeID])
 		case "scale":
 			out = append(out, fmt.Sprintf("scale %d", call.Scale.Replicas))
+		case "constrain":
+			out = append(out, fmt.Sprintf("constrain -%q +%q", call.Constrain.Remove, call.Constrain.Add))
 		}
 	}
 	return out
