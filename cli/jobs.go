@@ -81,6 +81,18 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			},
 		},
 		{
+			Name: "move-service",
+			Usage: "move a one-replica service and its volumes to another node: stop, back up on the old node, restore that archive on NODE, " +
+				"pin its placement to node.hostname==NODE, start; on a failure it starts again where it was",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID to move to", Required: true},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().MoveService(ctx, jobs.MoveOptions{Service: cmd.String("service"), Node: cmd.String("node")}))
+			},
+		},
+		{
 			Name:  "update-service",
 			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth), with the exec-pre/exec-post labels run in its tasks and a failed rollout rolled back when rollback-on-failure applies",
 			Flags: []cli.Flag{
