@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -80,6 +81,7 @@ type Config struct {
 	LogLevel                string // debug|info|warn|error
 	DryRun                  bool   // log mutating docker commands instead of running them
 	Instance                string // SWARM_UTILS_INSTANCE: the swarm-utils.instance label value this one manages
+	Age                     Age    // SWARM_UTILS_BACKUP_AGE_*: archive encryption
 }
 
 // FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
@@ -145,6 +147,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		LogLevel:                strings.ToLower(r.str(envLogLevel)),
 		DryRun:                  r.boolean(envDryRun),
 		Instance:                r.str(envInstance),
+		Age:                     r.age(),
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -392,6 +395,7 @@ func (c Config) Validate() error {
 			bad(s.env, "must not be empty")
 		}
 	}
+	c.Age.validate(bad)
 	return errors.Join(errs...)
 }
 
@@ -433,7 +437,7 @@ func (c S3) Validate() error {
 // SecretValues lists the configured secrets, for masking in logs, results and errors.
 func (c Config) SecretValues() []string {
 	var out []string
-	for _, s := range append(append([]string{}, c.AdminTokens...), c.S3.AccessKey, c.S3.SecretKey, c.Registry.Password) {
+	for _, s := range append(append([]string{}, c.AdminTokens...), c.S3.AccessKey, c.S3.SecretKey, c.Registry.Password, c.Age.Passphrase, c.Age.Identity) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -458,7 +462,7 @@ func (c Config) Masked() map[string]string {
 	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	b := strconv.FormatBool
-	return map[string]string{
+	out := map[string]string{
 		envCronBackupService:         b(c.Cron.BackupService),
 		envCronCleanService:          b(c.Cron.CleanService),
 		envCronCleanNode:             b(c.Cron.CleanNode),
@@ -505,6 +509,8 @@ func (c Config) Masked() map[string]string {
 		envLogLevel:                  c.LogLevel,
 		envDryRun:                    b(c.DryRun),
 	}
+	maps.Copy(out, c.Age.masked(hide))
+	return out
 }
 
 // durationString is d as SWARM_UTILS_CLEAN_NODE_IMAGE_UNTIL takes it, "" for 0.

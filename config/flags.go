@@ -74,7 +74,7 @@ const (
 )
 
 // fileVariants are the variables that may also be read from a file (swarm secrets).
-var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword}
+var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword, envAgePassphrase, envAgeIdentity}
 
 type kind int
 
@@ -158,6 +158,7 @@ func variables() []variable {
 		{envLogLevel, kindString, "info", "log level: debug, info, warn or error", catRuntime},
 		{envDryRun, kindBool, "false", "log mutating docker commands instead of running them", catRuntime},
 	}
+	vars = append(vars, ageVariables()...)
 	// Each *_FILE variant follows its variable, so help and docs show them together.
 	out := make([]variable, 0, len(vars)+len(fileVariants))
 	for _, v := range vars {
