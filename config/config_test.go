@@ -257,11 +257,13 @@ func writeFile(t *testing.T, content string) string {
 
 func TestFileVariants(t *testing.T) {
 	fields := map[string]func(Config) string{
-		"SWARM_UTILS_ADMIN_TOKEN_LIST":  func(c Config) string { return strings.Join(c.AdminTokens, ",") },
-		"SWARM_UTILS_S3_ACCESS_KEY":     func(c Config) string { return c.S3.AccessKey },
-		"SWARM_UTILS_S3_SECRET_KEY":     func(c Config) string { return c.S3.SecretKey },
-		"SWARM_UTILS_REGISTRY_USER":     func(c Config) string { return c.Registry.User },
-		"SWARM_UTILS_REGISTRY_PASSWORD": func(c Config) string { return c.Registry.Password },
+		"SWARM_UTILS_ADMIN_TOKEN_LIST":      func(c Config) string { return strings.Join(c.AdminTokens, ",") },
+		"SWARM_UTILS_S3_ACCESS_KEY":         func(c Config) string { return c.S3.AccessKey },
+		"SWARM_UTILS_S3_SECRET_KEY":         func(c Config) string { return c.S3.SecretKey },
+		"SWARM_UTILS_REGISTRY_USER":         func(c Config) string { return c.Registry.User },
+		"SWARM_UTILS_REGISTRY_PASSWORD":     func(c Config) string { return c.Registry.Password },
+		"SWARM_UTILS_BACKUP_AGE_PASSPHRASE": func(c Config) string { return c.Age.Passphrase },
+		"SWARM_UTILS_BACKUP_AGE_IDENTITY":   func(c Config) string { return c.Age.Identity },
 	}
 	if len(fields) != len(fileVariables) {
 		t.Fatalf("test covers %d variables, fileVariables lists %d", len(fields), len(fileVariables))
