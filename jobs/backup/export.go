@@ -38,9 +38,9 @@ type S3Secrets = s3Secrets
 func (s S3Secrets) Refs() []string { return s.refs }
 func (s S3Secrets) Env() []string  { return s.env }
 
-// CreateS3Secrets creates one secret per key (removed again on error).
-func (j *Job) CreateS3Secrets(ctx context.Context, lockKey, accessKey, secretKey string) (S3Secrets, error) {
-	return j.createS3Secrets(ctx, lockKey, accessKey, secretKey)
+// CreateS3Secrets creates one secret per key and extra value (removed again on error).
+func (j *Job) CreateS3Secrets(ctx context.Context, lockKey, accessKey, secretKey string, extra ...SecretFile) (S3Secrets, error) {
+	return j.createS3Secrets(ctx, lockKey, accessKey, secretKey, extra...)
 }
 
 // RemoveS3Secrets removes them once their helper is gone.
