@@ -56,6 +56,10 @@ func (j *Job) Move(ctx context.Context, o MoveOptions) operation.Result {
 	if err != nil {
 		return operation.Failed(OpMove, name, err)
 	}
+	if j.Config.Age.Encrypts() && !j.Config.Age.CanDecrypt() {
+		return operation.Failed(OpMove, name, operation.Errorf(operation.KindConfig,
+			"backups are encrypted to public keys and no SWARM_UTILS_BACKUP_AGE_IDENTITY is set: the move could not restore its own archive"))
+	}
 	ctx = bashexec.WithSecrets(ctx, settings.S3.AccessKey, settings.S3.SecretKey)
 	vols, err := backup.VolumesOf(svc, settings.Volumes)
 	if err != nil {

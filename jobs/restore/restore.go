@@ -96,8 +96,8 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Failed(Op, name, fmt.Errorf("service %s: %w", name, err))
 	}
 	for _, a := range picked {
-		if a.Encrypted {
-			return operation.Failed(Op, name, operation.Errorf(operation.KindImpossible, "archive %s is encrypted: restoring encrypted archives is not supported yet", a.Key))
+		if err := j.canDecrypt(a); err != nil {
+			return operation.Failed(Op, name, err)
 		}
 	}
 	lockKey := operation.LockKeyService(name)
@@ -232,7 +232,7 @@ func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.
 	started := time.Now()
 	st := operation.Step{Name: "restore", Node: t.Name, OK: true}
 	bj := j.backupJob()
-	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey)
+	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey, j.ageSecretFiles(t.Archive)...)
 	if err != nil {
 		st.OK, st.Error = false, j.Secrets.For(ctx).Mask(fmt.Sprintf("restore on %s: %v", t.Name, err))
 		st.Duration = operation.Since(started)
@@ -280,6 +280,17 @@ func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.
 	}
 	st.Error = j.Secrets.For(ctx).Mask(st.Error)
 	return st
+}
+
+// canDecrypt refuses, before anything changes, an archive the restore could not decrypt.
+func (j *Job) canDecrypt(a Archive) error {
+	switch {
+	case strings.HasSuffix(a.Key, gpgExt):
+		return operation.Errorf(operation.KindImpossible, "archive %s is encrypted with gpg: restore decrypts age archives only (offen's AGE_* settings)", a.Key)
+	case strings.HasSuffix(a.Key, ageExt) && !j.Config.Age.CanDecrypt():
+		return operation.Errorf(operation.KindConfig, "archive %s is encrypted with age: set SWARM_UTILS_BACKUP_AGE_PASSPHRASE or SWARM_UTILS_BACKUP_AGE_IDENTITY to restore it (nothing was changed)", a.Key)
+	}
+	return nil
 }
 
 // lastLine is the last non-empty line of the helper's logs (its error, as main logs it).
