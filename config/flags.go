@@ -121,7 +121,7 @@ func variables() []variable {
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},
 		{envCleanExecShell, kindString, "/bin/sh", "shell for the clean.exec label", catImages},
 		{envBackupImage, kindString, "offen/docker-volume-backup:v2.48.2", "image that uploads volumes to S3", catImages},
-		{envSelfImage, kindString, "swarm-utils:latest", "swarm-utils' own image (set it to the one deployed): restore-service runs it on each node as the helper that puts an archive back into the volumes", catImages},
+		{envSelfImage, kindString, selfImageDefault, "swarm-utils' own image: restore-service and move-service run it on each node as the helper that puts an archive back into the volumes; default: the image of this version (swarm-utils:VERSION for a release, swarm-utils:latest for other builds); set it when you deploy from another registry", catImages},
 		{envCleanNodeImageKeep, kindString, "", "comma-separated repository `GLOBS` (as update.image-allow; `registry:5000/team/*`, `nginx`) whose images clean-node never removes; a node's clean.image.keep label adds its own", catImages},
 		{envCleanNodeImageUntil, kindString, "", "clean-node removes only images created longer than this `DURATION` ago (`24h`, docker's until filter); empty: any age; a node's clean.image.until label overrides it", catImages},
 
