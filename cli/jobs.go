@@ -58,11 +58,14 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				name := cmd.String("service")
-				archives, err := deps().Backups(ctx, name)
+				l, err := deps().BackupListing(ctx, name)
 				if err != nil {
 					return fmt.Errorf("list the backups of service %s: %w", name, err)
 				}
-				return printJSON(cmd, backupList{Service: name, Backups: archives}, true, "backups")
+				if l.Archives == nil {
+					l.Archives = []restore.Archive{}
+				}
+				return printJSON(cmd, backupList{Service: name, Backups: l.Archives, Cut: l.Cut}, true, "backups")
 			},
 		},
 		{
@@ -137,6 +140,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 type backupList struct {
 	Service string            `json:"service"`
 	Backups []restore.Archive `json:"backups"`
+	Cut     string            `json:"cut,omitempty"` // how the listing was bounded
 }
 
 func (l backupList) Text() string {
@@ -155,6 +159,9 @@ func (l backupList) Text() string {
 			fmt.Fprintf(&b, " (%s)", strings.Join(marks, ", "))
 		}
 		b.WriteString("\n")
+	}
+	if l.Cut != "" {
+		fmt.Fprintf(&b, "(cut: %s)\n", l.Cut)
 	}
 	return b.String()
 }

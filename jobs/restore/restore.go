@@ -87,11 +87,14 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Failed(Op, name, err)
 	}
 	cat := &Catalogue{Swarm: j.Swarm, Store: j.Store, Config: j.Config}
-	all, err := cat.list(ctx, name, settings.S3)
+	listing, err := cat.list(ctx, name, settings.S3)
 	if err != nil {
 		return operation.Failed(Op, name, err)
 	}
-	picked, err := Choose(all, o.Backup)
+	if listing.Cut != "" {
+		j.Log.Warn("the catalogue was cut: the archive is chosen among those listed", "service", name, "cut", listing.Cut)
+	}
+	picked, err := Choose(listing.Archives, o.Backup)
 	if err != nil {
 		return operation.Failed(Op, name, fmt.Errorf("service %s: %w", name, err))
 	}
