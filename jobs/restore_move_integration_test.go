@@ -61,3 +61,47 @@ func TestIntegrationMoveServiceToAnotherNode(t *testing.T) {
 	bkAssertNoKeySecrets(t, tb, name)
 	bkAssertNoSecret(t, tb.S3SecretKey, r, logs.String())
 }
+
+// TestIntegrationMoveServiceFailsBack: a move to the manager, which the service's
+// node.role==worker constraint keeps its task from, fails at the start there; the service is
+// unpinned and started again on worker-1 with its content, its placement as before, nothing left.
+func TestIntegrationMoveServiceFailsBack(t *testing.T) {
+	tb := testbed.Get(t)
+	ctx := context.Background()
+	name := "it-bk-mvf-" + bkRand(t)
+	vol := name + "-a"
+	bkVolumeCleanup(t, tb, vol)
+	t.Cleanup(func() { _, _ = tb.TryDockerOn("manager", "volume", "rm", "-f", vol) })
+	s3 := tb.S3(t)
+	t.Cleanup(func() {
+		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, name+"/")
+		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
+	})
+	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker", "--constraint", "node.hostname==worker-1",
+		"--mount", "type=volume,src="+vol+",dst=/data/a",
+		"--label", "swarm-utils.backup.enable=true", "--label", "swarm-utils.backup.volume-list-upload="+vol,
+		tb.WorkloadImage)
+	rsInTasks(t, tb, name, `echo kept > /data/a/f.txt`)
+	before := rsInTasks(t, tb, name, rsTree)
+	placement := tb.Docker(t, "service", "inspect", "--format", "{{json .Spec.TaskTemplate.Placement.Constraints}}", name)
+
+	d, _ := bkDeps(t, rsConfig(t, tb))
+	r := d.MoveService(ctx, jobs.MoveOptions{Service: name, Node: "manager"})
+	js, _ := json.MarshalIndent(r, "", "  ")
+	t.Logf("result: %s", js)
+	if r.OK || !strings.Contains(r.Error, "it was started again on worker-1 with its placement unchanged") {
+		t.Fatalf("want a failed move that says it started again on worker-1")
+	}
+	testbed.WaitFor(t, time.Minute, "the task running", func() bool { return tb.RunningReplicas(t, name) == 1 })
+	if after := rsInTasks(t, tb, name, rsTree); len(after) != 1 || after["worker-1"] != before["worker-1"] {
+		t.Errorf("after the failed move: %v, want worker-1 with %s", after, before["worker-1"])
+	}
+	if now := tb.Docker(t, "service", "inspect", "--format", "{{json .Spec.TaskTemplate.Placement.Constraints}}", name); now != placement {
+		t.Errorf("placement after the failed move %s, want %s", now, placement)
+	}
+	bkAssertNoHelpers(t, tb, name)
+	bkAssertNoKeySecrets(t, tb, name)
+	if spec := tb.Docker(t, "service", "inspect", "--format", "{{json .Spec.Labels}}", name); strings.Contains(spec, bkRestoreLabel) {
+		t.Errorf("restore label left: %s", spec)
+	}
+}
