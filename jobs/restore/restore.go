@@ -58,13 +58,15 @@ const helperUser = "0:0"
 
 // Run is the job (SPEC §10):
 //  1. read the service and its backup labels; refuse a global service (it cannot be scaled
-//     to 0) and an encrypted archive; pick the archive of each node from the catalogue;
-//  2. under the service's lock: take a safety backup of the current content (archives named
-//     <service>_<node>_pre-restore_<time>.tar.gz) unless told not to; its failure stops the
-//     restore before anything is changed;
-//  3. stop: record the replica count on the service and scale it to 0;
+//     to 0); pick the archive of each node from the catalogue; refuse one it could not
+//     decrypt (gpg, or age without a passphrase or identity);
+//  2. under the service's lock: the backup pre-command in its tasks, then the stop (record
+//     the replica count on the service, scale it to 0), once for the whole restore;
+//  3. the safety backup of the current content, uploaded while stopped (archives named
+//     <service>_<node>_pre-restore_<time>.tar.gz), unless told not to; its failure stops the
+//     restore before any volume is changed;
 //  4. on each node of the chosen archives, a helper (swarm-utils' own image, no docker.sock)
-//     downloads that node's archive and replaces the listed volumes' content with it;
+//     downloads and decrypts that node's archive and replaces the listed volumes' content;
 //  5. start again at the recorded count — also when anything in between fails or is
 //     cancelled, and after a crash through the restore label (backup's repair).
 func (j *Job) Run(ctx context.Context, o Options) operation.Result {
