@@ -22,7 +22,7 @@ const (
 	OpRestoreService = "restore-service"
 )
 
-var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService}
+var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService, OpMoveService}
 
 // Metrics are swarm-utils' Prometheus metrics on a registry of their own (plus the Go and
 // process collectors), served at /metrics.
