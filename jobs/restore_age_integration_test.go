@@ -13,14 +13,18 @@ import (
 	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/operation"
 )
+
+// listOnly hides the store's Peek.
+type listOnly struct{ restore.Store }
 
 // TestIntegrationRestoreEncryptedRoundTrip: with SWARM_UTILS_BACKUP_AGE_PASSPHRASE the
 // uploader writes <name>.tar.gz.age archives (listed as encrypted); a restore with the same
 // passphrase brings every file back byte-identical on both nodes. Without a passphrase the
-// restore is refused before anything changes; with a wrong one the helpers fail in the
-// decryption and no volume is touched; the service runs its 2 replicas after each, and the
+// restore is refused before anything changes; with a wrong one too (the archive's header is
+// checked first), and past that check the helpers fail in the decryption, no volume touched; the service runs its 2 replicas after each, and the
 // passphrase is in no result or log.
 func TestIntegrationRestoreEncryptedRoundTrip(t *testing.T) {
 	tb := testbed.Get(t)
@@ -63,8 +67,18 @@ func TestIntegrationRestoreEncryptedRoundTrip(t *testing.T) {
 			t.Fatalf("want a config refusal without steps, got %s", js)
 		}
 	})
-	t.Run("a wrong passphrase: fails before touching a volume", func(t *testing.T) {
+	t.Run("a wrong passphrase: refused at the archive's header, before the stop", func(t *testing.T) {
 		d, logs := bkDeps(t, withAge(config.Age{Passphrase: "wrong-" + pass}))
+		r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name, NoSafetyBackup: true})
+		js, _ := json.MarshalIndent(r, "", "  ")
+		if r.OK || r.ErrorKind != operation.KindConfig || len(r.Steps) != 0 || !strings.Contains(r.Error, "does not decrypt") {
+			t.Fatalf("want a config refusal without steps, got %s", js)
+		}
+		bkAssertNoSecret(t, "wrong-"+pass, r, logs.String())
+	})
+	t.Run("a wrong passphrase past that check: the helpers fail before touching a volume", func(t *testing.T) {
+		d, logs := bkDeps(t, withAge(config.Age{Passphrase: "wrong-" + pass}))
+		d.BackupStore = listOnly{restore.S3Store{}} // no Peek: the header is not checked first
 		r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name, NoSafetyBackup: true})
 		js, _ := json.MarshalIndent(r, "", "  ")
 		if r.OK || !strings.Contains(string(js), "wrong passphrase or identity") {

@@ -1,6 +1,8 @@
 package restore
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +11,9 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
+	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // The helper reads the age passphrase or identity from files of per-run secrets, named by
@@ -38,6 +42,65 @@ func (j *Job) ageSecretFiles(a Archive) []backup.SecretFile {
 		out = append(out, backup.SecretFile{File: "swarm-utils-age-identity", Env: envAgeIdentityFile, Value: id})
 	}
 	return out
+}
+
+// Peeker reads the start of an object; S3Store does. With one, a restore checks that each
+// encrypted archive decrypts with the configured passphrase or identity before it changes
+// anything.
+type Peeker interface {
+	Peek(ctx context.Context, s3 config.S3, key string, n int64) ([]byte, error)
+}
+
+// ageHeaderBytes holds an age header with many recipients and the payload nonce.
+const ageHeaderBytes = 64 << 10
+
+// checkDecrypts unwraps the file key of each encrypted archive from its header (it is read
+// first, and a wrong passphrase or identity fails there) before the service is stopped.
+func (j *Job) checkDecrypts(ctx context.Context, s3 config.S3, picked []Archive) error {
+	p, ok := j.Store.(Peeker)
+	if !ok {
+		return nil
+	}
+	var ids []age.Identity
+	for _, a := range picked {
+		if !strings.HasSuffix(a.Key, ageExt) {
+			continue
+		}
+		if ids == nil {
+			var err error
+			if ids, err = configIdentities(j.Config.Age); err != nil {
+				return err
+			}
+		}
+		head, err := p.Peek(ctx, s3, a.Key, ageHeaderBytes)
+		if err != nil {
+			return operation.Errorf(operation.KindDocker, "read the header of %s: %w", a.Key, err)
+		}
+		if _, err := age.Decrypt(bytes.NewReader(head), ids...); err != nil {
+			return operation.Errorf(operation.KindConfig, "archive %s does not decrypt with the configured age passphrase or identity (nothing was changed): %v", a.Key, err)
+		}
+	}
+	return nil
+}
+
+// configIdentities are the identities of the configuration's passphrase and identity.
+func configIdentities(a config.Age) ([]age.Identity, error) {
+	var ids []age.Identity
+	if a.Passphrase != "" {
+		id, err := age.NewScryptIdentity(a.Passphrase)
+		if err != nil {
+			return nil, operation.Errorf(operation.KindConfig, "SWARM_UTILS_BACKUP_AGE_PASSPHRASE: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if a.Identity != "" {
+		parsed, err := age.ParseIdentities(strings.NewReader(a.Identity))
+		if err != nil {
+			return nil, operation.Errorf(operation.KindConfig, "SWARM_UTILS_BACKUP_AGE_IDENTITY is not AGE-SECRET-KEY-1… lines")
+		}
+		ids = append(ids, parsed...)
+	}
+	return ids, nil
 }
 
 // helperIdentities reads the identities the helper was given: a scrypt one for a passphrase,

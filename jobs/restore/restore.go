@@ -105,6 +105,9 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 			return operation.Failed(Op, name, err)
 		}
 	}
+	if err := j.checkDecrypts(ctx, settings.S3, picked); err != nil {
+		return operation.Failed(Op, name, err)
+	}
 	lockKey := operation.LockKeyService(name)
 	return j.Ops.Run(ctx, Op, name, lockKey, func(ctx context.Context) (operation.Plan, error) {
 		return j.prepare(ctx, name, lockKey, o, settings, vols, picked)

@@ -3,6 +3,7 @@ package restore
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/minio/minio-go/v7"
 
@@ -44,4 +45,26 @@ func Fetch(ctx context.Context, s3 config.S3, key, dst string) error {
 		return fmt.Errorf("download s3://%s/%s: %w", s3.Bucket, key, s3client.Describe(err))
 	}
 	return nil
+}
+
+// Peek reads the first n bytes of the object key (all of a shorter one).
+func (S3Store) Peek(ctx context.Context, s3 config.S3, key string, n int64) ([]byte, error) {
+	c, err := s3client.New(s3.URL, s3.HTTPS, s3.AccessKey, s3.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("open S3 %s: %w", s3.URL, err)
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(0, n-1); err != nil {
+		return nil, err
+	}
+	obj, err := c.GetObject(ctx, s3.Bucket, key, opts)
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", s3.Bucket, key, s3client.Describe(err))
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, n))
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", s3.Bucket, key, s3client.Describe(err))
+	}
+	return b, nil
 }
