@@ -3,6 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -71,6 +72,43 @@ func TestCheckDecrypts(t *testing.T) {
 			}
 			if err != nil && (!strings.Contains(err.Error(), "nothing was changed") || (tc.age.Passphrase != "" && strings.Contains(err.Error(), tc.age.Passphrase))) {
 				t.Errorf("error %v", err)
+			}
+		})
+	}
+}
+
+// The helper's identities come from the secret files its variables name; without one an
+// encrypted archive fails before the download, and a bad identity file never quotes itself.
+func TestHelperIdentities(t *testing.T) {
+	key, _ := age.GenerateX25519Identity()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pass, id, bad := write("pass", "the passphrase"), write("id", "# created: now\n"+key.String()+"\n"), write("bad", "AGE-SECRET-KEY-1SECRETTEXT")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		n    int
+		err  string
+	}{
+		{"passphrase", map[string]string{envAgePassphraseFile: pass}, 1, ""},
+		{"identity file", map[string]string{envAgeIdentityFile: id}, 1, ""},
+		{"both", map[string]string{envAgePassphraseFile: pass, envAgeIdentityFile: id}, 2, ""},
+		{"none", map[string]string{}, 0, "no passphrase or identity"},
+		{"a bad identity", map[string]string{envAgeIdentityFile: bad}, 0, "not AGE-SECRET-KEY-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ids, err := helperIdentities(func(k string) string { return tc.env[k] })
+			switch {
+			case tc.err == "" && (err != nil || len(ids) != tc.n):
+				t.Fatalf("%d identities, %v; want %d", len(ids), err, tc.n)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "SECRETTEXT")):
+				t.Fatalf("err %v, want %q", err, tc.err)
 			}
 		})
 	}
