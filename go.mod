@@ -3,6 +3,7 @@ module github.com/swarm-utils/swarm-utils
 go 1.26.8
 
 require (
+	filippo.io/age v1.3.1
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coreos/go-oidc/v3 v3.21.0
@@ -26,6 +27,8 @@ require (
 )
 
 require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+
+require filippo.io/hpke v0.4.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -5,11 +5,12 @@ import (
 	"strings"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/operation"
 )
 
 // handleBackups answers GET /api/backups?serviceName=NAME: the service's archives in its S3
-// location, newest first, to an admin token or the service's backup token (the token in the
+// location, newest first (at most restore.MaxListed; "cut" says when there were more), to an admin token or the service's backup token (the token in the
 // Authorization header only: a query string ends up in proxies' logs).
 func (s *Server) handleBackups(w http.ResponseWriter, r *http.Request) {
 	if s.backups == nil {
@@ -35,12 +36,19 @@ func (s *Server) handleBackups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setTarget(r, name)
-	archives, err := s.backups.BackupsOf(r.Context(), svc)
+	l, err := s.backups.BackupsOf(r.Context(), svc)
 	if err != nil {
 		writeError(w, fromErr("list the backups of service "+name, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "service": name, "backups": archives})
+	body := map[string]any{"ok": true, "service": name, "backups": l.Archives}
+	if l.Archives == nil {
+		body["backups"] = []restore.Archive{}
+	}
+	if l.Cut != "" {
+		body["cut"] = l.Cut // the listing is bounded (restore.MaxListed, MaxKeysRead)
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // OpBackups names the catalogue in authorisation messages.

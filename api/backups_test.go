@@ -17,18 +17,19 @@ import (
 type fakeCatalogue struct {
 	mu       sync.Mutex
 	archives map[string][]restore.Archive
+	cut      map[string]string
 	err      error
 	listed   []string
 }
 
-func (c *fakeCatalogue) BackupsOf(_ context.Context, svc parse.Service) ([]restore.Archive, error) {
+func (c *fakeCatalogue) BackupsOf(_ context.Context, svc parse.Service) (restore.Listing, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.listed = append(c.listed, svc.Name)
 	if c.err != nil {
-		return nil, c.err
+		return restore.Listing{}, c.err
 	}
-	return c.archives[svc.Name], nil
+	return restore.Listing{Archives: c.archives[svc.Name], Cut: c.cut[svc.Name]}, nil
 }
 
 func TestBackupsCatalogue(t *testing.T) {
@@ -73,6 +74,15 @@ func TestBackupsCatalogue(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a cut listing says so", func(t *testing.T) {
+		h := newHarness(t, func(o *Options) {
+			o.Backups = &fakeCatalogue{archives: cat.archives, cut: map[string]string{"shop_web": "the newest 1000 of 1200 archives are listed"}}
+		})
+		res := h.do("GET", "/api/backups?serviceName=shop_web", "", adminToken)
+		if res.Status != 200 || !strings.Contains(string(res.Body), `"cut": "the newest 1000 of 1200 archives are listed"`) {
+			t.Errorf("status %d:\n%s", res.Status, res.Body)
+		}
+	})
 	t.Run("empty is []", func(t *testing.T) {
 		cat.err = nil
 		h := newHarness(t, func(o *Options) { o.Backups = &fakeCatalogue{archives: map[string][]restore.Archive{"shop_web": {}}} })

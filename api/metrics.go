@@ -24,7 +24,7 @@ const (
 	OpUpdateCheck    = "update-check"
 )
 
-var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService, OpUpdateCheck}
+var allOperations = []string{OpCleanNode, OpCleanService, OpBackupService, OpUpdateService, OpRestoreService, OpMoveService, OpUpdateCheck}
 
 // Metrics are swarm-utils' Prometheus metrics on a registry of their own (plus the Go and
 // process collectors), served at /metrics.

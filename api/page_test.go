@@ -85,7 +85,9 @@ func (f fakeRunHistory) List(flt history.Filter) ([]history.Record, error) {
 	return out, nil
 }
 
-func (f fakeRunHistory) Get(string) (history.Record, bool, error) { return history.Record{}, false, nil }
+func (f fakeRunHistory) Get(string) (history.Record, bool, error) {
+	return history.Record{}, false, nil
+}
 
 // TestHistoryRunsAreThePagesRuns: with a run history the page's last run of each operation is
 // the history's newest (cron runs too, across restarts), a node's runs are found under its

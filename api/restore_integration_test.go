@@ -35,6 +35,7 @@ func TestAPIBackupsAndRestoreOnTheCluster(t *testing.T) {
 		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, name+"/")
 		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
 		_, _ = tb.TryDockerOn("worker-1", "volume", "rm", "-f", vol)
+		_, _ = tb.TryDockerOn("worker-2", "volume", "rm", "-f", vol)
 	})
 	labels := []string{"--label", "swarm-utils.backup.enable=true", "--label", "swarm-utils.backup.volume-list-upload=" + vol,
 		"--label", "swarm-utils.backup.token=" + backupTok, "--label", "swarm-utils.restore.token=" + restoreTok,
@@ -65,6 +66,23 @@ func TestAPIBackupsAndRestoreOnTheCluster(t *testing.T) {
 	testbed.WaitFor(t, time.Minute, "the service running again", func() bool { return tb.RunningReplicas(t, name) == 1 })
 	if got := strings.TrimSpace(inTask("cat /data/f.txt")); got != "original" {
 		t.Errorf("after the restore f.txt holds %q, want original", got)
+	}
+
+	// Move: admins only; an unknown node is 404, a global service 422; then to worker-2.
+	move := func(tok, service, node string) reply {
+		return a.call(t, "POST", "/api/move/service", tok, jsonBody(map[string]any{"serviceName": service, "node": node}))
+	}
+	expect(t, "move, restore token", move(restoreTok, name, "worker-2"), 401, "admin tokens only")
+	expect(t, "move, unknown node", move(itAdmin, name, "worker-9"), 404, "not in the swarm")
+	expect(t, "move, global", move(itAdmin, global, "worker-2"), 422, "replicated")
+	expect(t, "move", move(itAdmin, name, "worker-2"), 200, `"ok": true`)
+	testbed.WaitFor(t, time.Minute, "the service running on worker-2", func() bool {
+		return strings.HasPrefix(tb.Docker(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}", name), "worker-2 Running")
+	})
+	row := strings.TrimSpace(tb.Docker(t, "service", "ps", "--filter", "desired-state=running", "--format", "{{.ID}}", name))
+	ctr := strings.TrimSpace(tb.Docker(t, "inspect", "--type", "task", "--format", "{{.Status.ContainerStatus.ContainerID}}", row))
+	if got := strings.TrimSpace(tb.DockerOn(t, "worker-2", "exec", ctr, "cat", "/data/f.txt")); got != "original" {
+		t.Errorf("after the move f.txt on worker-2 holds %q, want original", got)
 	}
 	assertNoHelpersFor(t, tb, id)
 }

@@ -20,6 +20,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/clean/service", s.handleServiceAction(cleanAction))
 	mux.HandleFunc("POST /api/clean/node", s.handleCleanNode)
 	mux.HandleFunc("POST /api/restore/service", s.handleRestoreService)
+	mux.HandleFunc("POST /api/move/service", s.handleMoveService)
 	mux.HandleFunc("GET /api/jobs/{id}", s.handleJob)
 	mux.HandleFunc("GET /api/services", s.handleServices)
 	mux.HandleFunc("GET /api/nodes", s.handleNodes)

@@ -41,7 +41,7 @@ type Targets interface {
 
 // Catalogue lists a service's backup archives; *jobs.Deps in production.
 type Catalogue interface {
-	BackupsOf(ctx context.Context, svc parse.Service) ([]restore.Archive, error)
+	BackupsOf(ctx context.Context, svc parse.Service) (restore.Listing, error)
 }
 
 // Options configure a Server.

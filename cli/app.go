@@ -23,6 +23,7 @@ import (
 
 // New is the swarm-utils command line: every subcommand is defined in this package.
 func New(version string) *cli.Command {
+	config.SetVersion(version) // SWARM_UTILS_IMAGE defaults to this version's image
 	// cfg is filled by Before, which runs before any subcommand's Action.
 	var cfg config.Config
 

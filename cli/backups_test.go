@@ -17,14 +17,14 @@ import (
 
 type cliStore []restore.Object
 
-func (s cliStore) List(_ context.Context, _ config.S3, prefix string) ([]restore.Object, error) {
+func (s cliStore) List(_ context.Context, _ config.S3, prefix string, _ int) ([]restore.Object, bool, error) {
 	var out []restore.Object
 	for _, o := range s {
 		if strings.HasPrefix(o.Key, prefix) {
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, false, nil
 }
 
 func TestBackupsCommand(t *testing.T) {

@@ -57,11 +57,14 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				name := cmd.String("service")
-				archives, err := deps().Backups(ctx, name)
+				l, err := deps().BackupListing(ctx, name)
 				if err != nil {
 					return fmt.Errorf("list the backups of service %s: %w", name, err)
 				}
-				return printListing(cmd, backupList{Service: name, Backups: archives}, true, "backups")
+				if l.Archives == nil {
+					l.Archives = []restore.Archive{}
+				}
+				return printListing(cmd, backupList{Service: name, Backups: l.Archives, Cut: l.Cut}, true, "backups")
 			},
 		},
 		{
@@ -77,6 +80,18 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 				return printResult(cmd, deps().RestoreService(ctx, jobs.RestoreOptions{
 					Service: cmd.String("service"), Backup: cmd.String("backup"), NoSafetyBackup: cmd.Bool("no-safety-backup"),
 				}))
+			},
+		},
+		{
+			Name: "move-service",
+			Usage: "move a one-replica service and its volumes to another node: stop, back up on the old node, restore that archive on NODE, " +
+				"pin its placement to node.hostname==NODE, start; on a failure it starts again where it was",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID to move to", Required: true},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return printResult(cmd, deps().MoveService(ctx, jobs.MoveOptions{Service: cmd.String("service"), Node: cmd.String("node")}))
 			},
 		},
 		{
@@ -124,6 +139,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 type backupList struct {
 	Service string            `json:"service"`
 	Backups []restore.Archive `json:"backups"`
+	Cut     string            `json:"cut,omitempty"` // how the listing was bounded
 }
 
 func (l backupList) Text() string {
@@ -142,6 +158,9 @@ func (l backupList) Text() string {
 			fmt.Fprintf(&b, " (%s)", strings.Join(marks, ", "))
 		}
 		b.WriteString("\n")
+	}
+	if l.Cut != "" {
+		fmt.Fprintf(&b, "(cut: %s)\n", l.Cut)
 	}
 	return b.String()
 }

@@ -5,9 +5,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"math"
 	"net"
-	"io/fs"
 	"net/url"
 	"os"
 	"path"
@@ -100,6 +101,7 @@ type Config struct {
 	DataDir                 string // SWARM_UTILS_DATA_DIR: the run history's directory
 	HistoryDays             int    // SWARM_UTILS_HISTORY_DAYS; 0: no run history
 	Notify                  Notify
+	Age                     Age // SWARM_UTILS_BACKUP_AGE_*: archive encryption
 }
 
 // FromCommand reads the flags of Flags() from cmd (or an ancestor), parses the durations and
@@ -170,6 +172,7 @@ func FromCommand(cmd *cli.Command) (Config, error) {
 		DataDir:                 r.str(envDataDir),
 		HistoryDays:             r.integer(envHistoryDays),
 		Notify:                  Notify{URLs: splitURLs(r.secret(envNotifyURLs)), On: strings.ToLower(r.str(envNotifyOn))},
+		Age:                     r.age(),
 	}
 	return c, errors.Join(r.errs...)
 }
@@ -507,6 +510,7 @@ func (c Config) Validate() error {
 			bad(s.env, "must not be empty")
 		}
 	}
+	c.Age.validate(bad)
 	return errors.Join(errs...)
 }
 
@@ -548,7 +552,7 @@ func (c S3) Validate() error {
 // SecretValues lists the configured secrets, for masking in logs, results and errors.
 func (c Config) SecretValues() []string {
 	var out []string
-	for _, s := range append(append([]string{}, c.AdminTokens...), c.S3.AccessKey, c.S3.SecretKey, c.Registry.Password) {
+	for _, s := range append(append([]string{}, c.AdminTokens...), c.S3.AccessKey, c.S3.SecretKey, c.Registry.Password, c.Age.Passphrase, c.Age.Identity) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -582,7 +586,7 @@ func (c Config) Masked() map[string]string {
 	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	b := strconv.FormatBool
-	return map[string]string{
+	out := map[string]string{
 		envCronBackupService:         b(c.Cron.BackupService),
 		envCronCleanService:          b(c.Cron.CleanService),
 		envCronCleanNode:             b(c.Cron.CleanNode),
@@ -634,6 +638,8 @@ func (c Config) Masked() map[string]string {
 		envNotifyOn:                  c.Notify.On,
 		envUpdateAutoCron:            c.Cron.UpdateAutoExpr,
 	}
+	maps.Copy(out, c.Age.masked(hide))
+	return out
 }
 
 // hideEach is one mask per secret, so the log tells how many are set.

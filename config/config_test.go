@@ -2,6 +2,8 @@ package config
 
 import (
 	"context"
+	"filippo.io/age"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -39,11 +41,13 @@ var extraVariables = []string{
 	"SWARM_UTILS_UPDATE_ROLLBACK_ON_FAILURE",
 	"SWARM_UTILS_DATA_DIR", "SWARM_UTILS_HISTORY_DAYS", "SWARM_UTILS_NOTIFY_URLS", "SWARM_UTILS_NOTIFY_ON",
 	"SWARM_UTILS_UPDATE_AUTO_CRON",
+	"SWARM_UTILS_BACKUP_AGE_PASSPHRASE", "SWARM_UTILS_BACKUP_AGE_PUBLIC_KEYS", "SWARM_UTILS_BACKUP_AGE_IDENTITY",
 }
 
 var fileVariables = []string{
 	"SWARM_UTILS_ADMIN_TOKEN_LIST_FILE", "SWARM_UTILS_S3_ACCESS_KEY_FILE", "SWARM_UTILS_S3_SECRET_KEY_FILE",
 	"SWARM_UTILS_REGISTRY_USER_FILE", "SWARM_UTILS_REGISTRY_PASSWORD_FILE", "SWARM_UTILS_NOTIFY_URLS_FILE",
+	"SWARM_UTILS_BACKUP_AGE_PASSPHRASE_FILE", "SWARM_UTILS_BACKUP_AGE_IDENTITY_FILE",
 }
 
 // specDefaults is SPEC §2's default column, typed.
@@ -280,12 +284,14 @@ func writeFile(t *testing.T, content string) string {
 
 func TestFileVariants(t *testing.T) {
 	fields := map[string]func(Config) string{
-		"SWARM_UTILS_ADMIN_TOKEN_LIST":  func(c Config) string { return strings.Join(c.AdminTokens, ",") },
-		"SWARM_UTILS_S3_ACCESS_KEY":     func(c Config) string { return c.S3.AccessKey },
-		"SWARM_UTILS_S3_SECRET_KEY":     func(c Config) string { return c.S3.SecretKey },
-		"SWARM_UTILS_REGISTRY_USER":     func(c Config) string { return c.Registry.User },
-		"SWARM_UTILS_REGISTRY_PASSWORD": func(c Config) string { return c.Registry.Password },
-		"SWARM_UTILS_NOTIFY_URLS":       func(c Config) string { return strings.Join(c.Notify.URLs, " ") },
+		"SWARM_UTILS_ADMIN_TOKEN_LIST":      func(c Config) string { return strings.Join(c.AdminTokens, ",") },
+		"SWARM_UTILS_S3_ACCESS_KEY":         func(c Config) string { return c.S3.AccessKey },
+		"SWARM_UTILS_S3_SECRET_KEY":         func(c Config) string { return c.S3.SecretKey },
+		"SWARM_UTILS_REGISTRY_USER":         func(c Config) string { return c.Registry.User },
+		"SWARM_UTILS_REGISTRY_PASSWORD":     func(c Config) string { return c.Registry.Password },
+		"SWARM_UTILS_NOTIFY_URLS":           func(c Config) string { return strings.Join(c.Notify.URLs, " ") },
+		"SWARM_UTILS_BACKUP_AGE_PASSPHRASE": func(c Config) string { return c.Age.Passphrase },
+		"SWARM_UTILS_BACKUP_AGE_IDENTITY":   func(c Config) string { return c.Age.Identity },
 	}
 	if len(fields) != len(fileVariables) {
 		t.Fatalf("test covers %d variables, fileVariables lists %d", len(fields), len(fileVariables))
@@ -540,5 +546,36 @@ func TestFlagNamesAreKebabCaseOfTheVariable(t *testing.T) {
 	}
 	if got := flagName("SWARM_UTILS_ADMIN_TOKEN_LIST_FILE"); got != "admin-token-list-file" {
 		t.Errorf("flagName = %q", got)
+	}
+}
+
+func TestAgeValidate(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		a    Age
+		want string // in the error; "" = valid
+	}{
+		{"passphrase", Age{Passphrase: "p"}, ""},
+		{"keys and identity", Age{PublicKeys: []string{id.Recipient().String()}, Identity: id.String()}, ""},
+		{"both", Age{Passphrase: "p", PublicKeys: []string{id.Recipient().String()}}, "not both"},
+		{"a bad key", Age{PublicKeys: []string{"age1nope"}}, "not an age public key"},
+		{"a bad identity", Age{Identity: "AGE-SECRET-KEY-1NOPE-secret-text"}, "not an age identity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			tc.a.validate(func(env, f string, args ...any) { got = append(got, env+": "+fmt.Sprintf(f, args...)) })
+			switch all := strings.Join(got, "; "); {
+			case tc.want == "" && all != "":
+				t.Errorf("refused: %s", all)
+			case tc.want != "" && !strings.Contains(all, tc.want):
+				t.Errorf("errors %q, want %q", all, tc.want)
+			case strings.Contains(all, "secret-text"):
+				t.Errorf("the identity is in the error: %s", all)
+			}
+		})
 	}
 }

@@ -70,17 +70,17 @@ const (
 	envLogLevel   = "SWARM_UTILS_LOG_LEVEL"
 	envDryRun     = "SWARM_UTILS_DRY_RUN"
 
-	envDataDir     = "SWARM_UTILS_DATA_DIR"
-	envHistoryDays = "SWARM_UTILS_HISTORY_DAYS"
-	envNotifyURLs  = "SWARM_UTILS_NOTIFY_URLS"
-	envNotifyOn    = "SWARM_UTILS_NOTIFY_ON"
+	envDataDir        = "SWARM_UTILS_DATA_DIR"
+	envHistoryDays    = "SWARM_UTILS_HISTORY_DAYS"
+	envNotifyURLs     = "SWARM_UTILS_NOTIFY_URLS"
+	envNotifyOn       = "SWARM_UTILS_NOTIFY_ON"
 	envUpdateAutoCron = "SWARM_UTILS_UPDATE_AUTO_CRON"
 
 	fileSuffix = "_FILE"
 )
 
 // fileVariants are the variables that may also be read from a file (swarm secrets).
-var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword, envNotifyURLs}
+var fileVariants = []string{envAdminTokenList, envS3AccessKey, envS3SecretKey, envRegistryUser, envRegistryPassword, envNotifyURLs, envAgePassphrase, envAgeIdentity}
 
 type kind int
 
@@ -128,7 +128,7 @@ func variables() []variable {
 		{envBackupExecShell, kindString, "/bin/sh", "shell for the backup.exec label (docker exec ... SHELL -c CMD)", catImages},
 		{envCleanExecShell, kindString, "/bin/sh", "shell for the clean.exec label", catImages},
 		{envBackupImage, kindString, "offen/docker-volume-backup:v2.48.2", "image that uploads volumes to S3", catImages},
-		{envSelfImage, kindString, "swarm-utils:latest", "swarm-utils' own image (set it to the one deployed): restore-service runs it on each node as the helper that puts an archive back into the volumes", catImages},
+		{envSelfImage, kindString, selfImageDefault, "swarm-utils' own image: restore-service and move-service run it on each node as the helper that puts an archive back into the volumes; default: the image of this version (swarm-utils:VERSION for a release, swarm-utils:latest for other builds); set it when you deploy from another registry", catImages},
 		{envCleanNodeImageKeep, kindString, "", "comma-separated repository `GLOBS` (as update.image-allow; `registry:5000/team/*`, `nginx`) whose images clean-node never removes; a node's clean.image.keep label adds its own", catImages},
 		{envCleanNodeImageUntil, kindString, "", "clean-node removes only images created longer than this `DURATION` ago (`24h`, docker's until filter); empty: any age; a node's clean.image.until label overrides it", catImages},
 
@@ -171,6 +171,7 @@ func variables() []variable {
 		{envNotifyOn, kindString, "failure", "which runs are notified: failure or always", catHistory},
 		{envUpdateAutoCron, kindString, "0 */5 * * * *", "cron expression (five or six fields) of the update checks of services labelled swarm-utils.update.auto=true without their own update.auto.cron", catCron},
 	}
+	vars = append(vars, ageVariables()...)
 	// Each *_FILE variant follows its variable, so help and docs show them together.
 	out := make([]variable, 0, len(vars)+len(fileVariants))
 	for _, v := range vars {

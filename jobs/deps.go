@@ -240,7 +240,7 @@ func (d *Deps) RestoreService(ctx context.Context, o RestoreOptions) operation.R
 	if store == nil {
 		store = restore.S3Store{}
 	}
-	j := &restore.Job{Swarm: d.Swarm, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+	j := &restore.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	ctx = d.begin(ctx)
 	return d.ended(ctx, j.Run(ctx, o))
 }

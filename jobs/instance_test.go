@@ -84,6 +84,15 @@ func TestInstanceSeesOnlyItsOwnTargets(t *testing.T) {
 			if r := d.CleanNode(ctx, "host-b"); r.ErrorKind != operation.KindNotFound {
 				t.Errorf("clean-node of another instance's node: %+v, want not found", r)
 			}
+			if r := d.RestoreService(ctx, jobs.RestoreOptions{Service: "b_web"}); r.ErrorKind != operation.KindNotFound {
+				t.Errorf("restore-service of another instance's service: %+v, want not found", r)
+			}
+			if r := d.MoveService(ctx, jobs.MoveOptions{Service: "b_web", Node: "host-a"}); r.ErrorKind != operation.KindNotFound {
+				t.Errorf("move-service of another instance's service: %+v, want not found", r)
+			}
+			if _, err := d.BackupListing(ctx, "b_web"); operation.KindOf(err) != operation.KindNotFound {
+				t.Errorf("the catalogue of another instance's service: %v, want not found", err)
+			}
 			// Its own service is worked on (the fake's helper prints no markers: the step's
 			// outcome is not the point here).
 			if r := d.CleanService(ctx, tc.wantServices[0]); len(r.Steps) == 0 || r.Steps[0].Name != "exec" {

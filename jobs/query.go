@@ -116,9 +116,18 @@ func (d *Deps) Backups(ctx context.Context, name string) ([]restore.Archive, err
 	return d.catalogue().List(ctx, name)
 }
 
-// BackupsOf is Backups of a service already read.
-func (d *Deps) BackupsOf(ctx context.Context, svc parse.Service) ([]restore.Archive, error) {
-	return d.catalogue().Of(ctx, svc)
+// BackupsOf is the bounded catalogue of a service already read (restore.MaxListed newest).
+func (d *Deps) BackupsOf(ctx context.Context, svc parse.Service) (restore.Listing, error) {
+	return d.catalogue().ListingOf(ctx, svc)
+}
+
+// BackupListing is BackupsOf of the service named exactly name.
+func (d *Deps) BackupListing(ctx context.Context, name string) (restore.Listing, error) {
+	svc, err := d.Service(ctx, name)
+	if err != nil {
+		return restore.Listing{}, err
+	}
+	return d.BackupsOf(ctx, svc)
 }
 
 func (d *Deps) catalogue() *restore.Catalogue {
@@ -126,5 +135,6 @@ func (d *Deps) catalogue() *restore.Catalogue {
 	if store == nil {
 		store = restore.S3Store{}
 	}
-	return &restore.Catalogue{Swarm: d.Swarm, Store: store, Config: d.Config}
+	d.wire()
+	return &restore.Catalogue{Swarm: d.cluster, Store: store, Config: d.Config}
 }

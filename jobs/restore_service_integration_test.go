@@ -48,7 +48,8 @@ func rsInTasks(t *testing.T, tb testbed.Bed, service, script string) map[string]
 const rsTree = `cd /data && find . -type f -exec md5sum {} + | sort && find . -exec stat -c '%n %A %u:%g %s' {} + | sort && find . -type l -exec readlink {} + | sort`
 
 // TestIntegrationRestoreServiceByteIdentical: a 2-volume service with a task on each worker is
-// backed up, its files changed, deleted and added to, then restored: on both nodes every file
+// backed up, its files changed, deleted and added to, then restored with one stop (the safety
+// backup is taken while it is stopped for the restore): on both nodes every file
 // is byte-identical again (checksums, modes, owners, links), the service runs its 2 replicas,
 // no helper or key secret is left, the safety backup is in the catalogue, and the S3 secret
 // key is in no result or log.
@@ -77,11 +78,22 @@ func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
 		t.Fatal("the change did not change the volumes")
 	}
 
+	mark := len(logs.String())
 	r := d.RestoreService(ctx, jobs.RestoreOptions{Service: s.Name})
 	js, _ := json.MarshalIndent(r, "", "  ")
 	t.Logf("result: %s", js)
 	if !r.OK {
 		t.Fatalf("restore failed")
+	}
+	// One stop for the safety backup and the restore: the service went to 0 once.
+	stops := 0
+	for _, line := range strings.Split(logs.String()[mark:], "\n") {
+		if strings.Contains(line, "msg=exec") && strings.Contains(line, "--replicas 0 -- "+s.Name) {
+			stops++
+		}
+	}
+	if stops != 1 {
+		t.Errorf("the restore scaled %s to 0 %d times, want once", s.Name, stops)
 	}
 	testbed.WaitFor(t, time.Minute, "2 replicas running again", func() bool { return tb.RunningReplicas(t, s.Name) == 2 })
 	after := rsInTasks(t, tb, s.Name, rsTree)

@@ -322,6 +322,18 @@ func (c *CLI) CreateProbe(ctx context.Context, p Probe) (ProbeResult, error) {
 	return ProbeResult{ID: strings.TrimSpace(res.Stdout), Warning: strings.TrimSpace(res.Stderr), DryRun: res.DryRun}, err
 }
 
+func (c *CLI) Constrain(ctx context.Context, u Constraints) error {
+	args := []string{"service", "update", "--detach"}
+	for _, r := range u.Remove {
+		args = append(args, "--constraint-rm", r)
+	}
+	for _, a := range u.Add {
+		args = append(args, "--constraint-add", a)
+	}
+	_, err := c.change(ctx, append(args, "--", u.Service)...)
+	return err
+}
+
 func (c *CLI) UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error) {
 	args := []string{"service", "update", "--detach=false", "--quiet", "--image", u.Image, "--with-registry-auth"}
 	if u.Force {

@@ -102,6 +102,10 @@ func TestCLIArgv(t *testing.T) {
 			return c.Scale(context.Background(), Scale{Service: "db", Replicas: 2, LabelRm: "r"})
 		},
 			[]string{"service", "update", "--detach", "--replicas", "2", "--label-rm", "r", "--", "db"}, false, "", nil, readTimeout},
+		{"constrain", func(c *CLI) error {
+			return c.Constrain(context.Background(), Constraints{Service: "db", Remove: []string{"node.hostname == worker-1"}, Add: []string{"node.hostname==worker-2"}})
+		},
+			[]string{"service", "update", "--detach", "--constraint-rm", "node.hostname == worker-1", "--constraint-add", "node.hostname==worker-2", "--", "db"}, false, "", nil, readTimeout},
 		{"update image", func(c *CLI) error {
 			_, err := c.UpdateImage(context.Background(), ImageUpdate{Service: "web", Image: "reg/app:2", Force: true, Env: []string{"DOCKER_CONFIG=/d"}, Timeout: 42 * time.Second})
 			return err

@@ -66,6 +66,9 @@ type Swarm interface {
 	// (tag to digest, with the registry auth of Env), the way `docker service update --image`
 	// pins it; nothing is pulled or run. Remove it after reading its image.
 	CreateProbe(ctx context.Context, p Probe) (ProbeResult, error)
+	// Constrain removes and adds placement constraints of a service in one update, without
+	// waiting for the tasks.
+	Constrain(ctx context.Context, c Constraints) error
 	// UpdateImage rolls a service to an image and waits for docker's rollout to return.
 	UpdateImage(ctx context.Context, u ImageUpdate) (UpdateResult, error)
 	// Rollback rolls a service back to its previous spec (docker service rollback) and waits
@@ -128,6 +131,13 @@ type Scale struct {
 	Replicas uint64
 	LabelAdd *Label // set in the same update
 	LabelRm  string // removed in the same update
+}
+
+// Constraints is one change of a service's placement constraints.
+type Constraints struct {
+	Service string
+	Remove  []string // exactly as the service has them
+	Add     []string // e.g. node.hostname==worker-2
 }
 
 // ImageUpdate is one `docker service update --image`.

@@ -76,8 +76,9 @@ type Runs interface {
 
 // Backups is the backup catalogue (*jobs.Deps, restore.Catalogue).
 type Backups interface {
-	// BackupsOf lists the service's archives in its S3 location, newest first.
-	BackupsOf(ctx context.Context, svc parse.Service) ([]restore.Archive, error)
+	// BackupsOf lists the service's archives in its S3 location, newest first (the page
+	// shows the newest few, so a cut listing does not matter here).
+	BackupsOf(ctx context.Context, svc parse.Service) (restore.Listing, error)
 }
 
 // Schedules tells when the cron runs a job (Cron for the one global cron).

@@ -77,11 +77,11 @@ type fakeBackups struct {
 	reads    int
 }
 
-func (f *fakeBackups) BackupsOf(_ context.Context, svc parse.Service) ([]restore.Archive, error) {
+func (f *fakeBackups) BackupsOf(_ context.Context, svc parse.Service) (restore.Listing, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
-	return f.archives[svc.Name], f.errs[svc.Name]
+	return restore.Listing{Archives: f.archives[svc.Name]}, f.errs[svc.Name]
 }
 
 // hourly runs at every full hour.

@@ -330,11 +330,12 @@ func (p *Page) readBackups(ctx context.Context, list []*targetView, now time.Tim
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			archives, err := p.o.Backups.BackupsOf(ctx, t.svc)
+			listing, err := p.o.Backups.BackupsOf(ctx, t.svc)
 			if err != nil {
 				t.BackupError = t.mask(err.Error())
 				return
 			}
+			archives := listing.Archives
 			for i, a := range archives {
 				if i == newestBackups {
 					t.BackupMore = len(archives) - i

@@ -37,4 +37,6 @@ func TestStackFilesAskForS3OnlyWithBackups(t *testing.T) {
 	}
 }
 
-func stripComments(s string) string { return regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(s, "") }
+func stripComments(s string) string {
+	return regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(s, "")
+}

@@ -49,6 +49,10 @@ type Config struct {
 	PruningPrefix string // BACKUP_PRUNING_PREFIX
 	PruningLeeway time.Duration
 	TempDir       string // where the archive is written before upload
+	// AGE_PASSPHRASE or AGE_PUBLIC_KEYS (comma-separated age1… keys): the archive is
+	// encrypted with age and named <name>.age, as offen does; never logged.
+	AgePassphrase string
+	AgePublicKeys []string
 }
 
 // LogValue keeps the secret out of any structured log of the config.
@@ -69,6 +73,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("retention_days", c.RetentionDays),
 		slog.String("pruning_prefix", c.PruningPrefix),
 		slog.Duration("pruning_leeway", c.PruningLeeway),
+		slog.Bool("age_passphrase", c.AgePassphrase != ""),
+		slog.Int("age_public_keys", len(c.AgePublicKeys)),
 	)
 }
 
@@ -115,6 +121,7 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		Path:          strings.Trim(getenv("AWS_S3_PATH"), "/"),
 		Filename:      getenv("BACKUP_FILENAME"),
 		PruningPrefix: getenv("BACKUP_PRUNING_PREFIX"),
+		AgePassphrase: getenv("AGE_PASSPHRASE"),
 		RetentionDays: -1,
 		PruningLeeway: DefaultPruningLeeway,
 		TempDir:       os.TempDir(),
@@ -157,6 +164,15 @@ func ConfigFromLookup(lookup func(string) (string, bool)) (Config, error) {
 		}
 		c.PruningLeeway = d
 	}
+	// envconfig splits a []string on commas.
+	for _, k := range strings.Split(getenv("AGE_PUBLIC_KEYS"), ",") {
+		if k != "" {
+			c.AgePublicKeys = append(c.AgePublicKeys, k)
+		}
+	}
+	if c.AgePassphrase != "" && len(c.AgePublicKeys) > 0 {
+		return c, errors.New("error in selecting archive encryption method: expected 0 or 1 to be configured, 2 methods are configured")
+	}
 	if c.Bucket != "" && (c.AccessKey == "" || c.SecretKey == "") {
 		return c, errors.New("AWS_S3_BUCKET_NAME is defined, but no credentials were provided")
 	}
@@ -173,17 +189,27 @@ func Run(ctx context.Context, c Config, log *slog.Logger, now time.Time) error {
 	if name == "" || strings.ContainsRune(name, '/') || name == "." || name == ".." {
 		return fmt.Errorf("BACKUP_FILENAME %q expands to %q, not a plain file name", c.Filename, name)
 	}
-	file := filepath.Join(c.TempDir, name)
-	if err := createArchive(c.BackupRoot, file, log); err != nil {
+	tarFile := filepath.Join(c.TempDir, name)
+	if err := createArchive(c.BackupRoot, tarFile, log); err != nil {
 		return err
 	}
+	file := tarFile // the one uploaded
 	defer func() {
-		if err := os.Remove(file); err != nil {
-			log.Warn(fmt.Sprintf("Could not remove tar file `%s`: %v", file, err))
+		if err := os.Remove(tarFile); err != nil {
+			log.Warn(fmt.Sprintf("Could not remove tar file `%s`: %v", tarFile, err))
 			return
 		}
-		log.Info(fmt.Sprintf("Removed tar file `%s`.", file))
+		log.Info(fmt.Sprintf("Removed tar file `%s`.", tarFile))
 	}()
+	if c.AgePassphrase != "" || len(c.AgePublicKeys) > 0 {
+		enc, err := encryptArchive(c, file)
+		if err != nil {
+			return fmt.Errorf("error encrypting backup file: %w", err)
+		}
+		defer os.Remove(enc)
+		log.Info(fmt.Sprintf("Encrypted backup using %q, saving as %q", "age", enc))
+		file, name = enc, name+".age"
+	}
 
 	if c.Bucket == "" {
 		log.Warn("No storage backend is configured (AWS_S3_BUCKET_NAME is empty); the backup was not uploaded anywhere.")

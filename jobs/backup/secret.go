@@ -31,10 +31,14 @@ type s3Secrets struct {
 	env   []string // the _FILE variables
 }
 
-// createS3Secrets creates one secret per key, named per run and labelled as swarm-utils' own
-// (with the lock key, so that a repair limited to the target finds them). On error, those
-// already created are removed.
-func (j *Job) createS3Secrets(ctx context.Context, lockKey, accessKey, secretKey string) (s3Secrets, error) {
+// SecretFile is one more value a helper reads from a per-run secret: the file under
+// /run/secrets/ and the _FILE variable naming it.
+type SecretFile struct{ File, Env, Value string }
+
+// createS3Secrets creates one secret per key (and per extra value), named per run and
+// labelled as swarm-utils' own (with the lock key, so that a repair limited to the target
+// finds them). On error, those already created are removed.
+func (j *Job) createS3Secrets(ctx context.Context, lockKey, accessKey, secretKey string, extra ...SecretFile) (s3Secrets, error) {
 	var out s3Secrets
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
@@ -43,10 +47,14 @@ func (j *Job) createS3Secrets(ctx context.Context, lockKey, accessKey, secretKey
 	run := hex.EncodeToString(b)
 	labels := []swarm.Label{{Key: helper.LabelSecret, Value: "true"}, {Key: helper.LabelLock, Value: lockKey}, {Key: helper.LabelAction, Value: Op},
 		{Key: helper.LabelInstance, Value: cmp.Or(j.Config.Instance, parse.DefaultInstance)}, {Key: helper.LabelRun, Value: operation.RunOf(ctx)}}
-	for _, s := range []struct{ file, env, value string }{
+	files := []struct{ file, env, value string }{
 		{accessKeyFile, "AWS_ACCESS_KEY_ID_FILE", accessKey},
 		{secretKeyFile, "AWS_SECRET_ACCESS_KEY_FILE", secretKey},
-	} {
+	}
+	for _, e := range extra {
+		files = append(files, struct{ file, env, value string }{e.File, e.Env, e.Value})
+	}
+	for _, s := range files {
 		name := "swarm-utils-" + run + "-" + s.file[len("swarm-utils-"):]
 		// offen reads the file whole: no trailing newline.
 		if err := j.Swarm.CreateSecret(ctx, swarm.Secret{Name: name, Labels: labels, Data: []byte(s.value)}); err != nil {

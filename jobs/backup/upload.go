@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
 )
@@ -89,7 +90,7 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		entries = append(entries, v.Entry)
 	}
 	started := time.Now()
-	keys, err := j.createS3Secrets(ctx, lockKey, s3.AccessKey, s3.SecretKey)
+	keys, err := j.createS3Secrets(ctx, lockKey, s3.AccessKey, s3.SecretKey, ageFiles(j.Config.Age)...)
 	if err != nil {
 		up.OK, up.Error = false, j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", node.Name, err))
 		up.Duration = operation.Since(started)
@@ -129,6 +130,20 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 	}
 	up.Error = j.Secrets.For(ctx).Mask(up.Error)
 	return []operation.Step{check, up}
+}
+
+// ageFiles hand offen the age settings as files of per-run secrets (offen reads every
+// variable from KEY_FILE too): the passphrase never shows in the helper's spec; the public
+// keys are no secret but travel the same way, so the spec holds no encryption setting at all.
+func ageFiles(a config.Age) []SecretFile {
+	var out []SecretFile
+	if a.Passphrase != "" {
+		out = append(out, SecretFile{File: "swarm-utils-age-passphrase", Env: "AGE_PASSPHRASE_FILE", Value: a.Passphrase})
+	}
+	if len(a.PublicKeys) > 0 {
+		out = append(out, SecretFile{File: "swarm-utils-age-public-keys", Env: "AGE_PUBLIC_KEYS_FILE", Value: strings.Join(a.PublicKeys, ",")})
+	}
+	return out
 }
 
 // checkVolumes runs volumeCheckScript on the node and returns the volumes that exist there;

@@ -43,8 +43,23 @@ type Object struct {
 
 // Store lists one S3 location; S3Store (minio-go) in production.
 type Store interface {
-	// List returns the objects whose key starts with prefix, sub-folders included.
-	List(ctx context.Context, s3 config.S3, prefix string) ([]Object, error)
+	// List returns the objects whose key starts with prefix, sub-folders included, at most
+	// max of them (in S3's key order); truncated tells there were more.
+	List(ctx context.Context, s3 config.S3, prefix string, max int) (objs []Object, truncated bool, err error)
+}
+
+// The catalogue is bounded: a folder with more keys than MaxKeysRead is listed in part, and a
+// listing holds the newest MaxListed archives. Either cut is said in Listing.Cut.
+const (
+	MaxKeysRead = 10_000
+	MaxListed   = 1000
+)
+
+// Listing is the catalogue of one service.
+type Listing struct {
+	Archives []Archive `json:"backups"`
+	// Cut says how the listing was bounded; "" when it holds every archive.
+	Cut string `json:"cut,omitempty"`
 }
 
 // ServiceReader reads one service.
@@ -88,19 +103,36 @@ func (c *Catalogue) List(ctx context.Context, name string) ([]Archive, error) {
 
 // Of is List of a service already read.
 func (c *Catalogue) Of(ctx context.Context, svc parse.Service) ([]Archive, error) {
+	l, err := c.ListingOf(ctx, svc)
+	return l.Archives, err
+}
+
+// ListingOf is the bounded catalogue of a service already read: its newest MaxListed
+// archives, and how the listing was cut.
+func (c *Catalogue) ListingOf(ctx context.Context, svc parse.Service) (Listing, error) {
 	s, err := Settings(svc, c.Config)
 	if err != nil {
-		return nil, err
+		return Listing{}, err
 	}
 	return c.list(ctx, svc.Name, s.S3)
 }
 
-func (c *Catalogue) list(ctx context.Context, service string, s3 config.S3) ([]Archive, error) {
-	objs, err := c.Store.List(ctx, s3, service+"/")
+func (c *Catalogue) list(ctx context.Context, service string, s3 config.S3) (Listing, error) {
+	objs, truncated, err := c.Store.List(ctx, s3, service+"/", MaxKeysRead)
 	if err != nil {
-		return nil, operation.Errorf(operation.KindDocker, "list the archives of service %s in s3://%s/%s/: %w", service, s3.Bucket, service, err)
+		return Listing{}, operation.Errorf(operation.KindDocker, "list the archives of service %s in s3://%s/%s/: %w", service, s3.Bucket, service, err)
 	}
-	return Archives(service, objs), nil
+	l := Listing{Archives: Archives(service, objs)}
+	var cuts []string
+	if truncated {
+		cuts = append(cuts, fmt.Sprintf("the folder holds more than %d keys: only the first %d (in key order) were read", MaxKeysRead, MaxKeysRead))
+	}
+	if n := len(l.Archives); n > MaxListed {
+		l.Archives = l.Archives[:MaxListed]
+		cuts = append(cuts, fmt.Sprintf("the newest %d of %d archives are listed", MaxListed, n))
+	}
+	l.Cut = strings.Join(cuts, "; ")
+	return l, nil
 }
 
 // Archives keeps the objects that are archives of service and sorts them newest first (by

@@ -33,18 +33,21 @@ type fakeStore struct {
 	listed  []string // "url/bucket/prefix access-key"
 }
 
-func (s *fakeStore) List(_ context.Context, s3 config.S3, prefix string) ([]Object, error) {
+func (s *fakeStore) List(_ context.Context, s3 config.S3, prefix string, max int) ([]Object, bool, error) {
 	s.listed = append(s.listed, s3.URL+"/"+s3.Bucket+"/"+prefix+" "+s3.AccessKey)
 	if s.err != nil {
-		return nil, s.err
+		return nil, false, s.err
 	}
 	var out []Object
 	for _, o := range s.objects[s3.URL+"/"+s3.Bucket] {
 		if strings.HasPrefix(o.Key, prefix) {
+			if len(out) == max {
+				return out, true, nil
+			}
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, false, nil
 }
 
 func obj(key string, size int64) Object { return Object{Key: key, Size: size} }
@@ -238,5 +241,44 @@ func TestChoose(t *testing.T) {
 	}
 	if _, err := Choose([]Archive{a("worker-1", "2026-12-01T21-00-00", true)}, "latest"); operation.KindOf(err) != operation.KindNotFound {
 		t.Errorf("only safety backups: err = %v, want not found", err)
+	}
+}
+
+// The listing is bounded: the newest MaxListed archives of at most MaxKeysRead keys, and it
+// says so when either cut applied.
+func TestCatalogueListingIsBounded(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	objects := func(n int) []Object {
+		out := make([]Object, n)
+		for i := range out {
+			out[i] = obj("shop_db/shop_db_worker-1_"+base.Add(time.Duration(i)*time.Minute).Format(archiveTimeLayout)+".tar.gz", 1)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		n       int
+		listed  int
+		newest  time.Time
+		cutText string // in Cut; "" = not cut
+	}{
+		{"small: whole", 3, 3, base.Add(2 * time.Minute), ""},
+		{"the newest MaxListed", 1200, MaxListed, base.Add(1199 * time.Minute), "the newest 1000 of 1200 archives"},
+		{"more keys than are read", MaxKeysRead + 5, MaxListed, base.Add((MaxKeysRead - 1) * time.Minute), "more than 10000 keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := parse.Service{Name: svcName, Labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelBackupVolumes: "data"}}
+			c := &Catalogue{Store: &fakeStore{objects: map[string][]Object{"s3.example:9000/backups": objects(tc.n)}}, Config: testConfig()}
+			l, err := c.ListingOf(context.Background(), svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Archives) != tc.listed || !l.Archives[0].Time.Equal(tc.newest) {
+				t.Errorf("%d archives, newest %v; want %d, newest %v", len(l.Archives), l.Archives[0].Time, tc.listed, tc.newest)
+			}
+			if (tc.cutText == "") != (l.Cut == "") || !strings.Contains(l.Cut, tc.cutText) {
+				t.Errorf("cut %q, want %q", l.Cut, tc.cutText)
+			}
+		})
 	}
 }

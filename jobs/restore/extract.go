@@ -156,7 +156,7 @@ func walkArchive(archivePath string, dirs map[string]string, fn func(vol, rel st
 		if err != nil {
 			return fmt.Errorf("untar: %w", err)
 		}
-		name := strings.TrimPrefix(h.Name, "./")
+		name := memberName(h.Name)
 		rest, ok := strings.CutPrefix(name, "backup/")
 		if !ok {
 			continue
@@ -191,7 +191,7 @@ func walkArchive(archivePath string, dirs map[string]string, fn func(vol, rel st
 // entryPath is the path of an archive name inside backup/<vol>/, "." for the folder itself;
 // false for a name outside it or not clean (.., //).
 func entryPath(name, vol string) (string, bool) {
-	name = strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
+	name = strings.TrimSuffix(memberName(name), "/")
 	prefix := "backup/" + vol
 	if name == prefix {
 		return ".", true
@@ -201,6 +201,13 @@ func entryPath(name, vol string) (string, bool) {
 		return "", false
 	}
 	return rel, true
+}
+
+// memberName is an archive member's name relative to the archive's root: offen names them
+// by their absolute path (/backup/<volume>/…, its archive.go trims only the output folder,
+// which is not a prefix of them), tar -C / by ./backup/… or backup/….
+func memberName(name string) string {
+	return strings.TrimPrefix(strings.TrimLeft(name, "/"), "./")
 }
 
 // emptyDir removes everything inside the root's folder, not the folder (the mount point).

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/swarm-utils/swarm-utils/config"
 )
 
@@ -44,7 +46,8 @@ func (a HelperArgs) Argv() []string {
 }
 
 // RunHelper is the helper's body: read the keys, download the archive whole (a wrong key or
-// a missing archive fails here, before any volume is touched), replace the volumes' content,
+// a missing archive fails here, before any volume is touched), decrypt it whole when its
+// name ends in .age (a wrong passphrase or identity fails here too), replace the volumes' content,
 // and print the per-volume result as one marked JSON line.
 func RunHelper(ctx context.Context, a HelperArgs, getenv func(string) string, out io.Writer) error {
 	for _, k := range []struct {
@@ -77,8 +80,26 @@ func RunHelper(ctx context.Context, a HelperArgs, getenv func(string) string, ou
 	}
 	defer os.RemoveAll(tmp)
 	archive := filepath.Join(tmp, "archive.tar.gz")
-	if err := Fetch(ctx, a.S3, a.Key, archive); err != nil {
+	download := archive
+	encrypted := strings.HasSuffix(a.Key, ageExt)
+	var ids []age.Identity
+	if encrypted {
+		// Read first: a missing identity fails before the download.
+		if ids, err = helperIdentities(getenv); err != nil {
+			return err
+		}
+		download = archive + ageExt
+	}
+	if err := Fetch(ctx, a.S3, a.Key, download); err != nil {
 		return err
+	}
+	if encrypted {
+		if err := DecryptFile(download, archive, ids...); err != nil {
+			return fmt.Errorf("restore %s: %w", a.Key, err)
+		}
+		if err := os.Remove(download); err != nil {
+			return fmt.Errorf("remove the encrypted download: %w", err)
+		}
 	}
 	res, err := ExtractArchive(archive, dirs)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/backup"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
+	"github.com/swarm-utils/swarm-utils/swarm"
 )
 
 // Op is the operation's name in results, logs and helper names.
@@ -27,6 +28,8 @@ const Op = "restore-service"
 type Swarm interface {
 	backup.Swarm
 	Nodes(ctx context.Context) ([]parse.Node, error)
+	// Constrain is move-service's: the service's placement goes to the new node.
+	Constrain(ctx context.Context, c swarm.Constraints) error
 }
 
 // Options are one restore request.
@@ -55,13 +58,15 @@ const helperUser = "0:0"
 
 // Run is the job (SPEC §10):
 //  1. read the service and its backup labels; refuse a global service (it cannot be scaled
-//     to 0) and an encrypted archive; pick the archive of each node from the catalogue;
-//  2. under the service's lock: take a safety backup of the current content (archives named
-//     <service>_<node>_pre-restore_<time>.tar.gz) unless told not to; its failure stops the
-//     restore before anything is changed;
-//  3. stop: record the replica count on the service and scale it to 0;
+//     to 0); pick the archive of each node from the catalogue; refuse one it could not
+//     decrypt (gpg, or age without a passphrase or identity);
+//  2. under the service's lock: the backup pre-command in its tasks, then the stop (record
+//     the replica count on the service, scale it to 0), once for the whole restore;
+//  3. the safety backup of the current content, uploaded while stopped (archives named
+//     <service>_<node>_pre-restore_<time>.tar.gz), unless told not to; its failure stops the
+//     restore before any volume is changed;
 //  4. on each node of the chosen archives, a helper (swarm-utils' own image, no docker.sock)
-//     downloads that node's archive and replaces the listed volumes' content with it;
+//     downloads and decrypts that node's archive and replaces the listed volumes' content;
 //  5. start again at the recorded count — also when anything in between fails or is
 //     cancelled, and after a crash through the restore label (backup's repair).
 func (j *Job) Run(ctx context.Context, o Options) operation.Result {
@@ -84,18 +89,24 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Failed(Op, name, err)
 	}
 	cat := &Catalogue{Swarm: j.Swarm, Store: j.Store, Config: j.Config}
-	all, err := cat.list(ctx, name, settings.S3)
+	listing, err := cat.list(ctx, name, settings.S3)
 	if err != nil {
 		return operation.Failed(Op, name, err)
 	}
-	picked, err := Choose(all, o.Backup)
+	if listing.Cut != "" {
+		j.Log.Warn("the catalogue was cut: the archive is chosen among those listed", "service", name, "cut", listing.Cut)
+	}
+	picked, err := Choose(listing.Archives, o.Backup)
 	if err != nil {
 		return operation.Failed(Op, name, fmt.Errorf("service %s: %w", name, err))
 	}
 	for _, a := range picked {
-		if a.Encrypted {
-			return operation.Failed(Op, name, operation.Errorf(operation.KindImpossible, "archive %s is encrypted: restoring encrypted archives is not supported yet", a.Key))
+		if err := j.canDecrypt(a); err != nil {
+			return operation.Failed(Op, name, err)
 		}
+	}
+	if err := j.checkDecrypts(ctx, settings.S3, picked); err != nil {
+		return operation.Failed(Op, name, err)
 	}
 	lockKey := operation.LockKeyService(name)
 	return j.Ops.Run(ctx, Op, name, lockKey, func(ctx context.Context) (operation.Plan, error) {
@@ -115,56 +126,46 @@ type restoreNode struct {
 
 func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, settings backup.Settings, vols []backup.Volume, picked []Archive) (operation.Plan, error) {
 	bj := j.backupJob()
-	var safety operation.Plan
+	var safety *backup.Locked
 	if !o.NoSafetyBackup {
 		var err error
-		if safety, err = bj.PlanLocked(ctx, name, lockKey); err != nil {
-			return operation.Plan{}, fmt.Errorf("plan the safety backup of %s: %w", name, err)
+		if safety, err = bj.PrepareLocked(ctx, name, lockKey); err != nil {
+			return operation.Plan{}, fmt.Errorf("prepare the safety backup of %s: %w", name, err)
+		}
+		if len(safety.Nodes()) == 0 {
+			return operation.Plan{}, operation.Errorf(operation.KindImpossible, "safety backup of %s not taken (no running tasks: no node holds a task whose volumes could be uploaded): nothing was restored; restore with the safety backup skipped if that is meant", name)
 		}
 	}
-	nodes, err := j.Swarm.Nodes(ctx)
+	targets, err := j.targetNodes(ctx, picked)
 	if err != nil {
-		return operation.Plan{}, fmt.Errorf("list the nodes for the restore of %s: %w", name, err)
-	}
-	var targets []restoreNode
-	for _, a := range picked {
-		i := slices.IndexFunc(nodes, func(n parse.Node) bool { return n.Hostname == a.Node })
-		if i < 0 {
-			return operation.Plan{}, operation.Errorf(operation.KindImpossible, "archive %s is of node %s, which is not in the swarm", a.Key, a.Node)
-		}
-		targets = append(targets, restoreNode{ID: nodes[i].ID, Name: a.Node, Archive: a})
+		return operation.Plan{}, err
 	}
 	pending := j.Config.Timeouts.Pending
-	budget := safety.Budget + settings.StopTimeout + settings.StartTimeout +
+	budget := settings.StopTimeout + settings.StartTimeout +
 		(pending+settings.UploadTimeout)*time.Duration(max(len(targets), 1))
+	if safety != nil {
+		budget += safety.Budget
+	}
 
 	do := func(ctx context.Context, r *operation.Result) error {
-		if safety.Do != nil {
-			var sr operation.Result
-			err := safety.Do(ctx, &sr)
-			for _, s := range sr.Steps {
-				s.Name = "safety-backup-" + s.Name
-				r.Steps = append(r.Steps, s)
+		var prev uint64
+		if safety != nil {
+			if safety.Recovered != nil {
+				r.Steps = append(r.Steps, *safety.Recovered)
 			}
-			switch {
-			case err != nil:
-				return fmt.Errorf("safety backup of %s (nothing was restored): %w", name, err)
-			case sr.Skipped != "":
-				return operation.Errorf(operation.KindImpossible, "safety backup of %s not taken (%s): nothing was restored; restore with the safety backup skipped if that is meant", name, sr.Skipped)
+			// The pre-command runs while the tasks still do (a dump into a volume, say).
+			r.Steps = append(r.Steps, safetySteps(safety.PreExec(ctx))...)
+			prev = safety.Service.Replicas
+		} else {
+			svc, err := j.Swarm.Service(ctx, name)
+			if err != nil {
+				return fmt.Errorf("read service %s: %w", name, err)
 			}
-			for _, s := range sr.Steps {
-				if !s.OK {
-					return operation.Errorf(operation.KindDocker, "safety backup of %s failed on %s (nothing was restored): %s", name, s.Node, s.Error)
-				}
-			}
+			prev = svc.Replicas
 		}
-		svc, err := j.Swarm.Service(ctx, name)
-		if err != nil {
-			return fmt.Errorf("read service %s after its safety backup: %w", name, err)
-		}
-		prev := svc.Replicas
 		if prev > 0 {
-			// Registered before the scale-down: from then on the start always runs.
+			// Registered before the scale-down: from then on the start always runs. One
+			// stop covers the safety backup and the restore.
 			defer func() { r.Steps = append(r.Steps, bj.Start(ctx, name, prev, settings.StartTimeout)) }()
 			st := bj.Stop(ctx, name, prev, settings.StopTimeout)
 			r.Steps = append(r.Steps, st)
@@ -173,10 +174,47 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, sett
 				return operation.CtxErr(ctx)
 			}
 		}
+		if safety != nil {
+			up := safetySteps(safety.Upload(ctx))
+			r.Steps = append(r.Steps, up...)
+			for _, s := range up {
+				if !s.OK {
+					return operation.Errorf(operation.KindDocker, "safety backup of %s failed on %s (nothing was restored): %s", name, s.Node, s.Error)
+				}
+			}
+			if err := operation.CtxErr(ctx); err != nil {
+				return err
+			}
+		}
 		r.Steps = append(r.Steps, j.restoreOnNodes(ctx, name, lockKey, settings, vols, targets)...)
 		return operation.CtxErr(ctx)
 	}
 	return operation.Plan{Budget: budget, Do: do}, nil
+}
+
+// safetySteps names the safety backup's steps as such.
+func safetySteps(steps []operation.Step) []operation.Step {
+	for i := range steps {
+		steps[i].Name = "safety-backup-" + steps[i].Name
+	}
+	return steps
+}
+
+// targetNodes maps the picked archives to the nodes they belong to.
+func (j *Job) targetNodes(ctx context.Context, picked []Archive) ([]restoreNode, error) {
+	nodes, err := j.Swarm.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the nodes for the restore: %w", err)
+	}
+	var targets []restoreNode
+	for _, a := range picked {
+		i := slices.IndexFunc(nodes, func(n parse.Node) bool { return n.Hostname == a.Node })
+		if i < 0 {
+			return nil, operation.Errorf(operation.KindImpossible, "archive %s is of node %s, which is not in the swarm", a.Key, a.Node)
+		}
+		targets = append(targets, restoreNode{ID: nodes[i].ID, Name: a.Node, Archive: a})
+	}
+	return targets, nil
 }
 
 func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, targets []restoreNode) []operation.Step {
@@ -202,7 +240,7 @@ func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.
 	started := time.Now()
 	st := operation.Step{Name: "restore", Node: t.Name, OK: true}
 	bj := j.backupJob()
-	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey)
+	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey, j.ageSecretFiles(t.Archive)...)
 	if err != nil {
 		st.OK, st.Error = false, j.Secrets.For(ctx).Mask(fmt.Sprintf("restore on %s: %v", t.Name, err))
 		st.Duration = operation.Since(started)
@@ -250,6 +288,17 @@ func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.
 	}
 	st.Error = j.Secrets.For(ctx).Mask(st.Error)
 	return st
+}
+
+// canDecrypt refuses, before anything changes, an archive the restore could not decrypt.
+func (j *Job) canDecrypt(a Archive) error {
+	switch {
+	case strings.HasSuffix(a.Key, gpgExt):
+		return operation.Errorf(operation.KindImpossible, "archive %s is encrypted with gpg: restore decrypts age archives only (offen's AGE_* settings)", a.Key)
+	case strings.HasSuffix(a.Key, ageExt) && !j.Config.Age.CanDecrypt():
+		return operation.Errorf(operation.KindConfig, "archive %s is encrypted with age: set SWARM_UTILS_BACKUP_AGE_PASSPHRASE or SWARM_UTILS_BACKUP_AGE_IDENTITY to restore it (nothing was changed)", a.Key)
+	}
+	return nil
 }
 
 // lastLine is the last non-empty line of the helper's logs (its error, as main logs it).

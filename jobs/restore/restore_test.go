@@ -20,6 +20,8 @@ import (
 
 const selfImage = "registry:5000/swarm-utils:1.2.3"
 
+const agePass = "age-pass-never-shown-3b9d"
+
 func jobConfig() config.Config {
 	c := testConfig()
 	c.DockerCLIImage, c.BackupImage, c.SelfImage, c.BackupExecShell = "docker:cli", "offen/docker-volume-backup:v2", selfImage, "/bin/sh"
@@ -39,8 +41,13 @@ type rcluster struct {
 	upload   func(node string) swarmtest.JobRun // safety backup's uploader; nil: success
 	restore  func(node string, j swarm.Job) swarmtest.JobRun
 	nodeByID map[string]string
-	keysMu   sync.Mutex                   // the nodes' helpers run at once
-	keys     map[string]map[string]string // node -> what the restore helper reads from its key files
+	// constraints of the service; noMounts: it mounts no volume
+	constraints []string
+	noMounts    bool
+	unplaceable string // a new task placed on no node stays pending with this error
+	age         config.Age
+	keysMu      sync.Mutex                   // the nodes' helpers run at once
+	keys        map[string]map[string]string // node -> what the restore helper reads from its key files
 }
 
 func newRCluster() *rcluster {
@@ -74,9 +81,12 @@ func argValue(args []string, flag string) string {
 func (c *rcluster) job() *Job {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"), swarmtest.Node("nm", "manager"))
 	f.Local = "nm"
+	mounts := []parse.Mount{{Type: "volume", Source: "shop_data", Target: "/var/lib/db"}, {Type: "volume", Source: "shop_uploads", Target: "/uploads"}}
+	if c.noMounts {
+		mounts = []parse.Mount{{Type: "bind", Source: "/srv", Target: "/srv"}}
+	}
 	f.AddService(parse.Service{Name: svcName, Image: "postgres:16", Mode: c.mode, Replicas: c.replicas, Labels: c.labels,
-		Mounts: []parse.Mount{{Type: "volume", Source: "shop_data", Target: "/var/lib/db"}, {Type: "volume", Source: "shop_uploads", Target: "/uploads"}}},
-		"worker-1", "worker-2")
+		Mounts: mounts, Constraints: slices.Clone(c.constraints)}, "worker-1", "worker-2")
 	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
 		node := c.nodeByID[j.NodeID]
 		switch swarmtest.Step(j) {
@@ -106,6 +116,7 @@ func (c *rcluster) job() *Job {
 	}
 	c.f = f
 	cfg := jobConfig()
+	cfg.Age = c.age
 	w := swarmtest.Wire(f, cfg)
 	return &Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Store: &fakeStore{objects: map[string][]Object{"s3.example:9000/backups": c.objects}},
 		Config: cfg, Secrets: w.Secrets, Log: w.Log, PollInterval: time.Millisecond}
@@ -120,6 +131,8 @@ func changes(c *rcluster) []string {
 			out = append(out, "job "+swarmtest.Step(*call.Job)+"@"+c.nodeByID[call.Job.NodeID])
 		case "scale":
 			out = append(out, fmt.Sprintf("scale %d", call.Scale.Replicas))
+		case "constrain":
+			out = append(out, fmt.Sprintf("constrain -%q +%q", call.Constrain.Remove, call.Constrain.Add))
 		}
 	}
 	return out
@@ -139,8 +152,9 @@ func TestRestoreService(t *testing.T) {
 		helpers []string
 		archive map[string]string // node -> restored key
 	}{
+		// One stop covers the safety backup and the restore.
 		{name: "latest, with safety backup", opts: Options{Service: svcName},
-			scales:  []string{"scale 0", "scale 2", "scale 0", "scale 2"},
+			scales:  []string{"scale 0", "scale 2"},
 			helpers: append(slices.Clone(safety), "job restore@worker-1", "job restore@worker-2"),
 			archive: latest},
 		{name: "a time, no safety backup", opts: Options{Service: svcName, Backup: "2026-11-30T12:00:00Z", NoSafetyBackup: true},
@@ -185,11 +199,26 @@ func TestRestoreService(t *testing.T) {
 			helpers: []string{"job restore@worker-1", "job restore@worker-2"}, archive: latest},
 		{name: "global is refused", opts: Options{Service: svcName}, setup: func(c *rcluster) { c.mode = parse.ModeGlobal },
 			kind: operation.KindImpossible, errText: "only a replicated service"},
-		{name: "encrypted is refused", opts: Options{Service: svcName, NoSafetyBackup: true},
+		{name: "age without a passphrase or identity is refused", opts: Options{Service: svcName, NoSafetyBackup: true},
 			setup: func(c *rcluster) {
 				c.objects = append(c.objects, obj("shop_db/shop_db_worker-1_2026-12-02T02-00-00.tar.gz.age", 5))
 			},
-			kind: operation.KindImpossible, errText: "encrypted"},
+			kind: operation.KindConfig, errText: "SWARM_UTILS_BACKUP_AGE_PASSPHRASE"},
+		{name: "gpg is refused", opts: Options{Service: svcName, NoSafetyBackup: true, Backup: "shop_db/shop_db_worker-1_2026-12-02T02-00-00.tar.gz.gpg"},
+			setup: func(c *rcluster) {
+				c.age = config.Age{Passphrase: agePass}
+				c.objects = append(c.objects, obj("shop_db/shop_db_worker-1_2026-12-02T02-00-00.tar.gz.gpg", 5))
+			},
+			kind: operation.KindImpossible, errText: "gpg"},
+		{name: "age with the passphrase: it reaches the helper as a secret file", opts: Options{Service: svcName, NoSafetyBackup: true},
+			setup: func(c *rcluster) {
+				c.age = config.Age{Passphrase: agePass}
+				c.objects = append(c.objects, obj("shop_db/shop_db_worker-1_2026-12-02T02-00-00.tar.gz.age", 5),
+					obj("shop_db/shop_db_worker-2_2026-12-02T02-00-01.tar.gz.age", 5))
+			},
+			scales:  []string{"scale 0", "scale 2"},
+			helpers: []string{"job restore@worker-1", "job restore@worker-2"},
+			archive: map[string]string{"worker-1": "shop_db/shop_db_worker-1_2026-12-02T02-00-00.tar.gz.age", "worker-2": "shop_db/shop_db_worker-2_2026-12-02T02-00-01.tar.gz.age"}},
 		{name: "only safety backups: nothing to restore", opts: Options{Service: svcName},
 			setup: func(c *rcluster) {
 				c.objects = []Object{obj("shop_db/shop_db_worker-1_pre-restore_2026-12-02T02-00-00.tar.gz", 5)}
@@ -215,7 +244,7 @@ func TestRestoreService(t *testing.T) {
 			if tc.kind != "" && (r.OK || r.ErrorKind != tc.kind || !strings.Contains(r.Error, tc.errText)) {
 				t.Fatalf("want %s failure with %q, got %s", tc.kind, tc.errText, js)
 			}
-			if strings.Contains(string(js), secretKey) || strings.Contains(string(js), accessKey) {
+			if strings.Contains(string(js), secretKey) || strings.Contains(string(js), accessKey) || strings.Contains(string(js), agePass) {
 				t.Errorf("an S3 key is in the result")
 			}
 			var scales, helpers []string
@@ -228,6 +257,15 @@ func TestRestoreService(t *testing.T) {
 			}
 			if !slices.Equal(scales, tc.scales) {
 				t.Errorf("scales %q, want %q", scales, tc.scales)
+			}
+			// Every helper touching the volumes runs between the stop and the start.
+			if all := changes(c); len(tc.scales) == 2 {
+				stop, start := slices.Index(all, "scale 0"), slices.Index(all, "scale 2")
+				for i, ch := range all {
+					if strings.HasPrefix(ch, "job ") && (i < stop || i > start) {
+						t.Errorf("%s ran outside the stop (changes %q)", ch, all)
+					}
+				}
 			}
 			if slices.Sort(helpers); !slices.Equal(helpers, slices.Sorted(slices.Values(tc.helpers))) {
 				t.Errorf("helpers %q, want %q", helpers, tc.helpers)
@@ -266,6 +304,16 @@ func TestRestoreService(t *testing.T) {
 				}
 				if k := c.keys[node]; k["AWS_ACCESS_KEY_ID"] != accessKey || k["AWS_SECRET_ACCESS_KEY"] != secretKey {
 					t.Errorf("restore helper on %s reads keys %v", node, k)
+				}
+				wantPass := ""
+				if strings.HasSuffix(tc.archive[node], ".age") {
+					wantPass = agePass
+				}
+				if k := c.keys[node]; k["AGE_PASSPHRASE"] != wantPass {
+					t.Errorf("restore helper on %s reads the age passphrase %q, want %q", node, k["AGE_PASSPHRASE"], wantPass)
+				}
+				if strings.Contains(spec, agePass) {
+					t.Errorf("the age passphrase is in the restore helper's spec: %s", spec)
 				}
 			}
 			for _, call := range c.f.Calls("create-job") {

@@ -73,15 +73,16 @@ type JobRun struct {
 
 // Call is one typed call the code under test made.
 type Call struct {
-	Verb     string // the Swarm method, e.g. "create-job", "remove", "scale", "update-image"
-	Target   string // service, task or node it was about
-	Job      *swarm.Job
-	Scale    *swarm.Scale
-	Update   *swarm.ImageUpdate
-	Probe    *swarm.Probe
-	Rollback *swarm.RollbackRequest
-	Args     []string // run-local's argv
-	Tail     int      // logs: the lines asked for (0 = all)
+	Verb      string // the Swarm method, e.g. "create-job", "remove", "scale", "update-image"
+	Target    string // service, task or node it was about
+	Job       *swarm.Job
+	Scale     *swarm.Scale
+	Update    *swarm.ImageUpdate
+	Probe     *swarm.Probe
+	Constrain *swarm.Constraints
+	Rollback  *swarm.RollbackRequest
+	Args      []string // run-local's argv
+	Tail      int      // logs: the lines asked for (0 = all)
 }
 
 type secret struct {
@@ -258,7 +259,7 @@ func (f *Fake) Calls(verbs ...string) []Call {
 
 // Changes returns the calls that change the cluster, in order.
 func (f *Fake) Changes() []Call {
-	return f.Calls("create-job", "create-probe", "remove", "scale", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
+	return f.Calls("create-job", "create-probe", "remove", "scale", "constrain", "update-image", "rollback", "login", "run-local", "create-secret", "remove-secret")
 }
 
 // SetFail makes every later call of verb fail with err (nil: succeed again), also while the
@@ -319,6 +320,16 @@ func (f *Fake) node(idOrName string) *parse.Node {
 }
 
 func (f *Fake) startTasks(s *parse.Service, n int, onNodes []string) {
+	// The scheduler places tasks only on nodes the hostname constraints allow.
+	given := len(onNodes) > 0
+	onNodes = slices.DeleteFunc(slices.Clone(onNodes), func(h string) bool { return !f.allowed(s, h) })
+	if len(onNodes) == 0 && (given || len(s.Constraints) > 0) {
+		for _, nd := range f.nodes {
+			if f.allowed(s, nd.Hostname) {
+				onNodes = append(onNodes, nd.Hostname)
+			}
+		}
+	}
 	for i := range n {
 		host := ""
 		if len(onNodes) > 0 {
@@ -939,6 +950,52 @@ func (f *Fake) CreateProbe(_ context.Context, p swarm.Probe) (swarm.ProbeResult,
 	}
 	f.services = append(f.services, s)
 	return res, nil
+}
+
+// Constrain changes the service's constraints as docker does (a constraint to remove that it
+// does not have is an error); its running tasks move to a node the hostname constraints allow.
+func (f *Fake) Constrain(_ context.Context, c swarm.Constraints) error {
+	if err := f.record(Call{Verb: "constrain", Target: c.Service, Constrain: &c}); err != nil {
+		return err
+	}
+	if f.Dry {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.byName(c.Service)
+	if s == nil {
+		return noSuch("service", c.Service)
+	}
+	for _, r := range c.Remove {
+		i := slices.Index(s.Constraints, r)
+		if i < 0 {
+			return fmt.Errorf("exit status 1: constraint %q not found", r)
+		}
+		s.Constraints = slices.Delete(s.Constraints, i, i+1)
+	}
+	s.Constraints = append(s.Constraints, c.Add...)
+	s.Version++
+	var n int
+	for _, t := range f.tasks {
+		if t.ServiceID == s.ID && t.DesiredState == "running" && !f.allowed(s, t.node) {
+			t.DesiredState, t.State = "shutdown", "shutdown"
+			n++
+		}
+	}
+	f.startTasks(s, n, nil)
+	return nil
+}
+
+// allowed tells whether the service's node.hostname constraints allow the node (hostname).
+func (f *Fake) allowed(s *parse.Service, host string) bool {
+	for _, c := range s.Constraints {
+		k, v, ok := strings.Cut(strings.ReplaceAll(c, " ", ""), "==")
+		if ok && k == "node.hostname" && v != host {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *Fake) UpdateImage(_ context.Context, u swarm.ImageUpdate) (swarm.UpdateResult, error) {
