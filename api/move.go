@@ -37,32 +37,25 @@ func (s *Server) handleMoveService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, string(operation.KindNotFound), "move-service is not offered by this server"))
 		return
 	}
-	var req moveRequest
-	if e := decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
+	var (
+		req  moveRequest
+		wait bool
+	)
+	token, ok := s.readRequest(w, r, &req, &req.Token, waitFlag(&wait, &req.WaitRes),
+		func() *apiError {
+			return required([2]string{"serviceName", req.ServiceName}, [2]string{"node", req.Node})
+		})
+	if !ok {
 		return
 	}
-	wait, e := flag("waitRes", req.WaitRes, true)
-	if e == nil {
-		e = required([2]string{"serviceName", req.ServiceName}, [2]string{"node", req.Node})
-	}
-	var token authz.Token
-	if e == nil {
-		token, e = s.token(r, req.Token)
-	}
-	if e == nil && !s.auth.Admin(token) {
+	if !s.auth.Admin(token) {
 		// Decided before any docker call; a label or CI token is never enough.
-		e = errorf(http.StatusUnauthorized, kindUnauthorized, "move-service is for admin tokens only (SWARM_UTILS_ADMIN_TOKEN_LIST)")
-	}
-	if e == nil {
-		_, _, ae := s.auth.Service(r.Context(), token, moveAction, req.ServiceName)
-		e = fromAuth(ae)
-	}
-	if e != nil {
-		writeError(w, e)
+		writeError(w, errorf(http.StatusUnauthorized, kindUnauthorized, "move-service is for admin tokens only (SWARM_UTILS_ADMIN_TOKEN_LIST)"))
 		return
 	}
-	setTarget(r, req.ServiceName)
+	if _, _, ok := s.authorizeService(w, r, token, moveAction, req.ServiceName); !ok {
+		return
+	}
 	opts := restore.MoveOptions{Service: req.ServiceName, Node: req.Node}
 	s.launch(w, r, OpMoveService, req.ServiceName, token, true, wait, func(ctx context.Context) operation.Result {
 		return mover.MoveService(ctx, opts)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
@@ -58,77 +59,93 @@ func (s *Server) runService(a authz.Action, ctx context.Context, name string) op
 	return s.ops.CleanService(ctx, name)
 }
 
+// readRequest reads a POST request as far as authorisation needs: the body into req, then each
+// check in order (flags, required fields, the image's syntax), then the token — the one in
+// the body (*bodyToken, read after decoding) or the Authorization header. The first failure
+// is answered and ok is false. No docker call happens here.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, req any, bodyToken *string, checks ...func() *apiError) (token authz.Token, ok bool) {
+	e := decodeBody(w, r, req)
+	for _, check := range checks {
+		if e != nil {
+			break
+		}
+		e = check()
+	}
+	if e == nil {
+		token, e = s.token(r, *bodyToken)
+	}
+	if e != nil {
+		writeError(w, e)
+		return authz.Token{}, false
+	}
+	return token, true
+}
+
+// authorizeService decides whether token may do a on the named service (read fresh); on a
+// refusal it answers and ok is false. Only after it may the access log name the target: an
+// unauthorised request's "name" may be anything, a token too.
+func (s *Server) authorizeService(w http.ResponseWriter, r *http.Request, token authz.Token, a authz.Action, name string) (svc parse.Service, admin, ok bool) {
+	svc, admin, ae := s.auth.Service(r.Context(), token, a, name)
+	if e := fromAuth(ae); e != nil {
+		writeError(w, e)
+		return parse.Service{}, false, false
+	}
+	setTarget(r, name)
+	return svc, admin, true
+}
+
+// waitFlag is the check that reads waitRes (default true) into wait.
+func waitFlag(wait *bool, raw *json.RawMessage) func() *apiError {
+	return func() (e *apiError) {
+		*wait, e = flag("waitRes", *raw, true)
+		return e
+	}
+}
+
 func (s *Server) handleServiceAction(a authz.Action) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req serviceRequest
-		if e := decodeBody(w, r, &req); e != nil {
-			writeError(w, e)
-			return
-		}
-		wait, e := flag("waitRes", req.WaitRes, true)
-		if e == nil {
-			e = required([2]string{"serviceName", req.ServiceName})
-		}
 		var (
-			token authz.Token
-			admin bool
+			req  serviceRequest
+			wait bool
 		)
-		if e == nil {
-			token, e = s.token(r, req.Token)
-		}
-		if e == nil {
-			var ae *authz.Error
-			_, admin, ae = s.auth.Service(r.Context(), token, a, req.ServiceName)
-			e = fromAuth(ae)
-		}
-		if e != nil {
-			writeError(w, e)
+		token, ok := s.readRequest(w, r, &req, &req.Token, waitFlag(&wait, &req.WaitRes),
+			func() *apiError { return required([2]string{"serviceName", req.ServiceName}) })
+		if !ok {
 			return
 		}
 		name := req.ServiceName
-		setTarget(r, name) // only now: an unauthorised request's "name" may be anything, a token too
+		_, admin, ok := s.authorizeService(w, r, token, a, name)
+		if !ok {
+			return
+		}
 		s.launch(w, r, a.Op, name, token, admin, wait, func(ctx context.Context) operation.Result { return s.runService(a, ctx, name) })
 	}
 }
 
 func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
-	var req updateRequest
-	if e := decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	wait, e := flag("waitRes", req.WaitRes, true)
-	var force bool
-	if e == nil {
-		force, e = flag("isForce", req.IsForce, false)
-	}
-	if e == nil {
-		e = required([2]string{"serviceName", req.ServiceName}, [2]string{"image", req.Image})
-	}
-	if e == nil {
-		e = validImage(req.Image)
-	}
-	var token authz.Token
-	if e == nil {
-		token, e = s.token(r, req.Token)
-	}
 	var (
-		svc   parse.Service
-		admin bool
+		req         updateRequest
+		wait, force bool
 	)
-	if e == nil {
-		var ae *authz.Error
-		svc, admin, ae = s.auth.Service(r.Context(), token, updateAction, req.ServiceName)
-		e = fromAuth(ae)
-	}
-	if e == nil && !admin {
-		e = fromAuth(s.auth.Image(svc, req.Image))
-	}
-	if e != nil {
-		writeError(w, e)
+	token, ok := s.readRequest(w, r, &req, &req.Token, waitFlag(&wait, &req.WaitRes),
+		func() (e *apiError) { force, e = flag("isForce", req.IsForce, false); return e },
+		func() *apiError {
+			return required([2]string{"serviceName", req.ServiceName}, [2]string{"image", req.Image})
+		},
+		func() *apiError { return validImage(req.Image) })
+	if !ok {
 		return
 	}
-	setTarget(r, req.ServiceName)
+	svc, admin, ok := s.authorizeService(w, r, token, updateAction, req.ServiceName)
+	if !ok {
+		return
+	}
+	if !admin {
+		if e := fromAuth(s.auth.Image(svc, req.Image)); e != nil {
+			writeError(w, e)
+			return
+		}
+	}
 	opts := update.Options{Service: req.ServiceName, Image: req.Image, Force: force}
 	s.launch(w, r, OpUpdateService, req.ServiceName, token, admin, wait, func(ctx context.Context) operation.Result {
 		return s.ops.UpdateService(ctx, opts)
@@ -138,34 +155,20 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 // handleRestoreService: POST /api/restore/service {token, serviceName, backup?, safetyBackup?,
 // waitRes?}, for admin tokens and the service's swarm-utils.restore.token.
 func (s *Server) handleRestoreService(w http.ResponseWriter, r *http.Request) {
-	var req restoreRequest
-	if e := decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
+	var (
+		req          restoreRequest
+		wait, safety bool
+	)
+	token, ok := s.readRequest(w, r, &req, &req.Token, waitFlag(&wait, &req.WaitRes),
+		func() (e *apiError) { safety, e = flag("safetyBackup", req.SafetyBackup, true); return e },
+		func() *apiError { return required([2]string{"serviceName", req.ServiceName}) })
+	if !ok {
 		return
 	}
-	wait, e := flag("waitRes", req.WaitRes, true)
-	var safety bool
-	if e == nil {
-		safety, e = flag("safetyBackup", req.SafetyBackup, true)
-	}
-	if e == nil {
-		e = required([2]string{"serviceName", req.ServiceName})
-	}
-	var token authz.Token
-	if e == nil {
-		token, e = s.token(r, req.Token)
-	}
-	var admin bool
-	if e == nil {
-		var ae *authz.Error
-		_, admin, ae = s.auth.Service(r.Context(), token, restoreAction, req.ServiceName)
-		e = fromAuth(ae)
-	}
-	if e != nil {
-		writeError(w, e)
+	_, admin, ok := s.authorizeService(w, r, token, restoreAction, req.ServiceName)
+	if !ok {
 		return
 	}
-	setTarget(r, req.ServiceName)
 	opts := restore.Options{Service: req.ServiceName, Backup: req.Backup, NoSafetyBackup: !safety}
 	s.launch(w, r, OpRestoreService, req.ServiceName, token, admin, wait, func(ctx context.Context) operation.Result {
 		return s.ops.RestoreService(ctx, opts)
@@ -173,23 +176,16 @@ func (s *Server) handleRestoreService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCleanNode(w http.ResponseWriter, r *http.Request) {
-	var req nodeRequest
-	if e := decodeBody(w, r, &req); e != nil {
-		writeError(w, e)
+	var (
+		req  nodeRequest
+		wait bool
+	)
+	token, ok := s.readRequest(w, r, &req, &req.Token, waitFlag(&wait, &req.WaitRes),
+		func() *apiError { return required([2]string{"nodeName", req.NodeName}) })
+	if !ok {
 		return
 	}
-	wait, e := flag("waitRes", req.WaitRes, true)
-	if e == nil {
-		e = required([2]string{"nodeName", req.NodeName})
-	}
-	var token authz.Token
-	if e == nil {
-		token, e = s.token(r, req.Token)
-	}
-	if e == nil {
-		e = fromAuth(s.auth.Node(r.Context(), token, cleanNodeAction, req.NodeName))
-	}
-	if e != nil {
+	if e := fromAuth(s.auth.Node(r.Context(), token, cleanNodeAction, req.NodeName)); e != nil {
 		writeError(w, e)
 		return
 	}
