@@ -3,7 +3,6 @@ package cleannode
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -56,28 +55,7 @@ func diskUsageStep(node string, before, after []parse.DiskUsage) operation.Step 
 func sizeOf(df []parse.DiskUsage, typ string) int64 {
 	for _, u := range df {
 		if u.Type == typ {
-			return parseSize(u.Size)
-		}
-	}
-	return -1
-}
-
-// sizeUnits are docker's (go-units HumanSize: decimal, "kB").
-var sizeUnits = []struct {
-	suffix string
-	mult   float64
-}{{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}, {"KB", 1e3}, {"B", 1}}
-
-// parseSize reads a size as docker prints it ("1.23GB", "0B"), -1 when it cannot.
-func parseSize(s string) int64 {
-	s = strings.TrimSpace(s)
-	for _, u := range sizeUnits {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f < 0 {
-				return -1
-			}
-			return int64(f * u.mult)
+			return parse.Size(u.Size)
 		}
 	}
 	return -1
