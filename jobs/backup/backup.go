@@ -27,8 +27,6 @@ const (
 	// labelStackNamespace names the stack of a service deployed with `docker stack deploy`;
 	// its volumes are named "<stack>_<volume>".
 	labelStackNamespace = "com.docker.stack.namespace"
-	// volumeCheckTimeout bounds the helper that lists which volumes exist on a node.
-	volumeCheckTimeout = 30 * time.Second
 )
 
 // Swarm is what backup-service does to the cluster besides its helpers.
@@ -61,7 +59,7 @@ type Job struct {
 //  2. under the lock: start it again if an earlier backup left it stopped; list its tasks;
 //  3. pre-exec in every task (a failure is reported, fails the operation, the backup goes on);
 //  4. stop: record the replica count on the service and scale it to 0 (replicated only);
-//  5. on every node with a task: check which volumes exist, upload those (one helper each);
+//  5. on every node with a task: upload its volumes (one helper each, which checks them first);
 //  6. start again at the recorded count — also when anything in between fails or is cancelled.
 func (j *Job) Run(ctx context.Context, name string) operation.Result {
 	settings, vols, err := j.check(ctx, name)
@@ -137,7 +135,7 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 	if settings.Exec != "" {
 		budget += (settings.ExecTimeout+pending)*time.Duration(max(len(tasks), 1)) + helper.Slack*n
 	}
-	budget += (volumeCheckTimeout + pending + settings.UploadTimeout + pending) * n
+	budget += (settings.UploadTimeout + pending) * n
 	if settings.Stop {
 		budget += settings.StopTimeout + settings.StartTimeout
 	}
