@@ -13,6 +13,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/urfave/cli/v3"
 )
@@ -35,6 +36,7 @@ func New(version string) *cli.Command {
 		configCommand(&cfg),
 		versionCommand(version),
 		restoreHelperCommand(),
+		cleanNodeHelperCommand(),
 	)
 
 	root := &cli.Command{
@@ -94,7 +96,7 @@ func newDeps(cfg config.Config) *jobs.Deps {
 
 // quietCommands (and no or an unknown command) print for people and scripts: the start-up
 // configuration line is debug only for them.
-var quietCommands = map[string]bool{"config": true, "version": true, "help": true, restore.HelperCommand: true}
+var quietCommands = map[string]bool{"config": true, "version": true, "help": true, restore.HelperCommand: true, cleannode.NodeHelperCommand: true}
 
 func configCommand(cfg *config.Config) *cli.Command {
 	return &cli.Command{

@@ -74,6 +74,9 @@ type Engine struct {
 	OnCreated func(action string)
 	// Instance is SWARM_UTILS_INSTANCE, on every helper's LabelInstance ("": the default one).
 	Instance string
+	// LocalNode, when set, is the node ID of the daemon this engine talks to, known beforehand
+	// (inside a helper, from its arguments): no `docker info` to read it.
+	LocalNode string
 
 	localOnce sync.Once
 	localNode string
@@ -401,6 +404,9 @@ func (e *Engine) Claim(ctx context.Context, lockKey string) error {
 // localNodeID is the swarm node ID of the daemon swarm-utils talks to, read once; "" when it
 // cannot be read (then every step uses a helper).
 func (e *Engine) localNodeID(ctx context.Context) string {
+	if e.LocalNode != "" {
+		return e.LocalNode
+	}
 	e.localOnce.Do(func() {
 		id, err := e.Swarm.LocalNodeID(ctx)
 		if err != nil {
@@ -410,6 +416,12 @@ func (e *Engine) localNodeID(ctx context.Context) string {
 		e.localNode = id
 	})
 	return e.localNode
+}
+
+// IsLocal tells whether nodeID is the node swarm-utils talks to, where Direct steps need no
+// helper.
+func (e *Engine) IsLocal(ctx context.Context, nodeID string) bool {
+	return nodeID != "" && nodeID == e.localNodeID(ctx)
 }
 
 // runDirect runs a Direct step's command here, against the local node's daemon, and reports it

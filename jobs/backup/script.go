@@ -14,4 +14,3 @@ done
 [ -z "$bad" ] || { echo "$m refused"; exit 3; }
 echo "$m checked"
 exec backup`
-
