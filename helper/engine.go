@@ -309,8 +309,8 @@ func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow,
 	return last, err
 }
 
-// collect reads the ended task's exit code and error, and the helper's logs (both at once:
-// they are independent reads and each costs a docker round trip).
+// collect reads the ended task's exit code and error (a failed one's only), and the helper's
+// logs (both at once: they are independent reads and each costs a docker round trip).
 func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	var logs string
 	var logsErr error
@@ -327,7 +327,11 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
 		logs = noteTailLines(logs)
 	}()
-	if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
+	if out.Task.State == "complete" {
+		// A job's task completes only when its container exited 0: the inspect, one docker
+		// process per helper, would tell nothing more.
+		out.Task.ExitCode = 0
+	} else if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
 		if len(tasks) > 0 {
 			t := tasks[0]
 			out.Task.ExitCode = t.ExitCode

@@ -5,6 +5,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -153,6 +154,27 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 			r.Steps = append(r.Steps, j.Helpers.ExecInTasks(ctx, helper.Exec{Action: Op, LockKey: lockKey, Target: name, Step: "pre-exec",
 				Shell: settings.Shell, Command: settings.Exec, Timeout: settings.ExecTimeout}, tasks)...)
 		}
+		// The key secrets do not depend on the stop: they are made while the tasks stop, and
+		// removed once the uploaders are gone (on an early return: after the start).
+		var keys s3Secrets
+		var keysErr error
+		keysMade := make(chan struct{})
+		go func() {
+			defer close(keysMade)
+			defer func() {
+				if p := recover(); p != nil {
+					keysErr = fmt.Errorf("internal error: %v", p)
+				}
+			}()
+			keys, keysErr = j.createS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey)
+		}()
+		keysGone := false
+		defer func() {
+			<-keysMade
+			if keysErr == nil && !keysGone {
+				j.removeS3Secrets(ctx, keys)
+			}
+		}()
 		if settings.Stop && svc.Replicas > 0 {
 			prev := svc.Replicas
 			// Registered before the scale-down is issued: from then on the start always runs,
@@ -168,7 +190,13 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 				return operation.CtxErr(ctx)
 			}
 		}
-		r.Steps = append(r.Steps, j.uploadFromNodes(ctx, name, lockKey, settings, vols, nodes)...)
+		<-keysMade
+		r.Steps = append(r.Steps, j.uploadFromNodes(ctx, name, lockKey, settings, vols, nodes, keys, keysErr)...)
+		if keysErr == nil {
+			// The uploaders are removed: the secrets can go, before the start.
+			j.removeS3Secrets(ctx, keys)
+			keysGone = true
+		}
 		return operation.CtxErr(ctx)
 	}
 	return operation.Plan{Budget: budget, Do: do}, nil

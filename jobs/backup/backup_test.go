@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ type cluster struct {
 	replicas uint64                             // at the start
 	nodeByID map[string]string                  // node ID -> hostname
 	keyFiles map[string]map[string]string       // node -> what the uploader reads from each X_FILE, by X
+	mu       sync.Mutex                         // keyFiles: the nodes' uploaders run at once
 	fail     map[string]error                   // the fake's Fail
 }
 
@@ -102,7 +104,9 @@ func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
 		case "upload":
+			c.mu.Lock()
 			c.keyFiles[node] = c.f.KeyFiles(j)
+			c.mu.Unlock()
 			// The entrypoint script's check, as uploadScript does it.
 			marker, entries, _ := swarmtest.Script(append([]string{j.Entrypoint}, j.Args...))
 			var b strings.Builder

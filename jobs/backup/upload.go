@@ -25,23 +25,16 @@ var (
 	errorLineRe = regexp.MustCompile(`level=ERROR msg=("(?:[^"\\]|\\.)*"|\S+)`)
 )
 
-// uploadFromNodes runs the uploader on every node in parallel. The S3 key secrets are made
-// once for the run and shared by the nodes' uploaders: two secrets to create and remove
-// whatever the number of nodes.
-func (j *Job) uploadFromNodes(ctx context.Context, service, lockKey string, settings Settings, vols []volume, nodes []taskNode) []operation.Step {
-	started := time.Now()
-	keys, err := j.createS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey)
-	if err != nil {
+// uploadFromNodes runs the uploader on every node in parallel, all with the same S3 key
+// secrets (made once per run: two secrets to create and remove whatever the number of nodes).
+func (j *Job) uploadFromNodes(ctx context.Context, service, lockKey string, settings Settings, vols []volume, nodes []taskNode, keys s3Secrets, keysErr error) []operation.Step {
+	if keysErr != nil {
 		steps := make([]operation.Step, len(nodes))
 		for i, n := range nodes {
-			steps[i] = operation.Step{Name: "upload", Node: n.Name, Duration: operation.Since(started),
-				Error: j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", n.Name, err))}
+			steps[i] = operation.Step{Name: "upload", Node: n.Name, Error: j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", n.Name, keysErr))}
 		}
 		return steps
 	}
-	// Every helper is removed when uploadFromNodes returns: only then does docker let the
-	// secrets go.
-	defer j.removeS3Secrets(ctx, keys)
 	steps := make([]operation.Step, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
