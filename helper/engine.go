@@ -50,6 +50,7 @@ type Swarm interface {
 	swarm.TaskReader
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	Logs(ctx context.Context, id string, tail int) (string, error)
+	JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error)
 	CreateJob(ctx context.Context, j swarm.Job) (string, error)
 	Remove(ctx context.Context, id string) error
 	LocalNodeID(ctx context.Context) (string, error)
@@ -77,6 +78,8 @@ type Engine struct {
 	// LocalNode, when set, is the node ID of the daemon this engine talks to, known beforehand
 	// (inside a helper, from its arguments): no `docker info` to read it.
 	LocalNode string
+
+	polls     pollBatch
 
 	localOnce sync.Once
 	localNode string
@@ -224,7 +227,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	}()
 	defer e.Remove(ctx, id)
 
-	row, err := e.wait(ctx, id, spec)
+	row, err := e.wait(ctx, id, out.Name, spec)
 	if row.ID != "" {
 		out.Task.TaskID = row.ID
 		out.Task.State = swarm.TaskState(row)
@@ -265,13 +268,13 @@ func alreadyExists(err error) bool {
 
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the
 // pending timeout or runs past its step timeout.
-func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow, error) {
+func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.TaskRow, error) {
 	created := time.Now()
 	var scheduled time.Time
 	var last parse.TaskRow
 	state := "new"
 	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
-		rows, err := e.Swarm.Tasks(ctx, id, false)
+		rows, err := e.helperTasks(ctx, id, name)
 		if err != nil {
 			return false, fmt.Errorf("read helper state: %w", err)
 		}

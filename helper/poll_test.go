@@ -1,0 +1,42 @@
+package helper_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarm-utils/swarm-utils/config"
+	"github.com/swarm-utils/swarm-utils/swarm"
+	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
+)
+
+// Two helpers running at once are polled together: one `service ps` of both per round.
+func TestHelpersAtOnceShareTheirPolls(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	f.Engine = "29.1.3"
+	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
+	w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+	w.Helpers.PollInterval = 10 * time.Millisecond
+	var wg sync.WaitGroup
+	for _, n := range []string{"n1", "n2"} {
+		s := spec(150 * time.Millisecond)
+		s.NodeID, s.NodeName = n, n
+		wg.Go(func() {
+			if out := w.Helpers.Run(context.Background(), s); out.Err == nil || !strings.Contains(out.Err.Error(), "after its timeout") {
+				t.Errorf("helper on %s: %v, want its timeout", n, out.Err)
+			}
+		})
+	}
+	wg.Wait()
+	shared, alone := f.Calls("job-tasks"), f.Calls("tasks")
+	if len(shared) < 3 || len(shared) < len(alone) {
+		t.Fatalf("%d shared polls, %d alone: want the polls of both helpers mostly shared", len(shared), len(alone))
+	}
+	for _, c := range shared {
+		if strings.Count(c.Target, ",") != 1 {
+			t.Errorf("a shared poll of %q, want both helpers", c.Target)
+		}
+	}
+}
