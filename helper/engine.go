@@ -79,7 +79,7 @@ type Engine struct {
 	// (inside a helper, from its arguments): no `docker info` to read it.
 	LocalNode string
 
-	polls     pollBatch
+	polls pollBatch
 
 	localOnce sync.Once
 	localNode string

@@ -94,7 +94,9 @@ func (d *dockerNode) asSelf(t *testing.T) func(j swarm.Job) swarmtest.JobRun {
 
 type runnerFunc func(c bashexec.Command) bashexec.Result
 
-func (f runnerFunc) Run(_ context.Context, c bashexec.Command) (bashexec.Result, error) { return f(c), nil }
+func (f runnerFunc) Run(_ context.Context, c bashexec.Command) (bashexec.Result, error) {
+	return f(c), nil
+}
 
 // pruned answers clean-node's helpers on a node without images.
 func pruned(exit map[string]int) func(j swarm.Job) swarmtest.JobRun {
