@@ -266,6 +266,10 @@ func alreadyExists(err error) bool {
 	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
+// maxFailedPolls is how many reads of a helper's state in a row may fail before the helper
+// does.
+const maxFailedPolls = 3
+
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the
 // pending timeout or runs past its step timeout.
 func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.TaskRow, error) {
@@ -273,11 +277,19 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.Ta
 	var scheduled time.Time
 	var last parse.TaskRow
 	state := "new"
+	failed := 0
 	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
 		rows, err := e.helperTasks(ctx, id, name)
 		if err != nil {
+			// One read that failed (a docker CLI that timed out on a loaded manager) is
+			// retried at the next poll; only reads failing in a row fail the helper.
+			if failed++; failed < maxFailedPolls && ctx.Err() == nil {
+				e.Log.Warn("read helper state, retrying", "helper", name, "err", err)
+				return false, nil
+			}
 			return false, fmt.Errorf("read helper state: %w", err)
 		}
+		failed = 0
 		state = "new"
 		if len(rows) > 0 {
 			last = rows[0]
