@@ -16,6 +16,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/jobs"
+	"github.com/swarm-utils/swarm-utils/jobs/cleannode"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/schedule"
 	"github.com/urfave/cli/v3"
@@ -54,6 +55,7 @@ func New(version string) *cli.Command {
 		versionCommand(version),
 		restoreHelperCommand(),
 		volumesCommand(depsFunc),
+		cleanNodeHelperCommand(),
 	)
 
 	root := &cli.Command{
@@ -129,7 +131,7 @@ func newDeps(cfg config.Config) *jobs.Deps {
 
 // quietCommands (and no or an unknown command) print for people and scripts: the start-up
 // configuration line is debug only for them.
-var quietCommands = map[string]bool{"config": true, "version": true, "help": true, completionCommand: true, restore.HelperCommand: true}
+var quietCommands = map[string]bool{"config": true, "version": true, "help": true, completionCommand: true, restore.HelperCommand: true, cleannode.NodeHelperCommand: true}
 
 // completionCommand is the subcommand urfave adds with EnableShellCompletion.
 const completionCommand = "completion"

@@ -50,6 +50,7 @@ type Swarm interface {
 	swarm.TaskReader
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	Logs(ctx context.Context, id string, tail int) (string, error)
+	JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error)
 	CreateJob(ctx context.Context, j swarm.Job) (string, error)
 	Remove(ctx context.Context, id string) error
 	LocalNodeID(ctx context.Context) (string, error)
@@ -74,6 +75,11 @@ type Engine struct {
 	OnCreated func(action string)
 	// Instance is SWARM_UTILS_INSTANCE, on every helper's LabelInstance ("": the default one).
 	Instance string
+	// LocalNode, when set, is the node ID of the daemon this engine talks to, known beforehand
+	// (inside a helper, from its arguments): no `docker info` to read it.
+	LocalNode string
+
+	polls pollBatch
 
 	localOnce sync.Once
 	localNode string
@@ -221,7 +227,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	}()
 	defer e.Remove(ctx, id)
 
-	row, err := e.wait(ctx, id, spec)
+	row, err := e.wait(ctx, id, out.Name, spec)
 	if row.ID != "" {
 		out.Task.TaskID = row.ID
 		out.Task.State = swarm.TaskState(row)
@@ -260,18 +266,30 @@ func alreadyExists(err error) bool {
 	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
+// maxFailedPolls is how many reads of a helper's state in a row may fail before the helper
+// does.
+const maxFailedPolls = 3
+
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the
 // pending timeout or runs past its step timeout.
-func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow, error) {
+func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.TaskRow, error) {
 	created := time.Now()
 	var scheduled time.Time
 	var last parse.TaskRow
 	state := "new"
+	failed := 0
 	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
-		rows, err := e.Swarm.Tasks(ctx, id, false)
+		rows, err := e.helperTasks(ctx, id, name)
 		if err != nil {
+			// One read that failed (a docker CLI that timed out on a loaded manager) is
+			// retried at the next poll; only reads failing in a row fail the helper.
+			if failed++; failed < maxFailedPolls && ctx.Err() == nil {
+				e.Log.Warn("read helper state, retrying", "helper", name, "err", err)
+				return false, nil
+			}
 			return false, fmt.Errorf("read helper state: %w", err)
 		}
+		failed = 0
 		state = "new"
 		if len(rows) > 0 {
 			last = rows[0]
@@ -306,8 +324,8 @@ func (e *Engine) wait(ctx context.Context, id string, spec Spec) (parse.TaskRow,
 	return last, err
 }
 
-// collect reads the ended task's exit code and error, and the helper's logs (both at once:
-// they are independent reads and each costs a docker round trip).
+// collect reads the ended task's exit code and error (a failed one's only), and the helper's
+// logs (both at once: they are independent reads and each costs a docker round trip).
 func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	var logs string
 	var logsErr error
@@ -324,7 +342,11 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
 		logs = noteTailLines(logs)
 	}()
-	if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
+	if out.Task.State == "complete" {
+		// A job's task completes only when its container exited 0: the inspect, one docker
+		// process per helper, would tell nothing more.
+		out.Task.ExitCode = 0
+	} else if tasks, err := e.Swarm.InspectTasks(ctx, out.Task.TaskID); err == nil {
 		if len(tasks) > 0 {
 			t := tasks[0]
 			out.Task.ExitCode = t.ExitCode
@@ -401,6 +423,9 @@ func (e *Engine) Claim(ctx context.Context, lockKey string) error {
 // localNodeID is the swarm node ID of the daemon swarm-utils talks to, read once; "" when it
 // cannot be read (then every step uses a helper).
 func (e *Engine) localNodeID(ctx context.Context) string {
+	if e.LocalNode != "" {
+		return e.LocalNode
+	}
 	e.localOnce.Do(func() {
 		id, err := e.Swarm.LocalNodeID(ctx)
 		if err != nil {
@@ -410,6 +435,12 @@ func (e *Engine) localNodeID(ctx context.Context) string {
 		e.localNode = id
 	})
 	return e.localNode
+}
+
+// IsLocal tells whether nodeID is the node swarm-utils talks to, where Direct steps need no
+// helper.
+func (e *Engine) IsLocal(ctx context.Context, nodeID string) bool {
+	return nodeID != "" && nodeID == e.localNodeID(ctx)
 }
 
 // runDirect runs a Direct step's command here, against the local node's daemon, and reports it

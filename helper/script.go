@@ -128,7 +128,8 @@ func WithCut(parts []ScriptPart, names []string) map[string]ScriptPart {
 	return byName
 }
 
-// MarkedLines returns the words after "MARKER has " lines (volumeCheckScript).
+// MarkedLines returns the words after "MARKER VERB " lines (the uploader's "empty" and
+// "unmounted").
 func MarkedLines(out, marker, verb string) []string {
 	var words []string
 	for _, line := range strings.Split(out, "\n") {

@@ -17,7 +17,7 @@ import (
 
 // TestIntegrationBackupWithAWorkerDaemonStopped freezes worker-2's dockerd (SIGSTOP) in the
 // middle of a stop=true backup of a service with one task on each worker (at most one per node):
-// 1.5 s in (the stop), or as soon as worker-2's volume check is created. Whatever step worker-2
+// 1.5 s in (the stop), or as soon as worker-2's uploader is created. Whatever step worker-2
 // was in fails within its pending plus step timeout, and the start does not wait for the start
 // timeout (5 minutes, as in production) for the replica that no node can take: it says so at
 // once. The replica count and labels are restored and nothing is left behind. The daemon is
@@ -27,9 +27,9 @@ func TestIntegrationBackupWithAWorkerDaemonStopped(t *testing.T) {
 	t.Run("during the stop", func(t *testing.T) {
 		bkWorkerStopped(t, func(testbed.Bed, string) { time.Sleep(1500 * time.Millisecond) })
 	})
-	t.Run("during the volume check", func(t *testing.T) {
+	t.Run("during the upload", func(t *testing.T) {
 		bkWorkerStopped(t, func(tb testbed.Bed, service string) {
-			h := helper.Name(backup.Op, service, "volume-check", tb.NodeID(t, "worker-2"))
+			h := helper.Name(backup.Op, service, "upload", tb.NodeID(t, "worker-2"))
 			testbed.WaitFor(t, time.Minute, h+" created", func() bool {
 				_, err := tb.TryDockerOn("manager", "service", "inspect", "--format", "{{.ID}}", h)
 				return err == nil
@@ -42,7 +42,7 @@ func TestIntegrationBackupWithAWorkerDaemonStopped(t *testing.T) {
 func bkWorkerStopped(t *testing.T, freezeAt func(tb testbed.Bed, service string)) {
 	tb := testbed.Get(t)
 	pause, resume := testbed.PausableDockerd(t, tb, "worker-2", 300*time.Second)
-	// No pre-command: the scenario of the report is stop, volume check, upload, start.
+	// No pre-command: the scenario of the report is stop, upload, start.
 	s := newBkService(t, tb, "swarm-utils.backup.exec=")
 
 	cfg := tb.Config()

@@ -162,6 +162,14 @@ func (c *CLI) Tasks(ctx context.Context, service string, desiredRunning bool) ([
 	return parse.ServicePs(out)
 }
 
+func (c *CLI) JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error) {
+	out, err := c.read(ctx, append([]string{"service", "ps", "--no-trunc", "--format", "json", "--"}, ids...)...)
+	if err != nil {
+		return nil, err
+	}
+	return parse.ServicePs(out)
+}
+
 func (c *CLI) InspectTasks(ctx context.Context, ids ...string) ([]parse.Task, error) {
 	out, err := c.read(ctx, append([]string{"inspect", "--type", "task", "--"}, ids...)...)
 	if err != nil {

@@ -39,6 +39,8 @@ func TestCLIArgv(t *testing.T) {
 			[]string{"service", "ps", "--no-trunc", "--format", "json", "--", "id1"}, true, "", nil, readTimeout},
 		{"running tasks", func(c *CLI) error { _, err := c.Tasks(context.Background(), "id1", true); return err },
 			[]string{"service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "json", "--", "id1"}, true, "", nil, readTimeout},
+		{"tasks of several jobs", func(c *CLI) error { _, err := c.JobTasks(context.Background(), []string{"h1", "h2"}); return err },
+			[]string{"service", "ps", "--no-trunc", "--format", "json", "--", "h1", "h2"}, true, "", nil, readTimeout},
 		{"inspect tasks", func(c *CLI) error { _, err := c.InspectTasks(context.Background(), "t1", "t2"); return err },
 			[]string{"inspect", "--type", "task", "--", "t1", "t2"}, true, "", nil, readTimeout},
 		{"logs", func(c *CLI) error { _, err := c.Logs(context.Background(), "h1", 0); return err },

@@ -35,6 +35,9 @@ type Swarm interface {
 	Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error)
 	// InspectTasks inspects tasks by ID.
 	InspectTasks(ctx context.Context, ids ...string) ([]parse.Task, error)
+	// JobTasks lists the tasks of several services in one `docker service ps` (the helper
+	// engine's polls of helpers that run at once); a row's Name is "<service name>.<slot>".
+	JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error)
 	// Logs returns a service's or task's stdout then stderr, the last tail lines when tail > 0;
 	// of each stream at most its last bashexec.TaskOutputTail bytes, then starting with a note of
 	// how much was cut.

@@ -143,7 +143,7 @@ func (b Bed) S3(t testing.TB) *minio.Client {
 // timeouts.
 func (b Bed) Config() config.Config {
 	c := config.Config{
-		DockerCLIImage: b.HelperImage, BackupImage: b.UploaderImage,
+		DockerCLIImage: b.HelperImage, BackupImage: b.UploaderImage, SelfImage: os.Getenv("SWARM_UTILS_IMAGE"),
 		BackupExecShell: "/bin/sh", CleanExecShell: "/bin/sh",
 		S3:       config.S3{URL: b.S3URL, HTTPS: false, Bucket: b.S3Bucket, AccessKey: b.S3AccessKey, SecretKey: b.S3SecretKey, RetentionDays: 5},
 		Registry: config.Registry{User: b.RegistryUser, Password: b.RegistryPassword, URL: b.Registry},

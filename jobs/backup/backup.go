@@ -5,6 +5,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -27,8 +28,6 @@ const (
 	// labelStackNamespace names the stack of a service deployed with `docker stack deploy`;
 	// its volumes are named "<stack>_<volume>".
 	labelStackNamespace = "com.docker.stack.namespace"
-	// volumeCheckTimeout bounds the helper that lists which volumes exist on a node.
-	volumeCheckTimeout = 30 * time.Second
 )
 
 // Swarm is what backup-service does to the cluster besides its helpers.
@@ -61,7 +60,7 @@ type Job struct {
 //  2. under the lock: start it again if an earlier backup left it stopped; list its tasks;
 //  3. pre-exec in every task (a failure is reported, fails the operation, the backup goes on);
 //  4. stop: record the replica count on the service and scale it to 0 (replicated only);
-//  5. on every node with a task: check which volumes exist, upload those (one helper each);
+//  5. on every node with a task: upload its volumes (one helper each, which checks them first);
 //  6. start again at the recorded count — also when anything in between fails or is cancelled.
 func (j *Job) Run(ctx context.Context, name string) operation.Result {
 	settings, vols, err := j.check(ctx, name)
@@ -137,7 +136,7 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 	if settings.Exec != "" {
 		budget += (settings.ExecTimeout+pending)*time.Duration(max(len(tasks), 1)) + helper.Slack*n
 	}
-	budget += (volumeCheckTimeout + pending + settings.UploadTimeout + pending) * n
+	budget += (settings.UploadTimeout + pending) * n
 	if settings.Stop {
 		budget += settings.StopTimeout + settings.StartTimeout
 	}
@@ -155,6 +154,27 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 			r.Steps = append(r.Steps, j.Helpers.ExecInTasks(ctx, helper.Exec{Action: Op, LockKey: lockKey, Target: name, Step: "pre-exec",
 				Shell: settings.Shell, Command: settings.Exec, Timeout: settings.ExecTimeout}, tasks)...)
 		}
+		// The key secrets do not depend on the stop: they are made while the tasks stop, and
+		// removed once the uploaders are gone (on an early return: after the start).
+		var keys s3Secrets
+		var keysErr error
+		keysMade := make(chan struct{})
+		go func() {
+			defer close(keysMade)
+			defer func() {
+				if p := recover(); p != nil {
+					keysErr = fmt.Errorf("internal error: %v", p)
+				}
+			}()
+			keys, keysErr = j.createS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey, ageFiles(j.Config.Age)...)
+		}()
+		keysGone := false
+		defer func() {
+			<-keysMade
+			if keysErr == nil && !keysGone {
+				j.removeS3Secrets(ctx, keys)
+			}
+		}()
 		if settings.Stop && svc.Replicas > 0 {
 			prev := svc.Replicas
 			// Registered before the scale-down is issued: from then on the start always runs,
@@ -170,7 +190,13 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, settings Settin
 				return operation.CtxErr(ctx)
 			}
 		}
-		r.Steps = append(r.Steps, j.uploadFromNodes(ctx, name, lockKey, settings, vols, nodes)...)
+		<-keysMade
+		r.Steps = append(r.Steps, j.uploadFromNodes(ctx, name, lockKey, settings, vols, nodes, keys, keysErr)...)
+		if keysErr == nil {
+			// The uploaders are removed: the secrets can go, before the start.
+			j.removeS3Secrets(ctx, keys)
+			keysGone = true
+		}
 		return operation.CtxErr(ctx)
 	}
 	return operation.Plan{Budget: budget, Do: do}, nil

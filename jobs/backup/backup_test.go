@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,11 +38,13 @@ func testConfig() config.Config {
 }
 
 // cluster is a fake swarm with the shop_db service (2 replicas, one on each worker, two named
-// volumes of its stack) and helpers that behave: the volume check finds every volume not in
-// missing, pre-exec exits execExit in every task, the uploader does what upload says.
+// volumes of its stack) and helpers that behave: the uploader's entrypoint finds every volume
+// entry mounted but those in unmounted (and refuses then), the entries in empty empty; pre-exec
+// exits execExit in every task; the uploader does what upload says.
 type cluster struct {
 	f        *swarmtest.Fake
-	missing  map[string][]string                // volumes absent on a node (hostname)
+	unmount  map[string][]string                // volume entries not mounted in the uploader, by node hostname
+	empty    map[string][]string                // volume entries found empty, by node hostname
 	execExit int                                // pre-exec exit code in every task
 	upload   func(node string) swarmtest.JobRun // nil: a successful upload
 	onCreate func(j swarm.Job)                  // after a helper's outcome is decided
@@ -50,12 +53,13 @@ type cluster struct {
 	replicas uint64                             // at the start
 	nodeByID map[string]string                  // node ID -> hostname
 	keyFiles map[string]map[string]string       // node -> what the uploader reads from each X_FILE, by X
+	mu       sync.Mutex                         // keyFiles: the nodes' uploaders run at once
 	fail     map[string]error                   // the fake's Fail
 }
 
 func newCluster() *cluster {
 	return &cluster{
-		mode: parse.ModeReplicated, replicas: 2, missing: map[string][]string{},
+		mode: parse.ModeReplicated, replicas: 2, unmount: map[string][]string{}, empty: map[string][]string{},
 		labels: map[string]string{
 			parse.LabelBackupEnable:      "true",
 			parse.LabelBackupStop:        "true",
@@ -93,14 +97,6 @@ func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 		node := c.nodeByID[j.NodeID]
 		marker, rest, _ := swarmtest.Script(j.Args)
 		switch swarmtest.Step(j) {
-		case "volume-check":
-			var b strings.Builder
-			for _, v := range rest {
-				if !slices.Contains(c.missing[node], v) {
-					fmt.Fprintf(&b, "%s has %s\n", marker, v)
-				}
-			}
-			return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
 		case "pre-exec":
 			var b strings.Builder
 			for _, ctr := range rest[3:] {
@@ -108,11 +104,30 @@ func (c *cluster) job(cfg config.Config) (*Job, *swarmtest.Wiring) {
 			}
 			return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
 		case "upload":
+			c.mu.Lock()
 			c.keyFiles[node] = c.f.KeyFiles(j)
-			if c.upload != nil {
-				return c.upload(node)
+			c.mu.Unlock()
+			// The entrypoint script's check, as uploadScript does it.
+			marker, entries, _ := swarmtest.Script(append([]string{j.Entrypoint}, j.Args...))
+			var b strings.Builder
+			for _, e := range entries {
+				switch {
+				case slices.Contains(c.unmount[node], e):
+					fmt.Fprintf(&b, "%s unmounted %s\n", marker, e)
+				case slices.Contains(c.empty[node], e):
+					fmt.Fprintf(&b, "%s empty %s\n", marker, e)
+				}
 			}
-			return swarmtest.JobRun{State: "complete", Logs: uploaded(node)}
+			if len(c.unmount[node]) > 0 {
+				return swarmtest.JobRun{State: "failed", Exit: 3, Logs: b.String() + marker + " refused\n"}
+			}
+			b.WriteString(marker + " checked\n")
+			if c.upload != nil {
+				run := c.upload(node)
+				run.Logs = b.String() + run.Logs
+				return run
+			}
+			return swarmtest.JobRun{State: "complete", Logs: b.String() + uploaded(node)}
 		}
 		return swarmtest.JobRun{State: "failed", Exit: 99, Err: "unexpected helper " + j.Name}
 	}
@@ -233,8 +248,7 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 	if !r.OK {
 		t.Fatalf("not OK: %s (%s); steps %v", r.Error, r.ErrorKind, stepNames(r))
 	}
-	want := []string{"pre-exec@worker-1", "pre-exec@worker-2", "stop@", "volume-check@worker-1", "upload@worker-1",
-		"volume-check@worker-2", "upload@worker-2", "start@"}
+	want := []string{"pre-exec@worker-1", "pre-exec@worker-2", "stop@", "upload@worker-1", "upload@worker-2", "start@"}
 	if got := stepNames(r); !slices.Equal(got, want) {
 		t.Errorf("steps = %v, want %v", got, want)
 	}
@@ -244,8 +258,11 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 	}
 	for id, node := range c.nodeByID {
 		h := ups[node]
-		if h.Image != image || len(h.Args) != 0 || h.Entrypoint != "backup" {
-			t.Errorf("%s: the uploader must run offen's one-shot entrypoint `backup` with no command: %+v", node, h)
+		// One helper per node: its entrypoint checks the volumes, then execs offen's one-shot
+		// `backup`; the entries are arguments of the constant script, never part of it.
+		if h.Image != image || h.Entrypoint != "sh" || len(h.Args) != 6 || h.Args[0] != "-c" || h.Args[1] != uploadScript ||
+			!slices.Equal(h.Args[4:], []string{"data", "uploads"}) || !strings.HasSuffix(uploadScript, "exec backup") {
+			t.Errorf("%s: the uploader must run uploadScript with the volume entries, then offen's `backup`: %+v", node, h)
 		}
 		if h.NodeID != id {
 			t.Errorf("%s: pinned to %q", node, h.NodeID)
@@ -279,9 +296,6 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 		if up.Details["archive"] != archive || up.Details["key"] != svcName+"/"+archive || up.Details["bucket"] != "backups" || up.Details["pruned"] != "1" {
 			t.Errorf("%s: upload details = %v", node, up.Details)
 		}
-		if chk := c.helpers("volume-check")[node]; !slices.Equal(chk.Args[5:], []string{"shop_data", "shop_uploads"}) {
-			t.Errorf("%s: volume check of %q", node, chk.Args[5:])
-		}
 	}
 	assertScales(t, c, stopScale, restoreScale)
 	if s, _ := c.f.Get(svcName); s.Replicas != 2 || s.Labels[LabelRestoreReplicas] != "" || c.f.Running(svcName) != 2 {
@@ -290,8 +304,8 @@ func TestBackupUploadsFromEveryNodeAndRestores(t *testing.T) {
 	assertNoHelpers(t, c)
 	assertNoSecret(t, r)
 	assertNoSwarmSecrets(t, c)
-	if n := len(c.f.Calls("create-secret")); n != 4 {
-		t.Errorf("%d secrets created for 2 uploaders, want 2 each", n)
+	if n := len(c.f.Calls("create-secret")); n != 2 {
+		t.Errorf("%d secrets created for 2 uploaders, want 2 shared by both", n)
 	}
 	assertKeysInNoArgv(t, c, accessKey, secretKey)
 }
@@ -483,28 +497,27 @@ func TestBackupVolumesOnNodes(t *testing.T) {
 			t.Errorf("mounts = %q, want %q", got, want)
 		}
 	})
-	t.Run("volumes missing on a node are not mounted there", func(t *testing.T) {
+	t.Run("a volume not mounted in the uploader fails its node before any upload; empty ones are named", func(t *testing.T) {
 		c := newCluster()
 		c.labels[parse.LabelBackupStop] = "false"
-		c.missing = map[string][]string{"worker-1": {"shop_data", "shop_uploads"}, "worker-2": {"shop_uploads"}}
+		c.unmount = map[string][]string{"worker-1": {"uploads"}}
+		c.empty = map[string][]string{"worker-2": {"uploads"}}
 		j, _ := c.job(testConfig())
 		r := j.Run(context.Background(), svcName)
-		if !r.OK {
-			t.Fatalf("not OK: %s", r.Error)
+		if r.OK {
+			t.Fatal("OK although a volume was not mounted on worker-1")
 		}
-		if up := findStep(t, r, "upload", "worker-1"); up.Details["skipped"] == "" {
-			t.Errorf("worker-1 upload step has no skip note: %v", up.Details)
+		if up := findStep(t, r, "upload", "worker-1"); up.OK || !strings.Contains(up.Error, "uploads not mounted") || !strings.Contains(up.Error, "nothing was uploaded") {
+			t.Errorf("worker-1 upload: ok=%v error=%q", up.OK, up.Error)
 		}
-		ups := c.helpers("upload")
-		if _, ok := ups["worker-1"]; ok {
-			t.Error("an uploader ran on worker-1, where no volume exists")
+		if up := findStep(t, r, "upload", "worker-2"); !up.OK || up.Details["empty"] != "uploads" || up.Details["archive"] == "" {
+			t.Errorf("worker-2 upload: ok=%v details=%v error=%q", up.OK, up.Details, up.Error)
 		}
-		if m := ups["worker-2"].Mounts; len(m) != 1 || !strings.Contains(m[0], "src=shop_data,") {
-			t.Errorf("worker-2 uploader mounts %q", m)
+		if n := len(c.f.Calls("create-secret")); n != 2 {
+			t.Errorf("%d secrets created, want 2", n)
 		}
-		if chk := findStep(t, r, "volume-check", "worker-2"); chk.Details["present"] != "shop_data" || !strings.HasPrefix(chk.Details["missing"], "shop_uploads") {
-			t.Errorf("volume-check details = %v", chk.Details)
-		}
+		assertNoHelpers(t, c)
+		assertNoSwarmSecrets(t, c)
 	})
 }
 

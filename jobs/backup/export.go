@@ -97,7 +97,7 @@ func (j *Job) PrepareLocked(ctx context.Context, name, lockKey string) (*Locked,
 	if settings.Exec != "" {
 		l.Budget += (settings.ExecTimeout+pending)*time.Duration(max(len(l.tasks), 1)) + helper.Slack*n
 	}
-	l.Budget += (volumeCheckTimeout + pending + settings.UploadTimeout + pending) * n
+	l.Budget += (settings.UploadTimeout + pending) * n
 	return l, nil
 }
 
@@ -121,8 +121,14 @@ func (l *Locked) PreExec(ctx context.Context) []operation.Step {
 		Shell: s.Shell, Command: s.Exec, Timeout: s.ExecTimeout}, l.tasks)
 }
 
-// Upload runs, on every node that ran a task, the volume check and the uploader; call it
-// while the service is stopped.
+// Upload runs the uploader (its entrypoint checks the volumes first) on every node that ran
+// a task, all with one set of key secrets made for it; call it while the service is stopped.
 func (l *Locked) Upload(ctx context.Context) []operation.Step {
-	return l.j.uploadFromNodes(ctx, l.name, l.lockKey, l.settings, l.vols, l.nodes)
+	keys, err := l.j.createS3Secrets(ctx, l.lockKey, l.settings.S3.AccessKey, l.settings.S3.SecretKey, ageFiles(l.j.Config.Age)...)
+	steps := l.j.uploadFromNodes(ctx, l.name, l.lockKey, l.settings, l.vols, l.nodes, keys, err)
+	if err == nil {
+		// Every uploader is removed: docker lets the secrets go now.
+		l.j.removeS3Secrets(ctx, keys)
+	}
+	return steps
 }

@@ -26,9 +26,17 @@ var (
 	errorLineRe = regexp.MustCompile(`level=ERROR msg=("(?:[^"\\]|\\.)*"|\S+)`)
 )
 
-// uploadFromNodes runs, on every node in parallel, the volume check and then the uploader.
-func (j *Job) uploadFromNodes(ctx context.Context, service, lockKey string, settings Settings, vols []volume, nodes []taskNode) []operation.Step {
-	perNode := make([][]operation.Step, len(nodes))
+// uploadFromNodes runs the uploader on every node in parallel, all with the same S3 key
+// secrets (made once per run: two secrets to create and remove whatever the number of nodes).
+func (j *Job) uploadFromNodes(ctx context.Context, service, lockKey string, settings Settings, vols []volume, nodes []taskNode, keys s3Secrets, keysErr error) []operation.Step {
+	if keysErr != nil {
+		steps := make([]operation.Step, len(nodes))
+		for i, n := range nodes {
+			steps[i] = operation.Step{Name: "upload", Node: n.Name, Error: j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", n.Name, keysErr))}
+		}
+		return steps
+	}
+	steps := make([]operation.Step, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
@@ -36,32 +44,21 @@ func (j *Job) uploadFromNodes(ctx context.Context, service, lockKey string, sett
 				// A panic here would kill the process before the deferred start could run.
 				if p := recover(); p != nil {
 					j.Log.Error("backup on node panicked", "service", service, "node", n.Name, "panic", p)
-					perNode[i] = append(perNode[i], operation.Step{Name: "upload", Node: n.Name, Error: fmt.Sprintf("internal error: %v", p)})
+					steps[i] = operation.Step{Name: "upload", Node: n.Name, Error: fmt.Sprintf("internal error: %v", p)}
 				}
 			}()
-			perNode[i] = j.onNode(ctx, service, lockKey, settings, vols, n)
+			steps[i] = j.onNode(ctx, service, lockKey, settings, vols, n, keys)
 		})
 	}
 	wg.Wait()
-	var steps []operation.Step
-	for _, s := range perNode {
-		steps = append(steps, s...)
-	}
 	return steps
 }
 
-// onNode checks which volumes exist on the node (mounting a missing one would create it
-// empty) and uploads those in one archive named after service, node and time.
-func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Settings, vols []volume, node taskNode) []operation.Step {
-	check, present := j.checkVolumes(ctx, service, lockKey, vols, node)
-	if !check.OK {
-		return []operation.Step{check}
-	}
-	up := operation.Step{Name: "upload", Node: node.Name, OK: true}
-	if len(present) == 0 {
-		up.Details = map[string]string{"skipped": "none of the volumes exists on this node"}
-		return []operation.Step{check, up}
-	}
+// onNode uploads the volumes from the node in one archive named after service, node and time.
+// The node runs a task of the service, whose container mounts every one of the volumes: they
+// exist there (a mount of a missing one would create it empty, SPEC §5). The uploader's
+// entrypoint (uploadScript) still checks each is mounted before offen reads anything.
+func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Settings, vols []volume, node taskNode, keys s3Secrets) operation.Step {
 	s3 := settings.S3
 	proto := "http"
 	if s3.HTTPS {
@@ -83,33 +80,33 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		// folders out of the listing.
 		"BACKUP_PRUNING_PREFIX=" + service + "_",
 	}
+	marker := helper.NewMarker()
+	args := []string{"-c", uploadScript, "sh", marker}
 	var mounts, entries []string
-	for _, v := range present {
+	for _, v := range vols {
 		// volume-nocopy: docker must never copy image content into the user's volume.
 		mounts = append(mounts, "type=volume,src="+v.Source+",dst=/backup/"+v.Entry+",readonly,volume-nocopy")
 		entries = append(entries, v.Entry)
+		args = append(args, v.Entry)
 	}
 	started := time.Now()
-	keys, err := j.createS3Secrets(ctx, lockKey, s3.AccessKey, s3.SecretKey, ageFiles(j.Config.Age)...)
-	if err != nil {
-		up.OK, up.Error = false, j.Secrets.Mask(fmt.Sprintf("upload on %s: %v", node.Name, err))
-		up.Duration = operation.Since(started)
-		return []operation.Step{check, up}
-	}
-	// Run has removed the helper when it returns: only then does docker let the secrets go.
-	defer j.removeS3Secrets(ctx, keys)
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: lockKey, Target: service, Step: "upload", NodeID: node.ID, NodeName: node.Name,
-		// offen's image entrypoint is its scheduler (-foreground); `backup` runs one backup and
-		// exits, its documented one-shot mode.
-		Image: j.Config.BackupImage, Entrypoint: "backup", Env: append(env, keys.env...), Mounts: mounts, Secrets: keys.refs,
+		// offen's image entrypoint is its scheduler (-foreground); uploadScript ends in
+		// `exec backup`, offen's documented one-shot mode.
+		Image: j.Config.BackupImage, Entrypoint: "sh", Args: args, Env: append(env, keys.env...), Mounts: mounts, Secrets: keys.refs,
 		Timeout: settings.UploadTimeout,
 	})
-	up = h.Step("upload", node.Name, started)
+	up := h.Step("upload", node.Name, started)
 	up.Details = map[string]string{"volumes": strings.Join(entries, ",")}
+	if empty := helper.MarkedLines(h.Logs, marker, "empty"); len(empty) > 0 {
+		up.Details["empty"] = strings.Join(empty, ",")
+	}
 	switch {
 	case h.Err != nil:
-		if why := lastErrorLine(h.Logs); why != "" {
+		if missing := helper.MarkedLines(h.Logs, marker, "unmounted"); len(missing) > 0 {
+			up.Error = fmt.Sprintf("upload on %s: volume(s) %s not mounted in the uploader: nothing was uploaded", node.Name, strings.Join(missing, ","))
+		} else if why := lastErrorLine(h.Logs); why != "" {
 			up.Error += ": " + j.Secrets.For(ctx).Mask(why)
 		}
 	case h.Task.State == "dry-run":
@@ -129,7 +126,7 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 		}
 	}
 	up.Error = j.Secrets.For(ctx).Mask(up.Error)
-	return []operation.Step{check, up}
+	return up
 }
 
 // ageFiles hand offen the age settings as files of per-run secrets (offen reads every
@@ -144,51 +141,6 @@ func ageFiles(a config.Age) []SecretFile {
 		out = append(out, SecretFile{File: "swarm-utils-age-public-keys", Env: "AGE_PUBLIC_KEYS_FILE", Value: strings.Join(a.PublicKeys, ",")})
 	}
 	return out
-}
-
-// checkVolumes runs volumeCheckScript on the node and returns the volumes that exist there;
-// the missing ones are named in the step's details.
-func (j *Job) checkVolumes(ctx context.Context, service, lockKey string, vols []volume, node taskNode) (operation.Step, []volume) {
-	marker := helper.NewMarker()
-	args := []string{"sh", "-c", volumeCheckScript, "sh", marker}
-	for _, v := range vols {
-		args = append(args, v.Source)
-	}
-	started := time.Now()
-	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: lockKey, Target: service, Step: "volume-check", NodeID: node.ID, NodeName: node.Name,
-		Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: volumeCheckTimeout,
-	})
-	st := h.Step("volume-check", node.Name, started)
-	if h.Err != nil {
-		return st, nil
-	}
-	if h.Task.State == "dry-run" {
-		return st, vols
-	}
-	if _, done := helper.ParseMarked(h.Logs, marker); !done {
-		st.OK, st.Error = false, fmt.Sprintf("volume check on %s did not finish", node.Name)
-		return st, nil
-	}
-	has := map[string]bool{}
-	for _, v := range helper.MarkedLines(h.Logs, marker, "has") {
-		has[v] = true
-	}
-	var present []volume
-	var found, missing []string
-	for _, v := range vols {
-		if has[v.Source] {
-			present = append(present, v)
-			found = append(found, v.Source)
-		} else {
-			missing = append(missing, v.Source)
-		}
-	}
-	st.Details = map[string]string{"present": strings.Join(found, ",")}
-	if len(missing) > 0 {
-		st.Details["missing"] = strings.Join(missing, ",") + " (not on this node: not mounted, it would be created empty)"
-	}
-	return st, present
 }
 
 // lastErrorLine is the message of the uploader's last error line, if any.

@@ -188,8 +188,22 @@ func needsSurvey(s Settings, rollback []rollbackTarget) bool {
 // run is the helpers on the node. When the images must be chosen in Go, a survey helper first
 // lists the disk usage and the images, and the prune helper gets the chosen references as
 // arguments; otherwise the disk usage before is the prune helper's first step.
+//
+// On a node other than the one swarm-utils talks to, the survey and the prune would be two
+// helpers one after the other; with SWARM_UTILS_IMAGE they are one instead: swarm-utils' own
+// image surveys, chooses and prunes there in one go (nodehelper.go).
 func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration) []operation.Step {
 	reap := j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion)
+	if needsSurvey(settings, rollback) && j.Config.SelfImage != "" && !j.Helpers.IsLocal(ctx, node.ID) {
+		return j.inOneHelper(ctx, node, settings, rollback, steps, survey+run, reap)
+	}
+	return j.onNode(ctx, node, settings, rollback, steps, survey, run, reap)
+}
+
+// onNode runs the survey (when needed) and the prune as Direct steps: here when node is the
+// local one, else each in a helper of the docker CLI image; inside the one helper of
+// inOneHelper, everything is local.
+func (j *Job) onNode(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration, reap bool) []operation.Step {
 	var before []parse.DiskUsage
 	var choice *imageChoice
 	var out []operation.Step

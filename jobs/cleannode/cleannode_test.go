@@ -3,6 +3,7 @@ package cleannode
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/helper"
 	"github.com/swarm-utils/swarm-utils/operation"
@@ -61,6 +63,39 @@ func (d *dockerNode) answer(j swarm.Job) swarmtest.JobRun {
 		fmt.Fprintf(&b, "%s end %s %d\n", marker, name, d.exit[name])
 	}
 	return swarmtest.JobRun{State: "complete", Logs: b.String() + marker + " done\n"}
+}
+
+const selfImage = "registry:5000/swarm-utils:test"
+
+// asSelf answers the one helper of swarm-utils' own image as it would run: RunNodeHelper, whose
+// local scripts the node answers ("local" in helpers); other helpers as answer does.
+func (d *dockerNode) asSelf(t *testing.T) func(j swarm.Job) swarmtest.JobRun {
+	return func(j swarm.Job) swarmtest.JobRun {
+		if j.Image != selfImage {
+			return d.answer(j)
+		}
+		d.helpers = append(d.helpers, "self "+swarmtest.Step(j))
+		if j.Entrypoint != "swarm-utils" || j.User != "0:0" || len(j.Args) != 2 || j.Args[0] != NodeHelperCommand ||
+			!slices.Contains(j.Mounts, "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock") {
+			t.Errorf("swarm-utils helper %+v", j)
+		}
+		var out strings.Builder
+		run := runnerFunc(func(c bashexec.Command) bashexec.Result {
+			r := d.answer(swarm.Job{Args: c.Args})
+			d.helpers[len(d.helpers)-1] = "local"
+			return bashexec.Result{Stdout: r.Logs}
+		})
+		if err := RunNodeHelper(context.Background(), j.Args[1], run, slog.New(slog.DiscardHandler), &out); err != nil {
+			return swarmtest.JobRun{State: "failed", Exit: 1, Logs: err.Error()}
+		}
+		return swarmtest.JobRun{State: "complete", Logs: "a log line of the helper's own\n" + out.String()}
+	}
+}
+
+type runnerFunc func(c bashexec.Command) bashexec.Result
+
+func (f runnerFunc) Run(_ context.Context, c bashexec.Command) (bashexec.Result, error) {
+	return f(c), nil
 }
 
 // pruned answers clean-node's helpers on a node without images.
@@ -390,44 +425,59 @@ func TestCleanNodeChoosesImages(t *testing.T) {
 			without("nginx:1.27", "nginx:stable", "fresh:1"),
 			map[string]string{"nginx:1.27": "keep nginx", "nginx:stable": "keep nginx", "fresh:1": "younger than 24h0m0s"}, nil},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := swarmtest.Node("n1", "worker-1")
-			n.Labels = tc.labels
-			f := swarmtest.New(n)
-			// The current image of a service is no rollback target, whatever the previous spec.
-			f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
-			if tc.previous != "" {
-				f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
+		for _, self := range []bool{false, true} {
+			name := tc.name + ", survey and prune helpers"
+			if self {
+				name = tc.name + ", one helper of swarm-utils' image"
 			}
-			d := &dockerNode{images: images, df: dfBefore}
-			f.OnJob = d.answer
-			cfg := testConfig()
-			cfg.CleanNodeImage = tc.env
-			w := swarmtest.Wire(f, cfg)
-			r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
-			if !r.OK {
-				t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
-			}
-			if want := []string{"survey", "prune"}; !slices.Equal(d.helpers, want) {
-				t.Errorf("helpers %q, want %q", d.helpers, want)
-			}
-			if !slices.Equal(d.removed, tc.wantRm) {
-				t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
-			}
-			img := stepByName(r, "image-prune")
-			kept := map[string]string{}
-			for k, v := range img.Details {
-				if ref, ok := strings.CutPrefix(k, "kept "); ok {
-					kept[ref] = v
+			t.Run(name, func(t *testing.T) {
+				n := swarmtest.Node("n1", "worker-1")
+				n.Labels = tc.labels
+				f := swarmtest.New(n)
+				// The current image of a service is no rollback target, whatever the previous spec.
+				f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
+				if tc.previous != "" {
+					f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
 				}
-			}
-			if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
-				t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
-			}
-			if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
-				t.Errorf("steps %q", got)
-			}
-		})
+				d := &dockerNode{images: images, df: dfBefore}
+				f.OnJob = d.answer
+				cfg := testConfig()
+				cfg.CleanNodeImage = tc.env
+				wantHelpers := []string{"survey", "prune"}
+				if self {
+					cfg.SelfImage = selfImage
+					f.OnJob = d.asSelf(t)
+					wantHelpers = []string{"self prune", "local", "local"}
+				}
+				w := swarmtest.Wire(f, cfg)
+				r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
+				if !r.OK {
+					t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
+				}
+				if !slices.Equal(d.helpers, wantHelpers) {
+					t.Errorf("helpers %q, want %q", d.helpers, wantHelpers)
+				}
+				if !slices.Equal(d.removed, tc.wantRm) {
+					t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
+				}
+				img := stepByName(r, "image-prune")
+				kept := map[string]string{}
+				for k, v := range img.Details {
+					if ref, ok := strings.CutPrefix(k, "kept "); ok {
+						kept[ref] = v
+					}
+				}
+				if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
+					t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
+				}
+				if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
+					t.Errorf("steps %q", got)
+				}
+				if self && (img.Helper != helper.Name(Op, "n1", "prune", "n1") || img.Tasks[0].TaskID == "") {
+					t.Errorf("image step helper %q task %+v, want the one helper's", img.Helper, img.Tasks)
+				}
+			})
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ func TestMoveService(t *testing.T) {
 	pinned := []string{"node.role==worker", "node.hostname == worker-1"}
 	const uploaded = "level=INFO msg=\"Uploaded a copy of backup `/tmp/shop_db_worker-1_2026-12-01T23-00-00.tar.gz` to bucket `backups`.\"\n"
 	const key = "shop_db/shop_db_worker-1_2026-12-01T23-00-00.tar.gz"
-	moved := []string{"scale 0", "job volume-check@worker-1", "job upload@worker-1", "job restore@worker-2",
+	moved := []string{"scale 0", "job upload@worker-1", "job restore@worker-2",
 		`constrain -["node.hostname == worker-1"] +["node.hostname==worker-2"]`, "scale 1"}
 	for _, tc := range []struct {
 		name    string
@@ -41,7 +41,7 @@ func TestMoveService(t *testing.T) {
 				}
 			},
 			kind: operation.KindDocker, errText: "it was started again on worker-1 with its placement unchanged",
-			changes: []string{"scale 0", "job volume-check@worker-1", "job upload@worker-1", "job restore@worker-2", "scale 1"},
+			changes: []string{"scale 0", "job upload@worker-1", "job restore@worker-2", "scale 1"},
 			runsOn:  "worker-1", constraints: pinned},
 		{name: "a failed backup restores nothing and starts it again", node: "worker-2",
 			setup: func(c *rcluster) {
@@ -50,7 +50,7 @@ func TestMoveService(t *testing.T) {
 				}
 			},
 			kind: operation.KindDocker, errText: "started again on worker-1",
-			changes: []string{"scale 0", "job volume-check@worker-1", "job upload@worker-1", "scale 1"},
+			changes: []string{"scale 0", "job upload@worker-1", "scale 1"},
 			runsOn:  "worker-1", constraints: pinned},
 		{name: "no task on the new node: unpinned and started again", node: "worker-2",
 			setup: func(c *rcluster) { c.unplaceable = "no suitable node (insufficient resources on 1 node)" },

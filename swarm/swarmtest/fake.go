@@ -449,6 +449,10 @@ func (f *Fake) Tasks(_ context.Context, service string, desiredRunning bool) ([]
 	if err := f.record(Call{Verb: "tasks", Target: service}); err != nil {
 		return nil, err
 	}
+	return f.tasksOf(service, desiredRunning)
+}
+
+func (f *Fake) tasksOf(service string, desiredRunning bool) ([]parse.TaskRow, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.byRef(service)
@@ -464,6 +468,28 @@ func (f *Fake) Tasks(_ context.Context, service string, desiredRunning bool) ([]
 			DesiredState: capital(t.DesiredState), CurrentState: capital(t.State) + " 1 second ago", Error: t.Err})
 	}
 	return rows, nil
+}
+
+// JobTasks is Tasks of every service in ids, in one call ("job-tasks").
+func (f *Fake) JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error) {
+	if err := f.record(Call{Verb: "job-tasks", Target: strings.Join(ids, ",")}); err != nil {
+		return nil, err
+	}
+	var all []parse.TaskRow
+	for _, id := range ids {
+		f.mu.Lock()
+		s := f.byRef(id)
+		f.mu.Unlock()
+		if s == nil {
+			return nil, noSuch("service", id)
+		}
+		rows, err := f.tasksOf(id, false)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+	}
+	return all, nil
 }
 
 func capital(s string) string {
