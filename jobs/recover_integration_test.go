@@ -250,10 +250,12 @@ func TestIntegrationRecoverAfterKillMidClean(t *testing.T) {
 	name := "it-rec-" + bkRand(t)
 	// On a worker: a task on the manager is cleaned directly, without a helper to leave behind.
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
-		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=sleep 30",
+		"--label", "swarm-utils.clean.enable=true", "--label", "swarm-utils.clean.exec=sleep 300",
 		tb.WorkloadImage)
 
-	clean := recStart(t, tb, bin, "clean-service", "--service", name)
+	// The helper must outlive the busy refusal (a lock wait) and recover's wait for the killed
+	// holder's lease: its command and timeout are far longer than both.
+	clean := recStart(t, tb, bin, "clean-service", "--service", name, "--clean-service-exec-timeout", "5m")
 	var execs []string
 	testbed.WaitFor(t, time.Minute, "the clean helper to run", func() bool {
 		execs = recRunningHelpers(t, tb, name, "exec")

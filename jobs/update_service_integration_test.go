@@ -75,10 +75,19 @@ func TestUpdateServiceClusterThroughAuthenticatedRegistry(t *testing.T) {
 	workers := []string{"worker-1", "worker-2"}
 	// Tag 2's digest, read on the manager (not a placement target) with the operator's login.
 	tb.Docker(t, "pull", "-q", tb.WorkloadImage2)
-	digestRef := strings.TrimSpace(tb.Docker(t, "image", "inspect", "--format", "{{index .RepoDigests 0}}", tb.WorkloadImage2))
+	// Its digest in its own repository: the same content may be known under other
+	// repositories too (the update-check test pushes it under another name).
+	repo, _, _ := strings.Cut(tb.WorkloadImage2[strings.LastIndex(tb.WorkloadImage2, "/")+1:], ":")
+	repo = tb.WorkloadImage2[:strings.LastIndex(tb.WorkloadImage2, "/")+1] + repo
+	var digestRef string
+	for _, ref := range strings.Fields(tb.Docker(t, "image", "inspect", "--format", "{{range .RepoDigests}}{{.}} {{end}}", tb.WorkloadImage2)) {
+		if strings.HasPrefix(ref, repo+"@") {
+			digestRef = ref
+		}
+	}
 	_, digest, ok := strings.Cut(digestRef, "@")
 	if !ok {
-		t.Fatalf("no digest for %s: %q", tb.WorkloadImage2, digestRef)
+		t.Fatalf("no digest of %s in %s", tb.WorkloadImage2, repo)
 	}
 	// Workers must pull tag 2, so that they need the credentials --with-registry-auth sends.
 	for _, node := range workers {
