@@ -1,8 +1,10 @@
 package operation
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func resultWithLogs(logs ...string) Result {
@@ -48,5 +50,21 @@ func TestResultBounded(t *testing.T) {
 				t.Error("Bounded changed the Result it was called on")
 			}
 		})
+	}
+}
+
+// A step's duration survives a JSON round trip (the clean-node helper's steps travel as JSON).
+func TestDurationRoundTrip(t *testing.T) {
+	in := Step{Name: "image-prune", Duration: Duration(1500 * time.Millisecond)}
+	js, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Step
+	if err := json.Unmarshal(js, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Duration != in.Duration {
+		t.Errorf("duration %v after the round trip of %s, want %v", time.Duration(out.Duration), js, time.Duration(in.Duration))
 	}
 }

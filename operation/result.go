@@ -1,6 +1,7 @@
 package operation
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -66,6 +67,16 @@ type Duration time.Duration
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return strconv.AppendInt(nil, time.Duration(d).Milliseconds(), 10), nil
+}
+
+// UnmarshalJSON reads whole milliseconds back (a helper's steps travel as JSON).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	ms, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("a duration in milliseconds: %w", err)
+	}
+	*d = Duration(time.Duration(ms) * time.Millisecond)
+	return nil
 }
 
 // Report groups the results of an operation over several targets (clean-node --all, cron).

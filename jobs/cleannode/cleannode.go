@@ -288,9 +288,13 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 		st.OK, st.Error, st.ErrorKind = false, fmt.Sprintf("list the images on %s: %v", node.Hostname, err), operation.KindDocker
 		return st, nil, nil, false
 	}
-	usage, _ := parse.SystemDf(df.Output) // disk usage is a report; its absence stops nothing
-	st.Tasks[0].Logs = ""                 // the listing: what it decided is the image step's report
+	st.Tasks[0].Logs = "" // the listing: what it decided is the image step's report
 	st.Details = map[string]string{"images": strconv.Itoa(len(rows))}
+	// The disk usage is a report: its absence stops nothing, but the survey says why it is missing.
+	usage, err := parse.SystemDf(df.Output)
+	if err != nil || len(usage) == 0 {
+		st.Details["disk usage before"] = fmt.Sprintf("not read (exit code %d): %v %q", df.ExitCode, err, j.Helpers.Secrets.Mask(tail(df.Output)))
+	}
 	if img.Cut {
 		st.Details["images"] += " (the listing was cut to its tail: the images before it were not considered)"
 	}

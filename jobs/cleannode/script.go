@@ -14,8 +14,9 @@ package cleannode
 //   - The image step prunes every unused image (":until=…s": only older ones), or with ":rm"
 //     removes the references Go chose, without --force: an image a container started to use
 //     since it was listed is refused by docker and stays, which is no failure.
-//   - Docker runs one prune of a kind per node at a time ("a prune operation is already
-//     running"); a prune that meets another one is retried a few times.
+//   - Docker runs one prune of a kind, and one disk usage, per node at a time ("a prune
+//     operation is already running", "a disk usage operation is already running"); a prune or
+//     disk usage that meets another one is retried a few times.
 //   - Only the tail of its output is kept: the summary ("ended" lines) before "done" gives every
 //     step's exit code even when a huge prune output cut the early steps' markers.
 const pruneScript = `exec 2>&1
@@ -48,7 +49,7 @@ for step in $steps; do
   case $rest in *:*) opt=${rest#*:} ;; esac
   echo "$m begin $name"
   case $name in
-    df-before|df-after) timeout "$secs" docker system df --format '{{json .}}' ;;
+    df-before|df-after) prune timeout "$secs" docker system df --format '{{json .}}' ;;
     images) timeout "$secs" docker image ls --digests --format '{"ID":{{json .ID}},"Repository":{{json .Repository}},"Tag":{{json .Tag}},"Digest":{{json .Digest}},"CreatedAt":{{json .CreatedAt}}}' ;;
     container) prune timeout "$secs" docker container prune -f --filter label!=swarm-utils.helper=true &&
                { [ "$opt" != reap ] || prune docker container prune -f --filter label=swarm-utils.helper=true --filter until=1m >/dev/null; } ;;
