@@ -61,20 +61,18 @@ type labelCache struct {
 // token the snapshot does not know as unknown.
 func (a *Authorizer) labels(ctx context.Context) (*labelSnapshot, error) {
 	c := &a.cache
-	now := a.now()
-	c.mu.Lock()
-	snap, err, errAt := c.snap, c.err, c.errAt
-	c.mu.Unlock()
-	switch {
-	case err == nil && snap != nil && now.Sub(snap.at) < labelsTTL:
-		return snap, nil
-	case err != nil && now.Sub(errAt) < labelsErrTTL:
+	if snap, fresh, err := c.cached(a.now()); fresh {
 		return snap, err
 	}
 	// One read for all callers; a caller that hangs up does not fail it for the others.
 	c.waiters.Add(1)
 	defer c.waiters.Add(-1)
 	v, err, _ := c.group.Do("labels", func() (any, error) {
+		// A caller that found the cache stale may reach Do just after another flight stored a
+		// fresh read: that read serves it too.
+		if snap, fresh, err := c.cached(a.now()); fresh {
+			return snap, err
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), labelsReadTimeout)
 		defer cancel()
 		fresh, err := a.readLabels(rctx)
@@ -88,8 +86,22 @@ func (a *Authorizer) labels(ctx context.Context) (*labelSnapshot, error) {
 		c.snap, c.err = fresh, nil
 		return fresh, nil
 	})
-	snap, _ = v.(*labelSnapshot)
+	snap, _ := v.(*labelSnapshot)
 	return snap, err
+}
+
+// cached returns the last read when it is still fresh at now: a good read for labelsTTL, a
+// failed one for labelsErrTTL.
+func (c *labelCache) cached(now time.Time) (snap *labelSnapshot, fresh bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.err == nil && c.snap != nil && now.Sub(c.snap.at) < labelsTTL:
+		return c.snap, true, nil
+	case c.err != nil && now.Sub(c.errAt) < labelsErrTTL:
+		return c.snap, true, c.err
+	}
+	return nil, false, nil
 }
 
 // readLabels lists services and nodes and precomputes their tokens' digests; plain tokens are
