@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,6 +133,9 @@ type jobStore struct {
 	bytes    int
 	byID     map[string]*job
 	order    []*job // oldest first
+	// active are the jobs added and not yet seen done, oldest first: add checks its limits
+	// against them alone, not against every stored job (a full store holds max).
+	active []*job
 }
 
 func newJobStore(max, perToken int) *jobStore {
@@ -155,6 +159,9 @@ func (s *jobStore) finish(j *job, r operation.Result) {
 		return
 	}
 	s.bytes += j.size
+	if s.bytes <= s.maxBytes {
+		return
+	}
 	kept := s.order[:0]
 	for _, old := range s.order {
 		if s.bytes > s.maxBytes && old != j && old.isDone() {
@@ -183,12 +190,9 @@ type newJob struct {
 func (s *jobStore) add(n newJob) (*job, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var active, activeNonAdmin, mine int
-	for _, j := range s.order {
-		if j.isDone() {
-			continue
-		}
-		active++
+	s.active = slices.DeleteFunc(s.active, (*job).isDone)
+	active, activeNonAdmin, mine := len(s.active), 0, 0
+	for _, j := range s.active {
 		if !j.admin {
 			activeNonAdmin++
 		}
@@ -208,12 +212,15 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 		return nil, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are queued or running (%d): try again later", active)
 	}
 	if len(s.order) >= s.max {
-		for i, old := range s.order {
-			if old.isDone() {
-				s.bytes -= old.size
-				delete(s.byID, old.id)
-				s.order = append(s.order[:i], s.order[i+1:]...)
-				break
+		if i := slices.IndexFunc(s.order, (*job).isDone); i >= 0 {
+			old := s.order[i]
+			s.bytes -= old.size
+			delete(s.byID, old.id)
+			if i == 0 { // the usual case: no copy of the whole order
+				s.order[0] = nil
+				s.order = s.order[1:]
+			} else {
+				s.order = slices.Delete(s.order, i, i+1)
 			}
 		}
 	}
@@ -221,6 +228,7 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 		owner: n.owner, created: time.Now().UTC(), done: make(chan struct{}), state: JobQueued}
 	s.byID[j.id] = j
 	s.order = append(s.order, j)
+	s.active = append(s.active, j)
 	return j, nil
 }
 
