@@ -94,6 +94,13 @@ func (j *job) view() JobView {
 	return v
 }
 
+// outcome is the result of a done job.
+func (j *job) outcome() operation.Result {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return *j.result
+}
+
 func (j *job) setRunning() {
 	j.mu.Lock()
 	j.state, j.started = JobRunning, time.Now().UTC()
@@ -309,7 +316,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 	releaseSlot(r) // waiting costs a goroutine, not a slot: the body is read and authorised
 	select {
 	case <-j.done:
-		res := *j.view().Result
+		res := j.outcome()
 		writeJSON(w, resultStatus(res), res)
 	case <-r.Context().Done():
 		// The caller hung up; the operation goes on and its result stays at /api/jobs/{id}.
