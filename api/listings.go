@@ -286,14 +286,14 @@ func ownLabels(labels map[string]string, mask func(string) string) map[string]st
 // masker hides the configured secrets and the target's secret label values in free text such
 // as a label's command.
 func (s *Server) masker(labels map[string]string) func(string) string {
-	secrets := bashexec.NewSecrets(s.cfg.SecretValues()...)
+	values := s.cfg.SecretValues()
 	masked := parse.MaskedLabels(labels)
 	for k, v := range labels {
 		if masked[k] != v {
-			secrets.Add(strings.TrimSpace(v))
+			values = append(values, strings.TrimSpace(v))
 		}
 	}
-	return secrets.Mask
+	return bashexec.NewSecrets(values...).Mask // one set, not one copy per secret label
 }
 
 func hidden(s string) string {

@@ -70,7 +70,7 @@ func (s *Secrets) Add(values ...string) {
 // secretSet is one immutable state of a Secrets.
 type secretSet struct {
 	values  []string
-	known   map[string]bool
+	known   map[string]bool // nil for a few values
 	longest int
 	// With more than indexFrom values, Mask looks values up by their first 4 bytes at each
 	// position of the text (prefixes; filter is a bit per hash of a prefix, to skip the lookup
@@ -87,13 +87,16 @@ type secretSet struct {
 const indexFrom = 16
 
 func newSecretSet(values []string) *secretSet {
-	set := &secretSet{values: values, known: make(map[string]bool, len(values))}
+	set := &secretSet{values: values}
 	for _, v := range values {
-		set.known[v] = true
 		set.longest = max(set.longest, len(v))
 	}
 	if len(values) <= indexFrom {
 		return set
+	}
+	set.known = make(map[string]bool, len(values))
+	for _, v := range values {
+		set.known[v] = true
 	}
 	set.prefixes, set.filter = map[uint32][]string{}, new([1 << 10]uint64)
 	for _, v := range values {
@@ -123,7 +126,15 @@ func (set *secretSet) list() []string {
 	return set.values
 }
 
-func (set *secretSet) has(v string) bool { return set != nil && set.known[v] }
+func (set *secretSet) has(v string) bool {
+	switch {
+	case set == nil:
+		return false
+	case set.known == nil: // a few values
+		return slices.Contains(set.values, v)
+	}
+	return set.known[v]
+}
 
 type ctxSecretsKey struct{}
 
