@@ -51,16 +51,26 @@ func (s *Secrets) Add(values ...string) {
 	defer s.mu.Unlock()
 	cur := s.set.Load()
 	var all []string
-	var added map[string]bool
+	var added map[string]bool // for many new values; a few are compared one by one
 	for _, v := range values {
-		if v == "" || len(v) < s.min || cur.has(v) || added[v] {
+		if v == "" || len(v) < s.min || cur.has(v) {
 			continue
 		}
 		if all == nil {
-			all, added = slices.Clone(cur.list()), map[string]bool{}
+			all = append(make([]string, 0, len(cur.list())+len(values)), cur.list()...)
+			if len(values) > indexFrom {
+				added = map[string]bool{}
+			}
+		}
+		if added != nil {
+			if added[v] {
+				continue
+			}
+			added[v] = true
+		} else if slices.Contains(all[len(cur.list()):], v) {
+			continue
 		}
 		all = append(all, v)
-		added[v] = true
 	}
 	if all != nil {
 		s.set.Store(newSecretSet(all))
