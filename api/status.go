@@ -112,7 +112,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	defer rb.release()
 	body := encodeFailed
 	if err := rb.enc.Encode(v); err == nil {
-		body = rb.buf.Bytes()
+		compact := rb.buf.Bytes()
+		rb.out = append(appendIndented(rb.out[:0], compact[:len(compact)-1]), '\n') // without, then with Encode's newline
+		body = rb.out
 	} else {
 		status = http.StatusInternalServerError
 	}
@@ -132,11 +134,12 @@ var (
 	noSniff         = []string{"nosniff"}
 )
 
-// responseBuffer is an encoder and its buffer, reused across answers (sync.Pool): an answer
-// costs no fresh buffer for the JSON and none for its indentation.
+// responseBuffer is an encoder and its buffers, reused across answers (sync.Pool): an answer
+// costs no fresh buffer for the JSON and none for its indentation (appendIndented).
 type responseBuffer struct {
-	buf bytes.Buffer
+	buf bytes.Buffer // compact, from enc
 	enc *json.Encoder
+	out []byte // indented
 }
 
 // maxPooledResponse is the largest buffer kept for reuse: a long listing's is let go, so the
@@ -146,12 +149,11 @@ const maxPooledResponse = 64 << 10
 var responseBuffers = sync.Pool{New: func() any {
 	rb := &responseBuffer{}
 	rb.enc = json.NewEncoder(&rb.buf)
-	rb.enc.SetIndent("", "  ")
 	return rb
 }}
 
 func (rb *responseBuffer) release() {
-	if rb.buf.Cap() > maxPooledResponse {
+	if rb.buf.Cap() > maxPooledResponse || cap(rb.out) > maxPooledResponse {
 		return
 	}
 	rb.buf.Reset()
