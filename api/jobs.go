@@ -289,6 +289,13 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
+	if wait {
+		// Waiting costs a goroutine, not a slot: the body is read and authorised. Given back
+		// before the go statement: the request it wakes would otherwise run next in the
+		// operation's place, which would wait a whole pass of the run queue (and this call with
+		// it) before it starts.
+		releaseSlot(r)
+	}
 
 	go func() {
 		defer s.running.Done()
@@ -313,7 +320,6 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 		writeJSON(w, http.StatusAccepted, j.view())
 		return
 	}
-	releaseSlot(r) // waiting costs a goroutine, not a slot: the body is read and authorised
 	select {
 	case <-j.done:
 		res := j.outcome()
