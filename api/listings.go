@@ -6,6 +6,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,7 +287,7 @@ func ownLabels(labels map[string]string, mask func(string) string) map[string]st
 // masker hides the configured secrets and the target's secret label values in free text such
 // as a label's command.
 func (s *Server) masker(labels map[string]string) func(string) string {
-	values := s.cfg.SecretValues()
+	values := slices.Clip(s.cfgSecrets) // appended to below: a copy, never the shared array
 	masked := parse.MaskedLabels(labels)
 	for k, v := range labels {
 		if masked[k] != v {
