@@ -126,7 +126,7 @@ func BenchmarkAPICall(b *testing.B) {
 		w := &discardWriter{header: http.Header{}}
 		b.ReportAllocs()
 		i := 0
-		cpu := processCPU()
+		cpu := benchCPU()
 		for b.Loop() {
 			k := i % len(calls)
 			i++
@@ -140,7 +140,7 @@ func BenchmarkAPICall(b *testing.B) {
 		}
 		// The process's CPU, GC included, per call: unlike ns/op it does not grow while the
 		// benchmark waits for a CPU that other processes hold.
-		b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((benchCPU()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 	for _, c := range mixedCalls {
 		b.Run(c.name, func(b *testing.B) { run(b, benchServer(b, 0), []benchCall{c}) })
@@ -215,7 +215,7 @@ func BenchmarkAPIConcurrentMixed(b *testing.B) {
 	calls := 0
 	for b.Loop() {
 		handled.Add(concurrent)
-		cpuBefore, mallocsBefore := processCPU(), heapMallocs()
+		cpuBefore, mallocsBefore := benchCPU(), heapMallocs()
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for _, c := range clients {
@@ -229,7 +229,7 @@ func BenchmarkAPIConcurrentMixed(b *testing.B) {
 		close(start)
 		wg.Wait()
 		handled.Wait()
-		cpu += processCPU() - cpuBefore
+		cpu += benchCPU() - cpuBefore
 		mallocs += heapMallocs() - mallocsBefore
 		calls += concurrent
 		mu.Lock()
@@ -273,8 +273,8 @@ func BenchmarkAPIConcurrentMixed(b *testing.B) {
 	}
 }
 
-// processCPU is the CPU time (user+system) the process has used.
-func processCPU() time.Duration {
+// benchCPU is the CPU time (user+system) the process has used.
+func benchCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
