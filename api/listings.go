@@ -273,12 +273,12 @@ func checkToken(enabled bool, err error, labels map[string]string, label string)
 func ownLabels(labels map[string]string, mask func(string) string) map[string]string {
 	own := map[string]string{}
 	for k, v := range labels {
-		if strings.HasPrefix(k, parse.LabelPrefix) {
-			own[k] = v
+		if !strings.HasPrefix(k, parse.LabelPrefix) {
+			continue
 		}
-	}
-	own = parse.MaskedLabels(own)
-	for k, v := range own {
+		if v != "" && parse.IsSecretLabel(k) { // as parse.MaskedLabels, without its copy
+			v = "***"
+		}
 		own[k] = mask(v)
 	}
 	return own
@@ -288,9 +288,8 @@ func ownLabels(labels map[string]string, mask func(string) string) map[string]st
 // as a label's command.
 func (s *Server) masker(labels map[string]string) func(string) string {
 	values := slices.Clip(s.cfgSecrets) // appended to below: a copy, never the shared array
-	masked := parse.MaskedLabels(labels)
 	for k, v := range labels {
-		if masked[k] != v {
+		if v != "" && v != "***" && parse.IsSecretLabel(k) { // what parse.MaskedLabels hides
 			values = append(values, strings.TrimSpace(v))
 		}
 	}
