@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,13 @@ func (j *job) view() JobView {
 	return v
 }
 
+// outcome is the result of a done job.
+func (j *job) outcome() operation.Result {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return *j.result
+}
+
 func (j *job) setRunning() {
 	j.mu.Lock()
 	j.state, j.started = JobRunning, time.Now().UTC()
@@ -132,6 +140,9 @@ type jobStore struct {
 	bytes    int
 	byID     map[string]*job
 	order    []*job // oldest first
+	// active are the jobs added and not yet seen done, oldest first: add checks its limits
+	// against them alone, not against every stored job (a full store holds max).
+	active []*job
 }
 
 func newJobStore(max, perToken int) *jobStore {
@@ -155,6 +166,9 @@ func (s *jobStore) finish(j *job, r operation.Result) {
 		return
 	}
 	s.bytes += j.size
+	if s.bytes <= s.maxBytes {
+		return
+	}
 	kept := s.order[:0]
 	for _, old := range s.order {
 		if s.bytes > s.maxBytes && old != j && old.isDone() {
@@ -183,12 +197,9 @@ type newJob struct {
 func (s *jobStore) add(n newJob) (*job, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var active, activeNonAdmin, mine int
-	for _, j := range s.order {
-		if j.isDone() {
-			continue
-		}
-		active++
+	s.active = slices.DeleteFunc(s.active, (*job).isDone)
+	active, activeNonAdmin, mine := len(s.active), 0, 0
+	for _, j := range s.active {
 		if !j.admin {
 			activeNonAdmin++
 		}
@@ -208,12 +219,15 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 		return nil, errorf(http.StatusServiceUnavailable, kindUnavailable, "too many operations are queued or running (%d): try again later", active)
 	}
 	if len(s.order) >= s.max {
-		for i, old := range s.order {
-			if old.isDone() {
-				s.bytes -= old.size
-				delete(s.byID, old.id)
-				s.order = append(s.order[:i], s.order[i+1:]...)
-				break
+		if i := slices.IndexFunc(s.order, (*job).isDone); i >= 0 {
+			old := s.order[i]
+			s.bytes -= old.size
+			delete(s.byID, old.id)
+			if i == 0 { // the usual case: no copy of the whole order
+				s.order[0] = nil
+				s.order = s.order[1:]
+			} else {
+				s.order = slices.Delete(s.order, i, i+1)
 			}
 		}
 	}
@@ -221,6 +235,7 @@ func (s *jobStore) add(n newJob) (*job, *apiError) {
 		owner: n.owner, created: time.Now().UTC(), done: make(chan struct{}), state: JobQueued}
 	s.byID[j.id] = j
 	s.order = append(s.order, j)
+	s.active = append(s.active, j)
 	return j, nil
 }
 
@@ -274,6 +289,13 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
+	if wait {
+		// Waiting costs a goroutine, not a slot: the body is read and authorised. Given back
+		// before the go statement: the request it wakes would otherwise run next in the
+		// operation's place, which would wait a whole pass of the run queue (and this call with
+		// it) before it starts.
+		releaseSlot(r)
+	}
 
 	go func() {
 		defer s.running.Done()
@@ -298,10 +320,9 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, op, target strin
 		writeJSON(w, http.StatusAccepted, j.view())
 		return
 	}
-	releaseSlot(r) // waiting costs a goroutine, not a slot: the body is read and authorised
 	select {
 	case <-j.done:
-		res := *j.view().Result
+		res := j.outcome()
 		writeJSON(w, resultStatus(res), res)
 	case <-r.Context().Done():
 		// The caller hung up; the operation goes on and its result stays at /api/jobs/{id}.

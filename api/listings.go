@@ -6,6 +6,7 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/cleanservice"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -272,12 +273,12 @@ func checkToken(enabled bool, err error, labels map[string]string, label string)
 func ownLabels(labels map[string]string, mask func(string) string) map[string]string {
 	own := map[string]string{}
 	for k, v := range labels {
-		if strings.HasPrefix(k, parse.LabelPrefix) {
-			own[k] = v
+		if !strings.HasPrefix(k, parse.LabelPrefix) {
+			continue
 		}
-	}
-	own = parse.MaskedLabels(own)
-	for k, v := range own {
+		if v != "" && parse.IsSecretLabel(k) { // as parse.MaskedLabels, without its copy
+			v = "***"
+		}
 		own[k] = mask(v)
 	}
 	return own
@@ -286,14 +287,13 @@ func ownLabels(labels map[string]string, mask func(string) string) map[string]st
 // masker hides the configured secrets and the target's secret label values in free text such
 // as a label's command.
 func (s *Server) masker(labels map[string]string) func(string) string {
-	secrets := bashexec.NewSecrets(s.cfg.SecretValues()...)
-	masked := parse.MaskedLabels(labels)
+	values := slices.Clip(s.cfgSecrets) // appended to below: a copy, never the shared array
 	for k, v := range labels {
-		if masked[k] != v {
-			secrets.Add(strings.TrimSpace(v))
+		if v != "" && v != "***" && parse.IsSecretLabel(k) { // what parse.MaskedLabels hides
+			values = append(values, strings.TrimSpace(v))
 		}
 	}
-	return secrets.Mask
+	return bashexec.NewSecrets(values...).Mask // one set, not one copy per secret label
 }
 
 func hidden(s string) string {

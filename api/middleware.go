@@ -65,6 +65,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		case sw.status >= 500:
 			level = slog.LevelWarn
 		}
+		if !s.log.Enabled(r.Context(), level) { // a probe's line at the default level: nothing to mask
+			return
+		}
 		// Every field passes through the masker: the configured secrets, every plain label token
 		// read so far, and the request's own token, known or not.
 		mask := func(v string) string {

@@ -100,6 +100,8 @@ type Server struct {
 	history   RunHistory
 	// historyDown is why the run history's store could not be opened: /readyz shows it.
 	historyDown string
+	// cfgSecrets are cfg.SecretValues(), read once: the listings' maskers start from them.
+	cfgSecrets []string
 
 	ctx    context.Context // operations run under it; Abort cancels it
 	cancel context.CancelFunc
@@ -117,7 +119,8 @@ func New(o Options) *Server {
 	if o.Secrets == nil {
 		o.Secrets = bashexec.NewSecrets()
 	}
-	o.Secrets.Add(o.Config.SecretValues()...)
+	cfgSecrets := o.Config.SecretValues()
+	o.Secrets.Add(cfgSecrets...)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -134,7 +137,7 @@ func New(o Options) *Server {
 	return &Server{inFlight: make(chan struct{}, o.MaxInFlight), admitWait: o.AdmitWait, ops: o.Ops, targets: o.Targets, backups: o.Backups, volumes: o.Volumes, cfg: o.Config, log: o.Log, metrics: o.Metrics, secrets: o.Secrets, now: o.Now,
 		auth: authz.New(authz.Options{Config: o.Config, Targets: o.Targets, Log: o.Log, Now: o.Now, Secrets: o.Secrets}),
 		jobs: newJobStore(o.MaxJobs, o.JobsPerToken), runs: o.Runs, schedules: o.Schedules, ctx: ctx, cancel: cancel,
-		history: o.History, historyDown: o.HistoryDown}
+		history: o.History, historyDown: o.HistoryDown, cfgSecrets: cfgSecrets}
 }
 
 // Context is the operations' lifetime; the cron runs under it too, so one Abort stops both.

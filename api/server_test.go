@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
+	"github.com/swarm-utils/swarm-utils/bashexec"
 	"github.com/swarm-utils/swarm-utils/jobs/update"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/parse"
@@ -591,7 +592,16 @@ func TestAccessLog(t *testing.T) {
 // TestAccessLogNeverShowsATokenInAnyField: tokens sent as a target name or as part of the path,
 // by authorised and unauthorised callers, known or not, never reach the log; the line names
 // the route pattern instead of the path, and a target only once the request is authorised.
+//
+// It runs with the fixture's few secrets in the masker and with 40 more (a cluster's label
+// tokens), for which the masker looks secrets up by prefix instead of one by one.
 func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
+	for _, extra := range []int{0, 40} {
+		t.Run(fmt.Sprint(extra, " more secrets"), func(t *testing.T) { accessLogNeverShowsATokenInAnyField(t, extra) })
+	}
+}
+
+func accessLogNeverShowsATokenInAnyField(t *testing.T, extraSecrets int) {
 	const (
 		freshToken = "fresh-plain-label-token-zzzz" // a label token only the label cache knows
 		unknown    = "unknown-token-that-is-a-typo-yyyy"
@@ -599,7 +609,15 @@ func TestAccessLogNeverShowsATokenInAnyField(t *testing.T) {
 		// logging the target only once the request is authorised.
 		unmasked = "someone-elses-secret-qqqq"
 	)
-	h := newHarness(t)
+	h := newHarness(t, func(o *Options) {
+		if extraSecrets == 0 {
+			return // the server's own masker
+		}
+		o.Secrets = bashexec.NewGlobalSecrets() // as serve's
+		for i := range extraSecrets {
+			o.Secrets.Add(fmt.Sprint("label-token-of-another-service-", i))
+		}
+	})
 	// A service whose very name is its token: even an authorised target is masked.
 	h.targets.services = append(h.targets.services, parse.Service{ID: "id-fresh", Name: freshToken, Mode: parse.ModeReplicated, Replicas: 1,
 		Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanExec: "true", authz.LabelCleanToken: freshToken}})

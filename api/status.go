@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"net/http"
+	"sync"
 
 	"github.com/swarm-utils/swarm-utils/api/authz"
 )
@@ -104,15 +106,56 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.Status, errorBody{OK: false, Error: e.Msg, ErrorKind: e.Kind, Status: e.Status})
 }
 
+// writeJSON answers v indented, as json.MarshalIndent(v, "", "  ") and a newline.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	rb := responseBuffers.Get().(*responseBuffer)
+	defer rb.release()
+	body := encodeFailed
+	if err := rb.enc.Encode(v); err == nil {
+		compact := rb.buf.Bytes()
+		rb.out = append(appendIndented(rb.out[:0], compact[:len(compact)-1]), '\n') // without, then with Encode's newline
+		body = rb.out
+	} else {
 		status = http.StatusInternalServerError
-		body = []byte(`{"ok":false,"error":"encode response failed","errorKind":"internal","status":500}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
+}
+
+// The headers of every JSON answer, shared: net/http only reads them.
+var (
+	encodeFailed    = []byte(`{"ok":false,"error":"encode response failed","errorKind":"internal","status":500}` + "\n")
+	contentTypeJSON = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+	noSniff         = []string{"nosniff"}
+)
+
+// responseBuffer is an encoder and its buffers, reused across answers (sync.Pool): an answer
+// costs no fresh buffer for the JSON and none for its indentation (appendIndented).
+type responseBuffer struct {
+	buf bytes.Buffer // compact, from enc
+	enc *json.Encoder
+	out []byte // indented
+}
+
+// maxPooledResponse is the largest buffer kept for reuse: a long listing's is let go, so the
+// pool holds small buffers only.
+const maxPooledResponse = 64 << 10
+
+var responseBuffers = sync.Pool{New: func() any {
+	rb := &responseBuffer{}
+	rb.enc = json.NewEncoder(&rb.buf)
+	return rb
+}}
+
+func (rb *responseBuffer) release() {
+	if rb.buf.Cap() > maxPooledResponse || cap(rb.out) > maxPooledResponse {
+		return
+	}
+	rb.buf.Reset()
+	responseBuffers.Put(rb)
 }

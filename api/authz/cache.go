@@ -116,10 +116,11 @@ func (a *Authorizer) readLabels(ctx context.Context) (*labelSnapshot, error) {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	s := &labelSnapshot{at: a.now(), services: svcs, nodes: nodes, service: map[string][]Digest{}}
+	var plain []string // registered at once: each Add that adds a value copies the set
 	add := func(labels map[string]string, label string) (Digest, bool) {
 		v := labelValue(labels, label)
-		if _, hashed, _ := TokenHash(v); !hashed && v != "" && a.secrets != nil {
-			a.secrets.Add(v)
+		if _, hashed, _ := TokenHash(v); !hashed && v != "" {
+			plain = append(plain, v)
 		}
 		d, ok := configuredDigest(v)
 		if ok {
@@ -138,6 +139,9 @@ func (a *Authorizer) readLabels(ctx context.Context) (*labelSnapshot, error) {
 		if d, ok := add(n.Labels, LabelNodeCleanToken); ok {
 			s.node = append(s.node, d)
 		}
+	}
+	if a.secrets != nil {
+		a.secrets.Add(plain...)
 	}
 	return s, nil
 }
