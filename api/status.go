@@ -112,9 +112,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	defer rb.release()
 	body := encodeFailed
 	if err := rb.enc.Encode(v); err == nil {
-		compact := rb.buf.Bytes()
-		rb.out = append(appendIndented(rb.out[:0], compact[:len(compact)-1]), '\n') // without, then with Encode's newline
-		body = rb.out
+		body = rb.buf.Bytes()
 	} else {
 		status = http.StatusInternalServerError
 	}
@@ -134,12 +132,11 @@ var (
 	noSniff         = []string{"nosniff"}
 )
 
-// responseBuffer is an encoder and its buffers, reused across answers (sync.Pool): an answer
-// costs no fresh buffer for the JSON and none for its indentation (appendIndented).
+// responseBuffer is an encoder and its buffer, reused across answers (sync.Pool): an answer
+// costs no fresh buffer for the JSON and none for its indentation.
 type responseBuffer struct {
-	buf bytes.Buffer // compact, from enc
+	buf bytes.Buffer
 	enc *json.Encoder
-	out []byte // indented
 }
 
 // maxPooledResponse is the largest buffer kept for reuse: a long listing's is let go, so the
@@ -149,11 +146,12 @@ const maxPooledResponse = 64 << 10
 var responseBuffers = sync.Pool{New: func() any {
 	rb := &responseBuffer{}
 	rb.enc = json.NewEncoder(&rb.buf)
+	rb.enc.SetIndent("", "  ")
 	return rb
 }}
 
 func (rb *responseBuffer) release() {
-	if rb.buf.Cap() > maxPooledResponse || cap(rb.out) > maxPooledResponse {
+	if rb.buf.Cap() > maxPooledResponse {
 		return
 	}
 	rb.buf.Reset()
