@@ -34,41 +34,34 @@ type jobRuns struct{ store *jobStore }
 // LastRuns implements statuspage.Runs: the newest job of each operation on t. A node's jobs
 // are keyed by the name the request gave (hostname or ID).
 func (j jobRuns) LastRuns(_ context.Context, t statuspage.Target) ([]statuspage.Run, error) {
-	keys := map[string]bool{"service:" + t.Name: true}
+	keys := []string{"service:" + t.Name}
 	if t.Kind == statuspage.KindNode {
-		keys = map[string]bool{"node:" + t.Name: true, "node:" + t.ID: t.ID != ""}
-	}
-	j.store.mu.Lock()
-	var mine []*job
-	for _, jb := range j.store.order {
-		if keys[jb.key] {
-			mine = append(mine, jb)
+		keys = []string{"node:" + t.Name}
+		if t.ID != "" {
+			keys = append(keys, "node:"+t.ID)
 		}
 	}
-	j.store.mu.Unlock()
-
-	seen := map[string]bool{}
 	var out []statuspage.Run
-	for i := len(mine) - 1; i >= 0; i-- { // newest first
-		v := mine[i].view()
-		if seen[v.Operation] {
-			continue
-		}
-		seen[v.Operation] = true
-		r := statuspage.Run{Operation: v.Operation, Target: t.Name, StartedAt: v.CreatedAt, Running: v.Result == nil}
-		if v.StartedAt != nil {
-			r.StartedAt = *v.StartedAt
-		}
-		if res := v.Result; res != nil {
-			r.OK, r.Skipped, r.Error, r.ErrorKind = res.OK, res.Skipped, res.Error, string(res.ErrorKind)
-			r.Duration = time.Duration(res.Duration)
-			if !res.StartedAt.IsZero() {
-				r.StartedAt = res.StartedAt
-			}
-		}
-		out = append(out, r)
+	for _, v := range j.store.newestOf([][]string{keys})[0] {
+		out = append(out, jobRun(v, t.Name))
 	}
 	return out, nil
+}
+
+// jobRun is a job of the store as the page's run of target.
+func jobRun(v JobView, target string) statuspage.Run {
+	r := statuspage.Run{Operation: v.Operation, Target: target, StartedAt: v.CreatedAt, Running: v.Result == nil}
+	if v.StartedAt != nil {
+		r.StartedAt = *v.StartedAt
+	}
+	if res := v.Result; res != nil {
+		r.OK, r.Skipped, r.Error, r.ErrorKind = res.OK, res.Skipped, res.Error, string(res.ErrorKind)
+		r.Duration = time.Duration(res.Duration)
+		if !res.StartedAt.IsZero() {
+			r.StartedAt = res.StartedAt
+		}
+	}
+	return r
 }
 
 // historyRuns is statuspage.Runs over the run history (API, cron and CLI runs, across
