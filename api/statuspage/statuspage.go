@@ -69,9 +69,10 @@ type Run struct {
 // Runs is the run history. In production: the run history store; until it is plugged in, the
 // API's job store (runs started through the API since the process started).
 type Runs interface {
-	// LastRuns returns the newest run of each operation on the target, at most one per
-	// operation, in any order; none when it never ran.
-	LastRuns(ctx context.Context, t Target) ([]Run, error)
+	// LastRuns returns, for each of the targets (out[i] is targets[i]'s), the newest run of
+	// each operation on it, at most one per operation, in any order; none when it never ran.
+	// The page asks once per load, for every target it shows.
+	LastRuns(ctx context.Context, targets []Target) ([][]Run, error)
 }
 
 // Backups is the backup catalogue (*jobs.Deps, restore.Catalogue).
