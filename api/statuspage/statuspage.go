@@ -116,6 +116,9 @@ type Options struct {
 	// StaleAfter is how many scheduled backup runs may pass after the newest archive before
 	// the page warns that the backup is stale (0: DefaultStaleAfter).
 	StaleAfter int
+	// BackupsFor is how long a service's listing of Backups is reused by later loads (0:
+	// DefaultBackupsFor; negative: every load lists again).
+	BackupsFor time.Duration
 }
 
 // DefaultStaleAfter: a backup is stale once two scheduled runs have passed since the newest
@@ -155,6 +158,12 @@ func New(o Options) *Page {
 	}
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = DefaultStaleAfter
+	}
+	if o.BackupsFor == 0 {
+		o.BackupsFor = DefaultBackupsFor
+	}
+	if o.Backups != nil && o.BackupsFor > 0 {
+		o.Backups = newBackupCache(o.Backups, o.BackupsFor, pageBudget, o.Now)
 	}
 	return &Page{o: o, csrf: http.NewCrossOriginProtection()}
 }
