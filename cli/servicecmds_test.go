@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -11,7 +9,6 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/operation"
 	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
-	"github.com/urfave/cli/v3"
 )
 
 // Every subcommand on one service requires --service before it reads the cluster, and the
@@ -20,14 +17,8 @@ func TestServiceCommands(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	d := jobs.NewDeps(config.Config{}, nil, nil, nil)
 	d.Swarm = f
-	deps := func() *jobs.Deps { return d }
 	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root := &cli.Command{Name: "swarm-utils", Writer: &out, ErrWriter: &bytes.Buffer{},
-			Commands:       append(jobCommands(deps), updateCheckCommand(deps)),
-			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-		err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...))
-		return out.String(), err
+		return runCommands(append(jobCommands(depsOf(d)), updateCheckCommand(depsOf(d))), args...)
 	}
 	for _, tc := range []struct {
 		cmd   string
