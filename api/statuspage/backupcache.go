@@ -38,12 +38,14 @@ type backupKey struct {
 	version  uint64
 }
 
-// backupRead is one read of a service's listing, in flight until done is closed.
+// backupRead is one read of a service's listing, in flight until done is closed. ended and
+// finished are set under the cache's lock, listing and err before done is closed.
 type backupRead struct {
-	done    chan struct{}
-	ended   time.Time
-	listing restore.Listing
-	err     error
+	done     chan struct{}
+	finished bool
+	ended    time.Time
+	listing  restore.Listing
+	err      error
 }
 
 func newBackupCache(src Backups, ttl, wait time.Duration, now func() time.Time) *backupCache {
@@ -56,7 +58,7 @@ func (c *backupCache) BackupsOf(ctx context.Context, svc parse.Service) (restore
 	key := backupKey{svc.ID, svc.Name, svc.Version}
 	c.mu.Lock()
 	r, ok := c.items[key]
-	if ok && r.isDone() && c.now().Sub(r.ended) >= c.ttl {
+	if ok && r.finished && c.now().Sub(r.ended) >= c.ttl {
 		delete(c.items, key)
 		ok = false
 	}
@@ -82,7 +84,7 @@ func (c *backupCache) read(ctx context.Context, key backupKey, svc parse.Service
 	listing, err := c.src.BackupsOf(ctx, svc)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r.listing, r.err, r.ended = listing, err, c.now()
+	r.listing, r.err, r.ended, r.finished = listing, err, c.now(), true
 	close(r.done)
 	// A read cut by its deadline says nothing about S3 that the next page should be told.
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -103,7 +105,7 @@ func (c *backupCache) makeRoom() bool {
 	var oldestAt time.Time
 	found := false
 	for k, r := range c.items {
-		if !r.isDone() {
+		if !r.finished {
 			continue
 		}
 		if now.Sub(r.ended) >= c.ttl {
@@ -122,13 +124,4 @@ func (c *backupCache) makeRoom() bool {
 		return true
 	}
 	return false
-}
-
-func (r *backupRead) isDone() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
