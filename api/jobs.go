@@ -245,6 +245,44 @@ func (s *jobStore) get(id string) *job {
 	return s.byID[id]
 }
 
+// newestOf returns, for each set of target keys (service:NAME, node:NAME), the views of the
+// newest job of each operation on any of its keys, newest first: the status page's runs. One
+// pass over the store under its lock; the views are taken after it.
+func (s *jobStore) newestOf(keySets [][]string) [][]JobView {
+	sets := map[string][]int{} // key -> the sets it is in
+	for i, keys := range keySets {
+		for _, k := range keys {
+			if !slices.Contains(sets[k], i) {
+				sets[k] = append(sets[k], i)
+			}
+		}
+	}
+	type setOp struct {
+		set int
+		op  string
+	}
+	seen := map[setOp]bool{}
+	found := make([][]*job, len(keySets))
+	s.mu.Lock()
+	for i := len(s.order) - 1; i >= 0; i-- { // newest first
+		j := s.order[i]
+		for _, set := range sets[j.key] {
+			if so := (setOp{set, j.operation}); !seen[so] {
+				seen[so] = true
+				found[set] = append(found[set], j)
+			}
+		}
+	}
+	s.mu.Unlock()
+	out := make([][]JobView, len(keySets))
+	for i, jobs := range found {
+		for _, j := range jobs {
+			out[i] = append(out[i], j.view())
+		}
+	}
+	return out
+}
+
 func (s *jobStore) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

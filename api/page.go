@@ -31,44 +31,43 @@ func (s *Server) statusPage() *statuspage.Page {
 // process started (the last DefaultMaxJobs), not the cron's. The run history replaces it.
 type jobRuns struct{ store *jobStore }
 
-// LastRuns implements statuspage.Runs: the newest job of each operation on t. A node's jobs
-// are keyed by the name the request gave (hostname or ID).
-func (j jobRuns) LastRuns(_ context.Context, t statuspage.Target) ([]statuspage.Run, error) {
-	keys := map[string]bool{"service:" + t.Name: true}
-	if t.Kind == statuspage.KindNode {
-		keys = map[string]bool{"node:" + t.Name: true, "node:" + t.ID: t.ID != ""}
-	}
-	j.store.mu.Lock()
-	var mine []*job
-	for _, jb := range j.store.order {
-		if keys[jb.key] {
-			mine = append(mine, jb)
-		}
-	}
-	j.store.mu.Unlock()
-
-	seen := map[string]bool{}
-	var out []statuspage.Run
-	for i := len(mine) - 1; i >= 0; i-- { // newest first
-		v := mine[i].view()
-		if seen[v.Operation] {
-			continue
-		}
-		seen[v.Operation] = true
-		r := statuspage.Run{Operation: v.Operation, Target: t.Name, StartedAt: v.CreatedAt, Running: v.Result == nil}
-		if v.StartedAt != nil {
-			r.StartedAt = *v.StartedAt
-		}
-		if res := v.Result; res != nil {
-			r.OK, r.Skipped, r.Error, r.ErrorKind = res.OK, res.Skipped, res.Error, string(res.ErrorKind)
-			r.Duration = time.Duration(res.Duration)
-			if !res.StartedAt.IsZero() {
-				r.StartedAt = res.StartedAt
+// LastRuns implements statuspage.Runs: the newest job of each operation on each target, in
+// one pass over the store. A node's jobs are keyed by the name the request gave (hostname or
+// ID).
+func (j jobRuns) LastRuns(_ context.Context, targets []statuspage.Target) ([][]statuspage.Run, error) {
+	keySets := make([][]string, len(targets))
+	for i, t := range targets {
+		keySets[i] = []string{"service:" + t.Name}
+		if t.Kind == statuspage.KindNode {
+			keySets[i] = []string{"node:" + t.Name}
+			if t.ID != "" {
+				keySets[i] = append(keySets[i], "node:"+t.ID)
 			}
 		}
-		out = append(out, r)
+	}
+	out := make([][]statuspage.Run, len(targets))
+	for i, views := range j.store.newestOf(keySets) {
+		for _, v := range views {
+			out[i] = append(out[i], jobRun(v, targets[i].Name))
+		}
 	}
 	return out, nil
+}
+
+// jobRun is a job of the store as the page's run of target.
+func jobRun(v JobView, target string) statuspage.Run {
+	r := statuspage.Run{Operation: v.Operation, Target: target, StartedAt: v.CreatedAt, Running: v.Result == nil}
+	if v.StartedAt != nil {
+		r.StartedAt = *v.StartedAt
+	}
+	if res := v.Result; res != nil {
+		r.OK, r.Skipped, r.Error, r.ErrorKind = res.OK, res.Skipped, res.Error, string(res.ErrorKind)
+		r.Duration = time.Duration(res.Duration)
+		if !res.StartedAt.IsZero() {
+			r.StartedAt = res.StartedAt
+		}
+	}
+	return r
 }
 
 // historyRuns is statuspage.Runs over the run history (API, cron and CLI runs, across
@@ -79,43 +78,47 @@ type historyRuns struct {
 	jobs    jobRuns
 }
 
-// lastRunsScan is how many of a target's newest records LastRuns reads to find the newest of
-// each operation (a target has at most a handful of operations).
-const lastRunsScan = 50
-
-// LastRuns implements statuspage.Runs. A node's runs are found under its hostname and its ID.
-func (h historyRuns) LastRuns(ctx context.Context, t statuspage.Target) ([]statuspage.Run, error) {
-	newest := map[string]statuspage.Run{}
-	names := []string{t.Name}
-	if t.Kind == statuspage.KindNode && t.ID != "" && t.ID != t.Name {
-		names = append(names, t.ID)
+// LastRuns implements statuspage.Runs with one read of the history's last run per operation
+// and target (history.Store.Last), whatever the number of targets. A node's runs are found
+// under its hostname and its ID.
+func (h historyRuns) LastRuns(ctx context.Context, targets []statuspage.Target) ([][]statuspage.Run, error) {
+	recs, err := h.history.Last()
+	if err != nil {
+		return nil, fmt.Errorf("read the run history: %w", err)
 	}
-	for _, name := range names {
-		recs, err := h.history.List(history.Filter{Target: name, Limit: lastRunsScan})
-		if err != nil {
-			return nil, fmt.Errorf("read the run history of %s: %w", t.Name, err)
-		}
-		for _, rec := range recs {
-			if old, ok := newest[rec.Operation]; ok && !old.StartedAt.Before(rec.StartedAt) {
-				continue
-			}
-			newest[rec.Operation] = statuspage.Run{Operation: rec.Operation, Target: t.Name, StartedAt: rec.StartedAt,
-				Duration: time.Duration(rec.DurationMs) * time.Millisecond, OK: rec.OK, Skipped: rec.Skipped,
-				Error: rec.Error, ErrorKind: rec.ErrorKind}
-		}
+	byTarget := map[string][]history.Record{}
+	for _, rec := range recs {
+		byTarget[rec.Target] = append(byTarget[rec.Target], rec)
 	}
-	live, err := h.jobs.LastRuns(ctx, t)
+	live, err := h.jobs.LastRuns(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range live {
-		if old, ok := newest[r.Operation]; !ok || r.Running || r.StartedAt.After(old.StartedAt) {
-			newest[r.Operation] = r
+	out := make([][]statuspage.Run, len(targets))
+	for i, t := range targets {
+		names := []string{t.Name}
+		if t.Kind == statuspage.KindNode && t.ID != "" && t.ID != t.Name {
+			names = append(names, t.ID)
 		}
-	}
-	out := make([]statuspage.Run, 0, len(newest))
-	for _, r := range newest {
-		out = append(out, r)
+		newest := map[string]statuspage.Run{}
+		for _, name := range names {
+			for _, rec := range byTarget[name] {
+				if old, ok := newest[rec.Operation]; ok && !old.StartedAt.Before(rec.StartedAt) {
+					continue
+				}
+				newest[rec.Operation] = statuspage.Run{Operation: rec.Operation, Target: t.Name, StartedAt: rec.StartedAt,
+					Duration: time.Duration(rec.DurationMs) * time.Millisecond, OK: rec.OK, Skipped: rec.Skipped,
+					Error: rec.Error, ErrorKind: rec.ErrorKind}
+			}
+		}
+		for _, r := range live[i] {
+			if old, ok := newest[r.Operation]; !ok || r.Running || r.StartedAt.After(old.StartedAt) {
+				newest[r.Operation] = r
+			}
+		}
+		for _, r := range newest {
+			out[i] = append(out[i], r)
+		}
 	}
 	return out, nil
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,10 +74,19 @@ func expectStatus(t *testing.T, r response, status int) {
 	}
 }
 
-// fakeRunHistory is a RunHistory over records in memory, newest first.
-type fakeRunHistory struct{ recs []history.Record }
+// fakeRunHistory is a RunHistory over records in memory, newest first, counting the reads.
+type fakeRunHistory struct {
+	recs        []history.Record
+	lists, last *atomic.Int32
+	err         error
+}
+
+func newFakeRunHistory(recs ...history.Record) fakeRunHistory {
+	return fakeRunHistory{recs: recs, lists: &atomic.Int32{}, last: &atomic.Int32{}}
+}
 
 func (f fakeRunHistory) List(flt history.Filter) ([]history.Record, error) {
+	f.lists.Add(1)
 	var out []history.Record
 	for _, r := range f.recs {
 		if (flt.Target == "" || r.Target == flt.Target) && (flt.Operation == "" || r.Operation == flt.Operation) {
@@ -89,46 +100,103 @@ func (f fakeRunHistory) Get(string) (history.Record, bool, error) {
 	return history.Record{}, false, nil
 }
 
+// Last is history.Store.Last: the newest record of each (operation, target).
+func (f fakeRunHistory) Last() ([]history.Record, error) {
+	f.last.Add(1)
+	if f.err != nil {
+		return nil, f.err
+	}
+	newest := map[[2]string]history.Record{}
+	for _, r := range f.recs {
+		k := [2]string{r.Operation, r.Target}
+		if old, ok := newest[k]; !ok || r.StartedAt.After(old.StartedAt) {
+			newest[k] = r
+		}
+	}
+	out := []history.Record{}
+	for _, r := range newest {
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // TestHistoryRunsAreThePagesRuns: with a run history the page's last run of each operation is
 // the history's newest (cron runs too, across restarts), a node's runs are found under its
 // hostname and its ID, and a job the API is running now wins over what the history knows.
 func TestHistoryRunsAreThePagesRuns(t *testing.T) {
 	now := time.Now().UTC()
-	h := fakeRunHistory{recs: []history.Record{
-		{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-time.Hour), OK: false, Error: "upload: exit 1"},
-		{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-2 * time.Hour), OK: true},
-		{Operation: OpCleanService, Target: "shop_db", StartedAt: now.Add(-3 * time.Hour), OK: true, DurationMs: 1500},
-		{Operation: OpCleanNode, Target: "node-id-w1", StartedAt: now.Add(-time.Minute), OK: true},
-		{Operation: OpCleanNode, Target: "worker-1", StartedAt: now.Add(-time.Hour), OK: false},
-	}}
+	h := newFakeRunHistory(
+		history.Record{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-time.Hour), OK: false, Error: "upload: exit 1"},
+		history.Record{Operation: OpBackupService, Target: "shop_db", StartedAt: now.Add(-2 * time.Hour), OK: true},
+		history.Record{Operation: OpCleanService, Target: "shop_db", StartedAt: now.Add(-3 * time.Hour), OK: true, DurationMs: 1500},
+		history.Record{Operation: OpCleanNode, Target: "node-id-w1", StartedAt: now.Add(-time.Minute), OK: true},
+		history.Record{Operation: OpCleanNode, Target: "worker-1", StartedAt: now.Add(-time.Hour), OK: false},
+		history.Record{Operation: OpCleanNode, Target: "worker-2", StartedAt: now.Add(-time.Hour), OK: true},
+	)
 	store := newJobStore(10, 4)
 	if _, e := store.add(newJob{operation: OpCleanService, target: "shop_db", key: "service:shop_db", admin: true}); e != nil {
 		t.Fatal(e)
 	}
 	runs := historyRuns{history: h, jobs: jobRuns{store}}
-	byOp := func(t *testing.T, tgt statuspage.Target) map[string]statuspage.Run {
-		got, err := runs.LastRuns(context.Background(), tgt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]statuspage.Run{}
-		for _, r := range got {
-			if _, dup := m[r.Operation]; dup {
-				t.Errorf("two runs of %s", r.Operation)
-			}
-			m[r.Operation] = r
-		}
-		return m
+	targets := []statuspage.Target{
+		{Kind: statuspage.KindService, Name: "shop_db"},
+		{Kind: statuspage.KindNode, Name: "worker-1", ID: "node-id-w1"},
+		{Kind: statuspage.KindService, Name: "never_ran"},
+		{Kind: statuspage.KindNode, Name: "worker-2", ID: "node-id-w2"},
 	}
-	svc := byOp(t, statuspage.Target{Kind: statuspage.KindService, Name: "shop_db"})
-	if b := svc[OpBackupService]; b.OK || b.Error != "upload: exit 1" {
+	got, err := runs.LastRuns(context.Background(), targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(targets) {
+		t.Fatalf("%d answers for %d targets", len(got), len(targets))
+	}
+	if n, l := h.last.Load(), h.lists.Load(); n != 1 || l != 0 {
+		t.Errorf("the history was read %d times by Last and %d by List for %d targets, want one Last", n, l, len(targets))
+	}
+	byOp := make([]map[string]statuspage.Run, len(got))
+	for i, rs := range got {
+		byOp[i] = map[string]statuspage.Run{}
+		for _, r := range rs {
+			if _, dup := byOp[i][r.Operation]; dup {
+				t.Errorf("%s: two runs of %s", targets[i].Name, r.Operation)
+			}
+			byOp[i][r.Operation] = r
+		}
+	}
+	if b := byOp[0][OpBackupService]; b.OK || b.Error != "upload: exit 1" {
 		t.Errorf("backup: %+v, want the newest record (failed)", b)
 	}
-	if c := svc[OpCleanService]; !c.Running {
+	if c := byOp[0][OpCleanService]; !c.Running {
 		t.Errorf("clean-service: %+v, want the job queued now", c)
 	}
-	node := byOp(t, statuspage.Target{Kind: statuspage.KindNode, Name: "worker-1", ID: "node-id-w1"})
-	if c := node[OpCleanNode]; !c.OK || c.Target != "worker-1" {
+	if c := byOp[1][OpCleanNode]; !c.OK || c.Target != "worker-1" {
 		t.Errorf("clean-node: %+v, want the run recorded under the node's ID, newer, shown as worker-1", c)
+	}
+	if len(byOp[2]) != 0 {
+		t.Errorf("a service that never ran has runs: %v", byOp[2])
+	}
+	if c := byOp[3][OpCleanNode]; !c.OK || c.Target != "worker-2" || len(byOp[3]) != 1 {
+		t.Errorf("worker-2: %v, want its one clean-node", byOp[3])
+	}
+
+	h.err = errors.New("bbolt: database not open")
+	runs.history = h
+	if _, err := runs.LastRuns(context.Background(), targets); err == nil || !strings.Contains(err.Error(), "read the run history: bbolt") {
+		t.Errorf("a failed read: %v, want it said", err)
+	}
+}
+
+// TestStatusPageReadsTheHistoryOncePerLoad: whatever the number of services and nodes, one
+// page load is one read of the run history's last runs, and a failed read is on every card.
+func TestStatusPageReadsTheHistoryOncePerLoad(t *testing.T) {
+	hist := newFakeRunHistory(history.Record{Operation: OpCleanService, Target: "shop_db", StartedAt: time.Now().Add(-time.Minute), Error: "exit 3", ErrorKind: "docker"})
+	h := newHarness(t, func(o *Options) { o.History = hist })
+	r := h.do("GET", "/", "", adminToken)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `data-target="shop_db" data-state="failed"`) {
+		t.Fatalf("admin: %d\n%s", r.Status, r.Body)
+	}
+	if n, l := hist.last.Load(), hist.lists.Load(); n != 1 || l != 0 {
+		t.Errorf("one page load read the history %d times by Last and %d by List, want one Last", n, l)
 	}
 }

@@ -11,10 +11,11 @@ import (
 )
 
 // RunHistory is the store of ended runs; *history.Store in production. The status page reads
-// the same store (List with a filter, and Last: the last run per operation and target).
+// the same store: Last, the last run per operation and target, once per page.
 type RunHistory interface {
 	List(f history.Filter) ([]history.Record, error)
 	Get(id string) (history.Record, bool, error)
+	Last() ([]history.Record, error)
 }
 
 // maxRunQuery bounds the target and id a caller may ask for.

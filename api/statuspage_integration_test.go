@@ -43,7 +43,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Schedules = statuspage.Cron{Switches: cfg.Cron, Times: sched.Next}
+		o.Schedules = statuspage.Cron{Switches: cfg.Cron, Times: sched.Next, Own: sched.NextOwn}
 	})
 	bk, cl := "it-api-"+id+"-page-bk", "it-api-"+id+"-page-cl"
 	vol := bk + "-data"

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
 	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
-	"github.com/urfave/cli/v3"
 )
 
 type cliStore []restore.Object
@@ -39,13 +37,7 @@ func TestBackupsCommand(t *testing.T) {
 		{Key: "app/app_worker-1_pre-restore_2026-12-01T03-00-00.tar.gz", Size: 11},
 		{Key: "app2/app2_worker-1_2026-12-01T04-00-00.tar.gz", Size: 12},
 	}
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: jobCommands(func() *jobs.Deps { return d }),
-			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-		err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...))
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runCommands(jobCommands(depsOf(d)), args...) }
 	out, err := run("backups", "--service", "app")
 	if err != nil {
 		t.Fatal(err)

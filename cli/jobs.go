@@ -35,26 +35,14 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 				return fmt.Errorf("give exactly one of --node NAME or --all")
 			},
 		},
-		{
-			Name:  "clean-service",
-			Usage: "run the service's swarm-utils.clean.exec command inside every running task",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return printResult(cmd, deps().CleanService(ctx, cmd.String("service")))
-			},
-		},
-		{
-			Name:  "backup-service",
-			Usage: "back the service's volumes up to S3 (pre-exec, optional stop, upload from every node with a task, start)",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return printResult(cmd, deps().BackupService(ctx, cmd.String("service")))
-			},
-		},
+		serviceJob("clean-service", "run the service's swarm-utils.clean.exec command inside every running task",
+			deps, (*jobs.Deps).CleanService),
+		serviceJob("backup-service", "back the service's volumes up to S3 (pre-exec, optional stop, upload from every node with a task, start)",
+			deps, (*jobs.Deps).BackupService),
 		{
 			Name:  "backups",
 			Usage: "list the service's backup archives in its S3 location, newest first (key, node, time, size, encrypted)",
-			Flags: []cli.Flag{&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}},
+			Flags: []cli.Flag{serviceFlag()},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				name := cmd.String("service")
 				l, err := deps().BackupListing(ctx, name)
@@ -72,7 +60,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			Usage: "put one of the service's backups back into its volumes: safety backup first (archives named pre-restore), " +
 				"scale to 0, on each node replace the volumes' content with that node's archive, scale back",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				serviceFlag(),
 				&cli.StringFlag{Name: "backup", Value: "latest", Usage: "latest (newest that is not a safety backup), an archive KEY (see backups), or a TIME (RFC 3339): the newest at or before it"},
 				&cli.BoolFlag{Name: "no-safety-backup", Usage: "do not back the current content up first"},
 			},
@@ -87,7 +75,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			Usage: "move a one-replica service and its volumes to another node: stop, back up on the old node, restore that archive on NODE, " +
 				"pin its placement to node.hostname==NODE, start; on a failure it starts again where it was",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				serviceFlag(),
 				&cli.StringFlag{Name: "node", Usage: "node hostname (exact) or ID to move to", Required: true},
 			},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -98,7 +86,7 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 			Name:  "update-service",
 			Usage: "roll the service to a new image (docker service update --image IMG --with-registry-auth), with the exec-pre/exec-post labels run in its tasks and a failed rollout rolled back when rollback-on-failure applies",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true},
+				serviceFlag(),
 				&cli.StringFlag{Name: "image", Usage: "new image reference", Required: true},
 				&cli.BoolFlag{Name: "force", Usage: "update even if the image did not change (docker service update --force)"},
 			},
@@ -133,6 +121,19 @@ func jobCommands(deps jobs.DepsFunc) []*cli.Command {
 		c.Flags = append(c.Flags, &cli.BoolFlag{Name: flagText, Hidden: true, Usage: "the same as --format text"})
 	}
 	return cmds
+}
+
+// serviceFlag is --service, the flag of every subcommand on one service.
+func serviceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "service", Usage: "service name (exact)", Required: true}
+}
+
+// serviceJob is a subcommand that runs op on --service and prints its result.
+func serviceJob(name, usage string, deps jobs.DepsFunc, op func(*jobs.Deps, context.Context, string) operation.Result) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, Flags: []cli.Flag{serviceFlag()},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return printResult(cmd, op(deps(), ctx, cmd.String("service")))
+		}}
 }
 
 // backupList is the catalogue of one service as the backups subcommand prints it.

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -24,13 +22,7 @@ func TestRecoverCommand(t *testing.T) {
 	f.AddTask("hid1", "worker-1", parse.Task{ID: "t1", NodeID: "n1", State: "complete"}, "")
 	d := jobs.NewDeps(config.Config{}, nil, nil, nil)
 	d.Swarm = f
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: jobCommands(func() *jobs.Deps { return d }),
-			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-		err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...))
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runCommands(jobCommands(depsOf(d)), args...) }
 	for _, bad := range []string{"service:-x", "volume:x", "service:"} {
 		if _, err := run("recover", "--only-target", bad); err == nil {
 			t.Errorf("--only-target %q was accepted", bad)
@@ -61,9 +53,7 @@ func TestCleanNodeFlags(t *testing.T) {
 	f := swarmtest.New()
 	d.Swarm = f
 	for _, args := range [][]string{{"clean-node"}, {"clean-node", "--all", "--node", "x"}} {
-		root := &cli.Command{Name: "swarm-utils", Writer: &bytes.Buffer{}, Commands: jobCommands(func() *jobs.Deps { return d }),
-			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-		if err := root.Run(context.Background(), append([]string{"swarm-utils"}, args...)); err == nil {
+		if _, err := runCommands(jobCommands(depsOf(d)), args...); err == nil {
 			t.Errorf("%q accepted", args)
 		}
 	}
@@ -83,18 +73,15 @@ func TestCronNextCount(t *testing.T) {
 	}{
 		{"-1", -1}, {"0", -1}, {"10001", -1}, {"3", 3 + 1}, // and the own schedules' header
 	} {
-		var out bytes.Buffer
-		root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: []*cli.Command{cronCommand(func() *jobs.Deps { return d })},
-			ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-		err := root.Run(context.Background(), []string{"swarm-utils", "cron", "next", "--count", tc.count})
+		out, err := runCommands([]*cli.Command{cronCommand(depsOf(d))}, "cron", "next", "--count", tc.count)
 		if tc.lines < 0 {
 			if err == nil || !strings.Contains(err.Error(), "--count must be between 1 and 10000") {
 				t.Errorf("--count %s: %v, want a clear error", tc.count, err)
 			}
 			continue
 		}
-		if err != nil || strings.Count(out.String(), "\n") != tc.lines {
-			t.Errorf("--count %s: %v\n%s", tc.count, err, out.String())
+		if err != nil || strings.Count(out, "\n") != tc.lines {
+			t.Errorf("--count %s: %v\n%s", tc.count, err, out)
 		}
 	}
 }
@@ -109,10 +96,7 @@ func TestCronNextListsOwnSchedules(t *testing.T) {
 	f.AddService(parse.Service{Name: "db", Labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelBackupCron: "30 2 * * *"}})
 	f.AddService(parse.Service{Name: "web", Labels: map[string]string{parse.LabelUpdateEnable: "true", parse.LabelUpdateAuto: "true"}})
 	d.Swarm = f
-	var out bytes.Buffer
-	root := &cli.Command{Name: "swarm-utils", Writer: &out, Commands: []*cli.Command{cronCommand(func() *jobs.Deps { return d })},
-		ExitErrHandler: func(context.Context, *cli.Command, error) {}}
-	err := root.Run(context.Background(), []string{"swarm-utils", "cron", "next", "--count", "1"})
+	out, err := runCommands([]*cli.Command{cronCommand(depsOf(d))}, "cron", "next", "--count", "1")
 	if err == nil || !strings.Contains(err.Error(), "1 own schedule(s) have an invalid expression") {
 		t.Errorf("error %v", err)
 	}
@@ -122,8 +106,8 @@ func TestCronNextListsOwnSchedules(t *testing.T) {
 		`clean-node worker-1 "whenever" (swarm-utils.clean.cron) INVALID: label swarm-utils.clean.cron: "whenever" is not a cron expression`,
 		`update-check web "0 */5 * * * *" (SWARM_UTILS_UPDATE_AUTO_CRON) next `,
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

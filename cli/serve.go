@@ -62,7 +62,7 @@ func serveCommand(deps jobs.DepsFunc) *cli.Command {
 				return err
 			}
 			var c api.Cron = sched
-			opts.Ops, opts.Schedules = ops, statuspage.Cron{Switches: d.Config.Cron, Times: sched.Next}
+			opts.Ops, opts.Schedules = ops, statuspage.Cron{Switches: d.Config.Cron, Times: sched.Next, Own: sched.NextOwn}
 			srv := api.New(opts)
 			addr := cmd.String("listen")
 			if addr == "" {

@@ -5,8 +5,9 @@
 package history
 
 import (
+	"maps"
+	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/swarm-utils/swarm-utils/operation"
 )
@@ -79,7 +80,7 @@ func FromResult(id, who string, r operation.Result, mask func(string) string) Re
 		}
 		st := StepSummary{Name: cut(s.Name, MaxTextBytes), Node: cut(s.Node, MaxTextBytes), OK: s.OK, Error: cut(mask(s.Error), MaxErrorBytes),
 			ErrorKind: string(s.ErrorKind), DurationMs: time.Duration(s.Duration).Milliseconds()}
-		for _, k := range sortedKeys(s.Details) {
+		for _, k := range slices.Sorted(maps.Keys(s.Details)) {
 			if len(st.Details) == MaxDetails {
 				break
 			}
@@ -111,27 +112,5 @@ func (rec Record) EndedAt() time.Time {
 	return rec.StartedAt.Add(time.Duration(rec.DurationMs) * time.Millisecond)
 }
 
-// cut shortens s to at most n bytes on a rune boundary, marking the cut with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	end := n - len("…")
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return s[:end] + "…"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
-}
+// cut bounds a record's text field (operation.Head: on a rune boundary, marked "…").
+func cut(s string, n int) string { return operation.Head(s, n) }

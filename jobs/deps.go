@@ -235,12 +235,20 @@ type RestoreOptions = restore.Options
 
 // RestoreService puts one of the service's archives back into its volumes (SPEC §10).
 func (d *Deps) RestoreService(ctx context.Context, o RestoreOptions) operation.Result {
-	d.wire()
-	store := d.BackupStore
-	if store == nil {
-		store = restore.S3Store{}
-	}
-	j := &restore.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	ctx = d.begin(ctx)
-	return d.ended(ctx, j.Run(ctx, o))
+	return d.ended(ctx, d.restoreJob().Run(ctx, o))
+}
+
+// restoreJob is the job behind restore-service and move-service.
+func (d *Deps) restoreJob() *restore.Job {
+	d.wire()
+	return &restore.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Store: d.backupStore(), Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
+}
+
+// backupStore is BackupStore, else S3 through minio-go.
+func (d *Deps) backupStore() restore.Store {
+	if d.BackupStore == nil {
+		return restore.S3Store{}
+	}
+	return d.BackupStore
 }

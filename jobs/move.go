@@ -12,12 +12,6 @@ type MoveOptions = restore.MoveOptions
 
 // MoveService moves a one-replica service and its volumes to another node (SPEC §10).
 func (d *Deps) MoveService(ctx context.Context, o MoveOptions) operation.Result {
-	d.wire()
-	store := d.BackupStore
-	if store == nil {
-		store = restore.S3Store{}
-	}
-	j := &restore.Job{Swarm: d.cluster, Helpers: d.helpers, Ops: d.ops, Store: store, Config: d.Config, Secrets: d.Secrets, Log: d.Log, PollInterval: d.PollInterval}
 	ctx = d.begin(ctx)
-	return d.ended(ctx, j.Move(ctx, o))
+	return d.ended(ctx, d.restoreJob().Move(ctx, o))
 }

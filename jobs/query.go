@@ -131,10 +131,6 @@ func (d *Deps) BackupListing(ctx context.Context, name string) (restore.Listing,
 }
 
 func (d *Deps) catalogue() *restore.Catalogue {
-	store := d.BackupStore
-	if store == nil {
-		store = restore.S3Store{}
-	}
 	d.wire()
-	return &restore.Catalogue{Swarm: d.cluster, Store: store, Config: d.Config}
+	return &restore.Catalogue{Swarm: d.cluster, Store: d.backupStore(), Config: d.Config}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
-	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
@@ -29,12 +28,7 @@ type listOnly struct{ restore.Store }
 func TestIntegrationRestoreEncryptedRoundTrip(t *testing.T) {
 	tb := testbed.Get(t)
 	ctx := context.Background()
-	s := newBkService(t, tb)
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	s := newRsService(t, tb)
 	pass := "it-age-pass-" + bkRand(t)
 	withAge := func(a config.Age) config.Config {
 		cfg := rsConfig(t, tb)

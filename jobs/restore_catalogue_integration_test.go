@@ -28,12 +28,7 @@ func TestIntegrationBackupCatalogueListsOnlyTheService(t *testing.T) {
 		s.Name + "2/" + s.Name + "2_worker-1_2030-01-01T00-00-00.tar.gz",
 		s.Name + "_x/" + s.Name + "_x_worker-1_2030-01-01T00-00-00.tar.gz",
 	}
-	t.Cleanup(func() {
-		for _, p := range []string{s.Name + "/", s.Name + "2/", s.Name + "_x/"} {
-			objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, p)
-			_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-		}
-	})
+	rsRemoveArchives(t, tb, s.Name+"/", s.Name+"2/", s.Name+"_x/")
 	for _, key := range foreign {
 		if _, err := s3.PutObject(ctx, tb.S3Bucket, key, strings.NewReader("other"), 5, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("seed %s: %v", key, err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
 )
@@ -25,11 +24,7 @@ func TestIntegrationMoveServiceToAnotherNode(t *testing.T) {
 	name := "it-bk-mv-" + bkRand(t)
 	volA, volB := name+"-a", name+"-b"
 	bkVolumeCleanup(t, tb, volA, volB)
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	rsRemoveArchives(t, tb, name+"/")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker", "--constraint", "node.hostname==worker-1",
 		"--mount", "type=volume,src="+volA+",dst=/data/a", "--mount", "type=volume,src="+volB+",dst=/data/b",
 		"--label", "swarm-utils.backup.enable=true", "--label", "swarm-utils.backup.volume-list-upload="+volA+","+volB,
@@ -73,11 +68,7 @@ func TestIntegrationMoveServiceFailsBack(t *testing.T) {
 	vol := name + "-a"
 	bkVolumeCleanup(t, tb, vol)
 	t.Cleanup(func() { _, _ = tb.TryDockerOn("manager", "volume", "rm", "-f", vol) })
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	rsRemoveArchives(t, tb, name+"/")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker", "--constraint", "node.hostname==worker-1",
 		"--mount", "type=volume,src="+vol+",dst=/data/a",
 		"--label", "swarm-utils.backup.enable=true", "--label", "swarm-utils.backup.volume-list-upload="+vol,

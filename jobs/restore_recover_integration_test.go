@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 )
 
@@ -20,12 +19,7 @@ func TestIntegrationRecoverAfterKillMidRestore(t *testing.T) {
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	bin := recBinary(t)
-	s := newBkService(t, tb)
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	s := newRsService(t, tb)
 	if _, _, err := recRun(t, tb, bin, "backup-service", "--service", s.Name); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
@@ -38,13 +32,7 @@ func TestIntegrationRecoverAfterKillMidRestore(t *testing.T) {
 			return false
 		}
 		cat, err := d.Backups(ctx, s.Name)
-		safety := 0
-		for _, a := range cat {
-			if a.Safety {
-				safety++
-			}
-		}
-		return err == nil && safety == 2
+		return err == nil && rsSafetyBackups(cat) == 2
 	})
 	recKill(t, restore)
 	if spec := tb.Docker(t, "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", s.Name); strings.TrimSpace(spec) != "0" {
@@ -62,13 +50,7 @@ func TestIntegrationRecoverAfterKillMidRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	safety := 0
-	for _, a := range cat {
-		if a.Safety {
-			safety++
-		}
-	}
-	if safety != 2 {
+	if rsSafetyBackups(cat) != 2 {
 		t.Errorf("catalogue after the crash: %+v, want the 2 safety backups", cat)
 	}
 }

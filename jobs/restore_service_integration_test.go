@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
-	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
 	"github.com/swarm-utils/swarm-utils/jobs"
 	"github.com/swarm-utils/swarm-utils/jobs/restore"
@@ -56,12 +55,7 @@ const rsTree = `cd /data && find . -type f -exec md5sum {} + | sort && find . -e
 func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
 	tb := testbed.Get(t)
 	ctx := context.Background()
-	s := newBkService(t, tb)
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	s := newRsService(t, tb)
 	rsInTasks(t, tb, s.Name, `head -c 300000 /dev/urandom > /data/b/random.bin && mkdir -p /data/a/deep/er && echo deep > /data/a/deep/er/f.txt `+
 		`&& chmod 0640 /data/a/a.txt && chown 1234:2345 /data/a/deep/er/f.txt && ln -s ../a.txt /data/a/deep/link`)
 	d, logs := bkDeps(t, rsConfig(t, tb))
@@ -170,12 +164,7 @@ func TestIntegrationRestoreWrongS3KeyTouchesNothing(t *testing.T) {
 func TestIntegrationRestoreBackupTimePicksThatRun(t *testing.T) {
 	tb := testbed.Get(t)
 	ctx := context.Background()
-	s := newBkService(t, tb)
-	s3 := tb.S3(t)
-	t.Cleanup(func() {
-		objs, _ := s3client.List(context.Background(), s3, tb.S3Bucket, s.Name+"/")
-		_ = s3client.Remove(context.Background(), s3, tb.S3Bucket, objs)
-	})
+	s := newRsService(t, tb)
 	d, _ := bkDeps(t, rsConfig(t, tb))
 	if r := d.BackupService(ctx, s.Name); !r.OK {
 		t.Fatalf("first backup failed: %s", r.Error)

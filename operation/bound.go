@@ -91,3 +91,16 @@ func keepTail(s string, n, limit int) string {
 	}
 	return fmt.Sprintf("[… %d bytes cut to keep the stored result under %d KiB …]\n", start, limit/1024) + s[start:]
 }
+
+// Head shortens s to at most n bytes on a rune boundary, marking a cut with "…" (a record's
+// fields, a log's first line in the text output).
+func Head(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	end := max(n-len("…"), 0)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + "…"
+}

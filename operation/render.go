@@ -2,6 +2,8 @@ package operation
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +25,7 @@ func (r Result) Text() string {
 			mark = "FAIL"
 		}
 		fmt.Fprintf(&b, "  %s %-16s %-10s %s", mark, s.Name, s.Node, time.Duration(s.Duration).Round(time.Millisecond))
-		for _, k := range sortedKeys(s.Details) {
+		for _, k := range slices.Sorted(maps.Keys(s.Details)) {
 			fmt.Fprintf(&b, "  %s=%s", k, s.Details[k])
 		}
 		if s.Error != "" {
@@ -49,23 +51,8 @@ func (rep Report) Text() string {
 	return b.String()
 }
 
+// firstLine is a task's log in one line of the text output: its first, at most 80 bytes.
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 80 {
-		s = s[:77] + "..."
-	}
-	return s
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
+	return Head(s, 80)
 }

@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	cron "github.com/netresearch/go-cron"
@@ -87,10 +88,28 @@ func (s *Scheduler) Refresh(ctx context.Context) {
 			s.log.Error("own schedule not added", "job", key, "err", err)
 			continue
 		}
-		s.scheduled[key] = scheduled{id: id, expr: e.Expr}
+		s.scheduled[key] = scheduled{id: id, expr: e.Expr, sched: e.sched}
 		s.log.Info("own schedule", "operation", e.Operation, "target", e.Target, "label", e.Label, "expr", e.Expr, "next", e.Next)
 	}
 	s.invalid = invalid
+}
+
+// NextOwn returns the first time after `after` at which the target's own schedule of op runs,
+// as the cron holds it (the labels as Refresh last read them): own is false when the target
+// has no own schedule of op (the global cron's times apply), err is the label's error when its
+// expression does not parse, next is zero when it never runs again. target is the service's
+// name or the node's ID. It reads no label: the status page asks it for every target.
+func (s *Scheduler) NextOwn(op, target string, after time.Time) (next time.Time, own bool, err error) {
+	key := Entry{Operation: op, Target: target}.key()
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	if msg, ok := s.invalid[key]; ok {
+		return time.Time{}, true, errors.New(msg)
+	}
+	if sc, ok := s.scheduled[key]; ok {
+		return sc.sched.Next(after), true, nil
+	}
+	return time.Time{}, false, nil
 }
 
 // ownJob runs one target's operation on its schedule: at most MaxTargetRuns at once, never

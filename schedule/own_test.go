@@ -188,3 +188,54 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// NextOwn answers from the schedules the cron holds (what Refresh last read from the labels),
+// by the service's name and the node's ID: the label's next time, its error, or no own
+// schedule (the global cron applies); a label change shows after the next refresh.
+func TestNextOwnIsWhatTheCronHolds(t *testing.T) {
+	r := &recorder{
+		svcs: []parse.Service{
+			{Name: "svc-a", Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanCron: "0 4 * * *"}},
+			{Name: "svc-b", Labels: map[string]string{parse.LabelBackupEnable: "true", parse.LabelBackupCron: "bad"}},
+			{Name: "svc-c", Labels: map[string]string{parse.LabelBackupEnable: "false", parse.LabelBackupCron: "0 4 * * *"}},
+		},
+		nodes: []parse.Node{{ID: "n2", Hostname: "worker-1", Labels: map[string]string{parse.LabelCleanCron: "*/5 * * * *"}}},
+	}
+	s, _ := newTestScheduler(t, config.Cron{Expr: "0 0 3 * * *"}, r)
+	s.RefreshEvery = time.Hour // the start's refresh, then the test's
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	defer s.Stop()
+	waitUntil(t, 3*time.Second, "the start's refresh", func() bool { _, own, _ := s.NextOwn(OpCleanService, "svc-a", time.Now()); return own })
+
+	after := time.Date(2026, 12, 1, 12, 1, 0, 0, time.Local)
+	for _, tc := range []struct {
+		op, target string
+		own        bool
+		next       time.Time // zero: none
+		err        string
+	}{
+		{OpCleanService, "svc-a", true, time.Date(2026, 12, 2, 4, 0, 0, 0, time.Local), ""},
+		{OpBackupService, "svc-a", false, time.Time{}, ""},
+		{OpBackupService, "svc-b", true, time.Time{}, `label swarm-utils.backup.cron: "bad" is not a cron expression`},
+		{OpBackupService, "svc-c", false, time.Time{}, ""}, // not enabled: no job
+		{OpCleanNode, "n2", true, time.Date(2026, 12, 1, 12, 5, 0, 0, time.Local), ""},
+		{OpCleanNode, "worker-1", false, time.Time{}, ""}, // nodes are known by ID
+		{OpCleanService, "nowhere", false, time.Time{}, ""},
+	} {
+		next, own, err := s.NextOwn(tc.op, tc.target, after)
+		if own != tc.own || !next.Equal(tc.next) || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s %s: %v %v %v, want %v %v %q", tc.op, tc.target, next, own, err, tc.next, tc.own, tc.err)
+		}
+	}
+
+	r.setServices([]parse.Service{{Name: "svc-a", Labels: map[string]string{parse.LabelCleanEnable: "true", parse.LabelCleanCron: "0 5 * * *"}}})
+	s.Refresh(ctx)
+	if next, own, err := s.NextOwn(OpCleanService, "svc-a", after); !own || err != nil || next.Hour() != 5 {
+		t.Errorf("svc-a after its label moved to 05:00: %v %v %v", next, own, err)
+	}
+	if _, own, err := s.NextOwn(OpBackupService, "svc-b", after); own || err != nil {
+		t.Errorf("svc-b, gone: own %v, %v", own, err)
+	}
+}

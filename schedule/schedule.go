@@ -79,8 +79,9 @@ type Scheduler struct {
 }
 
 type scheduled struct {
-	id   cron.EntryID
-	expr string
+	id    cron.EntryID
+	expr  string
+	sched cron.Schedule
 }
 
 // New checks the expression and builds a Scheduler.

@@ -69,9 +69,10 @@ type Run struct {
 // Runs is the run history. In production: the run history store; until it is plugged in, the
 // API's job store (runs started through the API since the process started).
 type Runs interface {
-	// LastRuns returns the newest run of each operation on the target, at most one per
-	// operation, in any order; none when it never ran.
-	LastRuns(ctx context.Context, t Target) ([]Run, error)
+	// LastRuns returns, for each of the targets (out[i] is targets[i]'s), the newest run of
+	// each operation on it, at most one per operation, in any order; none when it never ran.
+	// The page asks once per load, for every target it shows.
+	LastRuns(ctx context.Context, targets []Target) ([][]Run, error)
 }
 
 // Backups is the backup catalogue (*jobs.Deps, restore.Catalogue).
@@ -115,6 +116,9 @@ type Options struct {
 	// StaleAfter is how many scheduled backup runs may pass after the newest archive before
 	// the page warns that the backup is stale (0: DefaultStaleAfter).
 	StaleAfter int
+	// BackupsFor is how long a service's listing of Backups is reused by later loads (0:
+	// DefaultBackupsFor; negative: every load lists again).
+	BackupsFor time.Duration
 }
 
 // DefaultStaleAfter: a backup is stale once two scheduled runs have passed since the newest
@@ -154,6 +158,12 @@ func New(o Options) *Page {
 	}
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = DefaultStaleAfter
+	}
+	if o.BackupsFor == 0 {
+		o.BackupsFor = DefaultBackupsFor
+	}
+	if o.Backups != nil && o.BackupsFor > 0 {
+		o.Backups = newBackupCache(o.Backups, o.BackupsFor, pageBudget, o.Now)
 	}
 	return &Page{o: o, csrf: http.NewCrossOriginProtection()}
 }

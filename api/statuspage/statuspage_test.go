@@ -52,18 +52,22 @@ func (f *fakeTargets) Nodes(context.Context) ([]parse.Node, error) {
 	return f.nodes, nil
 }
 
-// fakeRuns answers LastRuns from a list.
+// fakeRuns answers LastRuns from a list, counting the calls and the targets asked about.
 type fakeRuns struct {
-	runs  []Run
-	reads atomic.Int32
+	runs    []Run
+	reads   atomic.Int32
+	targets atomic.Int32
 }
 
-func (f *fakeRuns) LastRuns(_ context.Context, t Target) ([]Run, error) {
+func (f *fakeRuns) LastRuns(_ context.Context, targets []Target) ([][]Run, error) {
 	f.reads.Add(1)
-	var out []Run
-	for _, r := range f.runs {
-		if r.Target == t.Name {
-			out = append(out, r)
+	f.targets.Add(int32(len(targets)))
+	out := make([][]Run, len(targets))
+	for i, t := range targets {
+		for _, r := range f.runs {
+			if r.Target == t.Name {
+				out[i] = append(out[i], r)
+			}
 		}
 	}
 	return out, nil

@@ -107,15 +107,34 @@ func (p *Page) build(ctx context.Context, tok authz.Token, admin bool) *pageView
 	now := p.o.Now()
 	v := &pageView{Now: now.UTC(), Admin: admin, CronOff: p.o.Schedules == nil}
 
-	svcs, err := p.o.Targets.Services(ctx)
+	// What tok may see first, so that the runs of all of it are read at once.
+	var targets []Target
+	var svcs []parse.Service
+	all, err := p.o.Targets.Services(ctx)
 	if err != nil {
 		v.Errors = append(v.Errors, p.maskWith(nil, tok)("list services: "+err.Error()))
 	}
-	for _, svc := range svcs {
-		if !admin && !tokenOfService(tok, svc.Labels) {
-			continue
+	for _, svc := range all {
+		if admin || tokenOfService(tok, svc.Labels) {
+			svcs = append(svcs, svc)
+			targets = append(targets, Target{Kind: KindService, Name: svc.Name, ID: svc.ID, Labels: svc.Labels})
 		}
-		t := p.serviceView(ctx, tok, svc, now)
+	}
+	var nodes []parse.Node
+	allNodes, err := p.o.Targets.Nodes(ctx)
+	if err != nil {
+		v.Errors = append(v.Errors, p.maskWith(nil, tok)("list nodes: "+err.Error()))
+	}
+	for _, n := range allNodes {
+		if admin || tok.Matches(strings.TrimSpace(n.Labels[authz.LabelNodeCleanToken])) {
+			nodes = append(nodes, n)
+			targets = append(targets, Target{Kind: KindNode, Name: n.Hostname, ID: n.ID, Labels: n.Labels})
+		}
+	}
+	runs, runsErr := p.lastRuns(ctx, targets)
+
+	for i, svc := range svcs {
+		t := p.serviceView(tok, svc, targets[i], runs[i], runsErr, now)
 		if t == nil {
 			v.Unlabelled++
 			continue
@@ -123,16 +142,9 @@ func (p *Page) build(ctx context.Context, tok authz.Token, admin bool) *pageView
 		v.Services = append(v.Services, t)
 	}
 	p.readBackups(ctx, v.Services, now)
-
-	nodes, err := p.o.Targets.Nodes(ctx)
-	if err != nil {
-		v.Errors = append(v.Errors, p.maskWith(nil, tok)("list nodes: "+err.Error()))
-	}
-	for _, n := range nodes {
-		if !admin && !tok.Matches(strings.TrimSpace(n.Labels[authz.LabelNodeCleanToken])) {
-			continue
-		}
-		v.Nodes = append(v.Nodes, p.nodeView(ctx, tok, n, now))
+	for i, n := range nodes {
+		i += len(svcs)
+		v.Nodes = append(v.Nodes, p.nodeView(tok, n, targets[i], runs[i], runsErr, now))
 	}
 
 	for _, list := range [][]*targetView{v.Services, v.Nodes} {
@@ -201,13 +213,12 @@ func (p *Page) maskWith(labels map[string]string, tok authz.Token) func(string) 
 }
 
 // serviceView is the service's card; nil when no job is enabled on it and none ever ran.
-func (p *Page) serviceView(ctx context.Context, tok authz.Token, svc parse.Service, now time.Time) *targetView {
+func (p *Page) serviceView(tok authz.Token, svc parse.Service, target Target, runs map[string]Run, runsErr error, now time.Time) *targetView {
 	// The image without its digest: 64 hex digits would fill a phone's card.
 	image, _, _ := strings.Cut(svc.Image, "@")
 	t := &targetView{Kind: KindService, Name: svc.Name, order: svc.Name, Detail: image, DetailFull: svc.Image, State: StateIdle,
-		svc: svc, mask: p.maskWith(svc.Labels, tok)}
-	target := Target{Kind: KindService, Name: svc.Name, ID: svc.ID, Labels: svc.Labels}
-	t.runs = p.lastRuns(ctx, t, target)
+		svc: svc, mask: p.maskWith(svc.Labels, tok), runs: runs}
+	t.noteRunsError(runsErr)
 
 	c, cerr := cleanservice.SettingsFromLabels(svc.Labels, p.o.Config)
 	b, berr := backup.SettingsFromLabels(svc.Labels, p.o.Config)
@@ -239,11 +250,10 @@ func (p *Page) serviceView(ctx context.Context, tok authz.Token, svc parse.Servi
 	return t
 }
 
-func (p *Page) nodeView(ctx context.Context, tok authz.Token, n parse.Node, now time.Time) *targetView {
+func (p *Page) nodeView(tok authz.Token, n parse.Node, target Target, runs map[string]Run, runsErr error, now time.Time) *targetView {
 	t := &targetView{Kind: KindNode, Name: n.Hostname, order: n.Hostname, Detail: strings.Join([]string{n.Role, n.State, n.Availability}, " · "),
-		State: StateIdle, mask: p.maskWith(n.Labels, tok)}
-	target := Target{Kind: KindNode, Name: n.Hostname, ID: n.ID, Labels: n.Labels}
-	t.runs = p.lastRuns(ctx, t, target)
+		State: StateIdle, mask: p.maskWith(n.Labels, tok), runs: runs}
+	t.noteRunsError(runsErr)
 	s, err := cleannode.SettingsFromLabels(n.Labels, p.o.Config)
 	if err != nil {
 		t.Notes = append(t.Notes, t.mask("labels: "+err.Error()))
@@ -257,21 +267,35 @@ func (p *Page) nodeView(ctx context.Context, tok authz.Token, n parse.Node, now 
 	return t
 }
 
-func (p *Page) lastRuns(ctx context.Context, t *targetView, target Target) map[string]Run {
-	out := map[string]Run{}
-	if p.o.Runs == nil {
-		return out
+// lastRuns reads the runs of every target at once: out[i] is the newest run of each operation
+// on targets[i]. A failed read leaves every target without runs (and with the error).
+func (p *Page) lastRuns(ctx context.Context, targets []Target) ([]map[string]Run, error) {
+	out := make([]map[string]Run, len(targets))
+	for i := range out {
+		out[i] = map[string]Run{}
 	}
-	runs, err := p.o.Runs.LastRuns(ctx, target)
+	if p.o.Runs == nil || len(targets) == 0 {
+		return out, nil
+	}
+	runs, err := p.o.Runs.LastRuns(ctx, targets)
+	if err != nil {
+		return out, err
+	}
+	for i := range min(len(runs), len(targets)) {
+		for _, r := range runs[i] {
+			if old, ok := out[i][r.Operation]; !ok || r.StartedAt.After(old.StartedAt) {
+				out[i][r.Operation] = r
+			}
+		}
+	}
+	return out, nil
+}
+
+// noteRunsError tells on the card that the run history could not be read.
+func (t *targetView) noteRunsError(err error) {
 	if err != nil {
 		t.Notes = append(t.Notes, t.mask("run history: "+err.Error()))
 	}
-	for _, r := range runs {
-		if old, ok := out[r.Operation]; !ok || r.StartedAt.After(old.StartedAt) {
-			out[r.Operation] = r
-		}
-	}
-	return out
 }
 
 // jobView is one job's row; nil when it is not enabled and never ran.

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -109,18 +108,12 @@ func followedTag(image string) (tag, digest string, err error) {
 // registry's digest, read back and removed. docker creates it unpinned, with a warning, when
 // the registry cannot be reached or refuses the login: that is a failed check.
 func (j *Job) resolve(ctx context.Context, r *operation.Result, service, tag, running string, s Settings) (operation.Step, string, error) {
-	var env []string
+	env, done, err := j.privateConfig(s)
+	if err != nil {
+		return operation.Step{Name: "resolve", Error: err.Error()}, "", fmt.Errorf("check %s: %w", service, err)
+	}
+	defer done()
 	if s.RegistryAuth {
-		dir, err := privateDockerConfig(s.Registry.URL)
-		if err != nil {
-			return operation.Step{Name: "resolve", Error: err.Error()}, "", fmt.Errorf("check %s: %w", service, err)
-		}
-		defer func() {
-			if err := os.RemoveAll(dir); err != nil {
-				j.Log.Error("remove private docker config", "dir", dir, "err", err)
-			}
-		}()
-		env = []string{"DOCKER_CONFIG=" + dir}
 		step, err := j.login(ctx, env, s.Registry)
 		r.Steps = append(r.Steps, step)
 		if err != nil {

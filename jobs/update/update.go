@@ -203,18 +203,12 @@ func validRegistry(reg config.Registry) error {
 // pipeline is the job under the lock: login (when registry auth applies), exec-pre, update,
 // verdict, rollback (when it applies), exec-post.
 func (j *Job) pipeline(ctx context.Context, r *operation.Result, svc parse.Service, s Settings, o Options, tasks []swarm.RunningTask) error {
-	var env []string
+	env, done, err := j.privateConfig(s)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", svc.Name, err)
+	}
+	defer done()
 	if s.RegistryAuth {
-		dir, err := privateDockerConfig(s.Registry.URL)
-		if err != nil {
-			return fmt.Errorf("update %s: %w", svc.Name, err)
-		}
-		defer func() {
-			if err := os.RemoveAll(dir); err != nil {
-				j.Log.Error("remove private docker config", "dir", dir, "err", err)
-			}
-		}()
-		env = []string{"DOCKER_CONFIG=" + dir}
 		step, err := j.login(ctx, env, s.Registry)
 		r.Steps = append(r.Steps, step)
 		if err != nil {
@@ -326,6 +320,23 @@ func (j *Job) rollback(ctx context.Context, env []string, name string) (operatio
 	}
 	st.OK = true
 	return st, nil
+}
+
+// privateConfig is the docker config of the commands that need s's registry login: none
+// (env nil) without registry auth, else a private one (privateDockerConfig); done removes it.
+func (j *Job) privateConfig(s Settings) (env []string, done func(), err error) {
+	if !s.RegistryAuth {
+		return nil, func() {}, nil
+	}
+	dir, err := privateDockerConfig(s.Registry.URL)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return []string{"DOCKER_CONFIG=" + dir}, func() {
+		if err := os.RemoveAll(dir); err != nil {
+			j.Log.Error("remove private docker config", "dir", dir, "err", err)
+		}
+	}, nil
 }
 
 // privateDockerConfig makes a DOCKER_CONFIG directory (0700) for one call, so that concurrent
