@@ -320,7 +320,7 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Du
 // before the group so that the walk finds them (see procTree).
 func (e *Exec) stop(gc *gocmd.Cmd, line string) {
 	tree := newProcTree(e.proc)
-	tree.refresh(gc.Status().PID)
+	tree.refresh(startedPID(gc, 10*e.grace))
 	tree.signal(syscall.SIGTERM)
 	_ = gc.Stop() // SIGTERM to the group; marks the command stopped even while starting
 	t := time.NewTimer(e.grace)
@@ -345,6 +345,28 @@ func (e *Exec) stop(gc *gocmd.Cmd, line string) {
 	tree.signal(syscall.SIGKILL)
 	if !tree.waitGone(e.grace) {
 		e.log.Warn("processes of a stopped command survived SIGKILL", "cmd", line, "pids", tree.pids())
+	}
+}
+
+// startedPID is the command's pid once go-cmd has recorded it, 0 when the command ended or
+// never started first or wait passed. go-cmd records the pid some time after the process
+// started; a stop that walked the tree in between would find nothing, and go-cmd's own
+// SIGTERM to the group once it records the pid would end the command's process while what
+// left its group lives on, re-parented where no walk finds it.
+func startedPID(gc *gocmd.Cmd, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	for {
+		if pid := gc.Status().PID; pid > 0 {
+			return pid
+		}
+		select {
+		case <-gc.Done():
+			return 0
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0
+		}
 	}
 }
 

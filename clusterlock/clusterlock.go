@@ -282,7 +282,10 @@ func (c *claim) renew() {
 	every := c.lease / 3
 	t := time.NewTicker(max(every/4, 10*time.Millisecond))
 	defer t.Stop()
-	last := c.locks.now()
+	// From the claim's own time, not this goroutine's start: its lease runs from there.
+	c.mu.Lock()
+	last := c.expires.Add(-c.lease)
+	c.mu.Unlock()
 	for n := 1; ; {
 		select {
 		case <-c.stop:

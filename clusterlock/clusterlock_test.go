@@ -98,51 +98,59 @@ func TestAcquire(t *testing.T) {
 // one), so a claimant stays out past the claim's own expiry; Release removes everything.
 func TestRenewKeepsOthersOut(t *testing.T) {
 	f := swarmtest.New()
-	l := newLocks(f, nil)
-	lease, err := l.Acquire(context.Background(), "node:n1", holderA, 300*time.Millisecond, time.Now())
+	clock := newTestClock()
+	l := newLocks(f, clock.Now)
+	const lease = 300 * time.Millisecond
+	lease0, err := l.Acquire(context.Background(), "node:n1", holderA, lease, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // three leases
+	renewThrough(t, f, clock, lease, 4) // the clock is past the claim's own expiry
 	if _, err := l.Acquire(context.Background(), "node:n1", holderA, time.Second, time.Now()); operation.KindOf(err) != operation.KindBusy {
 		t.Fatalf("a renewed lock past its claim's expiry: %v, want busy", err)
 	}
 	select {
-	case <-lease.Lost():
+	case <-lease0.Lost():
 		t.Fatal("a renewed lease was lost")
 	default:
 	}
 	if n := len(f.Configs()); n != 2 {
 		t.Errorf("%d configs, want the claim and its newest renewal: %v", n, f.Configs())
 	}
-	if len(f.Calls("create-config")) < 4 {
-		t.Errorf("renewals: %v", f.Calls("create-config"))
-	}
-	lease.Release()
+	lease0.Release()
 	if len(f.Configs()) != 0 {
 		t.Fatalf("release left %v", f.Configs())
 	}
 }
 
 // A holder that cannot renew loses the lock while a third of its lease is left, before any
-// claimant may take it over.
+// claimant may take it over, and not while more is left.
 func TestLeaseLostWhenRenewalsFail(t *testing.T) {
 	f := swarmtest.New()
-	l := newLocks(f, nil)
-	lease, err := l.Acquire(context.Background(), "node:n1", holderA, 300*time.Millisecond, time.Now())
+	clock := newTestClock()
+	l := newLocks(f, clock.Now)
+	const lease = 300 * time.Millisecond
+	lease0, err := l.Acquire(context.Background(), "node:n1", holderA, lease, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lease.Release()
-	claimed := time.Now()
+	defer lease0.Release()
 	f.SetFail("create-config", errors.New("exit status 1: Cannot connect to the Docker daemon"))
+	// Half the lease left: it tries to renew and fails, and keeps the lock.
+	clock.Advance(lease / 2)
+	tries := len(f.Calls("create-config"))
+	waitFor(t, func() bool { return len(f.Calls("create-config")) >= tries+2 }, "no renewal tried at half the lease: %v", f.Calls("create-config"))
 	select {
-	case <-lease.Lost():
-		if since := time.Since(claimed); since > 250*time.Millisecond {
-			t.Errorf("lost after %s: later than two thirds of the lease and some slack", since)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("a lease that cannot be renewed was not lost")
+	case <-lease0.Lost():
+		t.Fatal("lost with half of the lease left")
+	default:
+	}
+	// At 220 ms: 80 ms left, less than a third, and the claim not yet expired: lost.
+	clock.Advance(70 * time.Millisecond)
+	select {
+	case <-lease0.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lease that cannot be renewed was not lost with less than a third of it left")
 	}
 }
 

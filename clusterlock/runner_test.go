@@ -22,15 +22,15 @@ func TestRunnerHoldsTheClusterLock(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		other     bool          // another process holds the target
-		steps     time.Duration // how long the steps take
-		failRenew bool          // renewals fail from the first step on
-		wantErr   string        // "": OK
+		renewals  int    // thirds of the lease the steps take on the test clock, each renewed
+		failRenew bool   // renewals fail from the first step on and the clock moves past two thirds of the lease
+		wantErr   string // "": OK
 		wantKind  operation.Kind
 	}{
-		{name: "short steps", steps: time.Millisecond},
-		{name: "steps longer than the lease", steps: time.Second},
+		{name: "short steps"},
+		{name: "steps longer than the lease", renewals: 4},
 		{name: "held by another process", other: true, wantKind: operation.KindBusy, wantErr: "held by instance team-b, operation clean-service"},
-		{name: "lease lost", steps: 5 * time.Second, failRenew: true, wantErr: "lost the cluster lock of service:shop_db"},
+		{name: "lease lost", failRenew: true, wantErr: "lost the cluster lock of service:shop_db"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := swarmtest.New()
@@ -39,9 +39,11 @@ func TestRunnerHoldsTheClusterLock(t *testing.T) {
 				f.AddConfig(clusterlock.Name(key), map[string]string{clusterlock.LabelInstance: "team-b", clusterlock.LabelOperation: "clean-service",
 					clusterlock.LabelExpires: time.Now().Add(time.Hour).Format(time.RFC3339Nano)})
 			}
-			locks := &clusterlock.Locks{Swarm: f, Log: log, Poll: time.Millisecond}
+			clock := newTestClock()
+			const lease = 300 * time.Millisecond
+			locks := &clusterlock.Locks{Swarm: f, Log: log, Poll: time.Millisecond, Now: clock.Now}
 			r := &operation.Runner{Locks: operation.NewLocks(), LockWait: 20 * time.Millisecond, Extra: 10 * time.Second, Log: log,
-				Cluster: locks, Lease: 300 * time.Millisecond, Instance: "team-a"}
+				Cluster: locks, Lease: lease, Instance: "team-a"}
 			var prepared, during, othersBusy bool
 			res := r.Run(context.Background(), "backup-service", "shop_db", key, func(ctx context.Context) (operation.Plan, error) {
 				prepared = true
@@ -52,12 +54,15 @@ func TestRunnerHoldsTheClusterLock(t *testing.T) {
 						run != "" && lock.Labels[clusterlock.LabelRun] == run
 					if tc.failRenew {
 						f.SetFail("create-config", errors.New("exit status 1: Cannot connect to the Docker daemon"))
+						clock.Advance(lease * 11 / 15) // less than a third of the lease left
+						select {
+						case <-ctx.Done():
+							return operation.Aborted(ctx)
+						case <-time.After(10 * time.Second):
+							return errors.New("the steps were not stopped when the lease could not be renewed")
+						}
 					}
-					select {
-					case <-time.After(tc.steps):
-					case <-ctx.Done():
-						return operation.Aborted(ctx)
-					}
+					renewThrough(t, f, clock, lease, tc.renewals)
 					// Another process, past the claim's own expiry: still busy.
 					_, err := locks.Acquire(context.Background(), key, operation.Holder{Instance: "team-b"}, time.Second, time.Now())
 					othersBusy = operation.KindOf(err) == operation.KindBusy

@@ -47,6 +47,10 @@ func bkWorkerStopped(t *testing.T, freezeAt func(tb testbed.Bed, service string)
 
 	cfg := tb.Config()
 	cfg.Timeouts.BackupStart = 5 * time.Minute
+	// worker-2's step runs into its timeout on purpose: shorter than the bed's 30 s and 60 s,
+	// still many times what a stop (about 2 s) and an upload (about 5 s) take here.
+	cfg.Timeouts.BackupStop = 15 * time.Second
+	cfg.Timeouts.BackupUpload = 20 * time.Second
 	d, _ := bkDeps(t, cfg)
 
 	done := make(chan operation.Result, 1)

@@ -209,6 +209,7 @@ func bkUntar(t *testing.T, data []byte) map[string]string {
 }
 
 func TestIntegrationBackupServiceStopUploadStart(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newBkService(t, tb)
@@ -309,6 +310,7 @@ func bkAssertNoKeySecrets(t *testing.T, tb testbed.Bed, service string) {
 // _FILE variables and the secrets they name. The backup is then cancelled: the helpers and
 // their secrets are gone and the service runs again.
 func TestIntegrationBackupUploaderSpecHoldsNoKey(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	s3, conns := stallingS3(t, tb)
 	s := newBkService(t, tb, "swarm-utils.backup.volume-list-upload.s3.url="+s3)
@@ -356,6 +358,7 @@ func TestIntegrationBackupUploaderSpecHoldsNoKey(t *testing.T) {
 }
 
 func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	wrong := "wrong-secret-" + bkRand(t)
@@ -393,6 +396,7 @@ func TestIntegrationBackupServiceWrongSecretStillRestarts(t *testing.T) {
 }
 
 func TestIntegrationBackupServiceGlobalStopIsImpossible(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := "it-bk-" + bkRand(t)
 	vol := name + "-a"

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -23,21 +24,47 @@ import (
 )
 
 // recBinary builds swarm-utils from the repository root: these tests kill it with SIGKILL, so
-// it must be a process of its own.
+// it must be a process of its own. One build serves every test of the package (a link takes
+// seconds on a loaded machine); it lives in a folder of the package's own, removed by TestMain.
 func recBinary(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot find the test file's directory")
+	recBuild.once.Do(func() {
+		_, file, _, ok := runtime.Caller(0)
+		if !ok {
+			recBuild.err = errors.New("cannot find the test file's directory")
+			return
+		}
+		dir, err := os.MkdirTemp("", "swarm-utils-it-bin-")
+		if err != nil {
+			recBuild.err = err
+			return
+		}
+		recBuild.dir = dir
+		bin := filepath.Join(dir, "swarm-utils")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join(filepath.Dir(file), "..")
+		if out, err := build.CombinedOutput(); err != nil {
+			recBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		recBuild.bin = bin
+	})
+	if recBuild.err != nil {
+		t.Fatal(recBuild.err)
 	}
-	bin := filepath.Join(t.TempDir(), "swarm-utils")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Join(filepath.Dir(file), "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return recBuild.bin
 }
+
+var recBuild struct {
+	once     sync.Once
+	bin, dir string
+	err      error
+}
+
+// recLease is the lock lease of the swarm-utils processes these tests start: recover waits one
+// lease for the holder it finds (here always a killed one), and the default 30 s would be most
+// of each test. A renewal still has a third of it, 3 s, for its two docker calls.
+const recLease = 9 * time.Second
 
 // recEnv configures swarm-utils for the bed as scripts/demo does.
 func recEnv(tb testbed.Bed) []string {
@@ -47,6 +74,7 @@ func recEnv(tb testbed.Bed) []string {
 		"SWARM_UTILS_S3_URL="+tb.S3URL, "SWARM_UTILS_S3_HTTPS=false", "SWARM_UTILS_S3_BUCKET="+tb.S3Bucket,
 		"SWARM_UTILS_S3_ACCESS_KEY="+tb.S3AccessKey, "SWARM_UTILS_S3_SECRET_KEY="+tb.S3SecretKey,
 		"SWARM_UTILS_LOG_FORMAT=text", "SWARM_UTILS_LOG_LEVEL=info",
+		fmt.Sprintf("SWARM_UTILS_LOCK_LEASE=%d", recLease.Milliseconds()),
 	)
 }
 

@@ -26,6 +26,7 @@ type listOnly struct{ restore.Store }
 // checked first), and past that check the helpers fail in the decryption, no volume touched; the service runs its 2 replicas after each, and the
 // passphrase is in no result or log.
 func TestIntegrationRestoreEncryptedRoundTrip(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newRsService(t, tb)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarm-utils/swarm-utils/internal/s3client"
 	"github.com/swarm-utils/swarm-utils/internal/testbed"
+	"github.com/swarm-utils/swarm-utils/jobs"
 )
 
 // TestIntegrationBackupCatalogueListsOnlyTheService backs a 2-volume service up on both
@@ -20,6 +21,7 @@ import (
 // lists the catalogue from the real S3: exactly the two new archives, one per worker, with the
 // sizes S3 reports, newest first.
 func TestIntegrationBackupCatalogueListsOnlyTheService(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newBkService(t, tb)

@@ -19,6 +19,7 @@ import (
 // modes, owners, links), its placement says node.hostname==worker-2, and no helper, key
 // secret or restore label is left.
 func TestIntegrationMoveServiceToAnotherNode(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	name := "it-bk-mv-" + bkRand(t)
@@ -62,6 +63,7 @@ func TestIntegrationMoveServiceToAnotherNode(t *testing.T) {
 // node.role==worker constraint keeps its task from, fails at the start there; the service is
 // unpinned and started again on worker-1 with its content, its placement as before, nothing left.
 func TestIntegrationMoveServiceFailsBack(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	name := "it-bk-mvf-" + bkRand(t)

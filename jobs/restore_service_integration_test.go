@@ -53,6 +53,7 @@ const rsTree = `cd /data && find . -type f -exec md5sum {} + | sort && find . -e
 // no helper or key secret is left, the safety backup is in the catalogue, and the S3 secret
 // key is in no result or log.
 func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newRsService(t, tb)
@@ -135,6 +136,7 @@ func TestIntegrationRestoreServiceByteIdentical(t *testing.T) {
 // label) the restore fails before any stop or helper: the volumes hold what they held, the
 // service runs its 2 replicas, and the key is in no result or log.
 func TestIntegrationRestoreWrongS3KeyTouchesNothing(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	wrong := "wrong-secret-key-" + bkRand(t)
@@ -162,6 +164,7 @@ func TestIntegrationRestoreWrongS3KeyTouchesNothing(t *testing.T) {
 // with --backup at the first one's time (and no safety backup) brings the first content back
 // on both nodes.
 func TestIntegrationRestoreBackupTimePicksThatRun(t *testing.T) {
+	jobs.ParallelSafe(t)
 	tb := testbed.Get(t)
 	ctx := context.Background()
 	s := newRsService(t, tb)

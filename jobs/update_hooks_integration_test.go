@@ -39,6 +39,7 @@ func updStep(r operation.Result, name string) *operation.Step {
 // exec-pre writes a marker in every old task before the update, exec-post one in every new
 // task after it; each task has its result.
 func TestUpdateServiceClusterExecPreAndPost(t *testing.T) {
+	ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := updServiceName("hooks")
 	tb.Service(t, name, "--replicas", "2", "--replicas-max-per-node", "1", "--constraint", "node.role==worker",
@@ -94,11 +95,12 @@ func TestUpdateServiceClusterExecPreAndPost(t *testing.T) {
 	if tasks["exec-pre"] != 2 || tasks["exec-post"] != 2 {
 		t.Errorf("per-task results %v, want 2 for each", tasks)
 	}
-	tb.AssertNoHelpers(t)
+	assertNoHelpersOf(t, tb, name)
 }
 
 // A failing exec-pre leaves the service on its image; the marker it wrote first is there.
 func TestUpdateServiceClusterFailingExecPre(t *testing.T) {
+	ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := updServiceName("prefail")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
@@ -124,13 +126,14 @@ func TestUpdateServiceClusterFailingExecPre(t *testing.T) {
 			t.Errorf("task %s: marker %q", id, v)
 		}
 	}
-	tb.AssertNoHelpers(t)
+	assertNoHelpersOf(t, tb, name)
 }
 
 // A crashing image with rollback-on-failure ends on the previous image, rolled back: by
 // swarm-utils when the rollout pauses, by docker itself when the service's own update_config
 // rolls back (then swarm-utils runs no rollback of its own); either way reported rolled back.
 func TestUpdateServiceClusterCrashRollsBack(t *testing.T) {
+	ParallelSafe(t)
 	for _, tc := range []struct {
 		name, failureAction string
 		ownRollback         bool // swarm-utils runs the rollback (a rollback step)
@@ -176,13 +179,14 @@ func TestUpdateServiceClusterCrashRollsBack(t *testing.T) {
 			if n := tb.RunningReplicas(t, name); n != 1 {
 				t.Errorf("%d running replicas after the rollback, want 1", n)
 			}
-			tb.AssertNoHelpers(t)
+			assertNoHelpersOf(t, tb, name)
 		})
 	}
 }
 
 // An update to the image the service runs already changes nothing and says so.
 func TestUpdateServiceClusterSameDigestUnchanged(t *testing.T) {
+	ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := updServiceName("same")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
@@ -212,11 +216,12 @@ func TestUpdateServiceClusterSameDigestUnchanged(t *testing.T) {
 			}
 		}
 	}
-	tb.AssertNoHelpers(t)
+	assertNoHelpersOf(t, tb, name)
 }
 
 // With --log-driver none docker serves no logs; the result still says why the task failed.
 func TestUpdateServiceClusterLogDriverNone(t *testing.T) {
+	ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := updServiceName("nolog")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker", "--log-driver", "none",
@@ -237,5 +242,5 @@ func TestUpdateServiceClusterLogDriverNone(t *testing.T) {
 	if !strings.Contains(upd.Details["logs"], "log driver none") || !strings.Contains(r.Error, "non-zero exit (3)") {
 		t.Errorf("details %v / error %s do not say why the task failed and where the logs are", upd.Details, r.Error)
 	}
-	tb.AssertNoHelpers(t)
+	assertNoHelpersOf(t, tb, name)
 }

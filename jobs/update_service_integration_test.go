@@ -157,6 +157,7 @@ func TestUpdateServiceClusterThroughAuthenticatedRegistry(t *testing.T) {
 // An image whose task exits 3 at once pauses the update (the service's own failure action);
 // the result says so with the task's error and logs.
 func TestUpdateServiceClusterCrashPauses(t *testing.T) {
+	ParallelSafe(t)
 	tb := testbed.Get(t)
 	name := updServiceName("crash")
 	tb.Service(t, name, "--replicas", "1", "--constraint", "node.role==worker",
@@ -188,7 +189,7 @@ func TestUpdateServiceClusterCrashPauses(t *testing.T) {
 	if _, state := updServiceState(t, tb, name); state != "paused" {
 		t.Errorf("service UpdateStatus %q, want paused (left as docker left it)", state)
 	}
-	tb.AssertNoHelpers(t)
+	assertNoHelpersOf(t, tb, name)
 }
 
 func TestUpdateServiceClusterUnknownService(t *testing.T) {

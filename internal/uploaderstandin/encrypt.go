@@ -8,6 +8,9 @@ import (
 	"filippo.io/age"
 )
 
+// standinWorkFactor is the scrypt work factor of the stand-in's passphrase archives.
+const standinWorkFactor = 10
+
 // encryptArchive writes file encrypted with age to file+".age", as offen's encryptArchive
 // does: a scrypt recipient for AGE_PASSPHRASE, else one X25519 recipient per public key.
 func encryptArchive(c Config, file string) (string, error) {
@@ -17,6 +20,10 @@ func encryptArchive(c Config, file string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("scrypt recipient: %w", err)
 		}
+		// offen uses age's default work factor, 18: the same format, but every encryption and
+		// each of the tests' decryptions (in the tests and in the restore helpers, all on the
+		// bed's few cores) cost seconds. The reader takes any factor up to age's maximum.
+		r.SetWorkFactor(standinWorkFactor)
 		recipients = append(recipients, r)
 	}
 	for _, k := range c.AgePublicKeys {

@@ -20,6 +20,8 @@
 #   tar -C OUTDIR/rootfs -c . | docker import "${args[@]}" - IMAGE
 # Environment: BUSYBOX (static busybox, default the one on PATH), DOCKER_CLI, VERSION (main.version).
 set -euo pipefail
+# The images' files get the modes a docker build gives them, whatever the caller's umask.
+umask 022
 
 log() { printf '[build-image] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

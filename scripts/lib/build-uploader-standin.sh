@@ -11,6 +11,8 @@
 # The caller imports it: tar -C OUTDIR/rootfs -c . | docker import --change 'ENTRYPOINT ["/usr/bin/backup"]' - IMAGE
 # Set BUSYBOX to choose the busybox binary (default: the one on PATH; it must be static).
 set -euo pipefail
+# The images' files get the modes a docker build gives them, whatever the caller's umask.
+umask 022
 
 log() { printf '[uploader-standin] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
