@@ -306,23 +306,31 @@ func (j *Job) onNode(ctx context.Context, node parse.Node, settings Settings, ro
 	return append(out, diskUsageStep(node.Hostname, before, after))
 }
 
-// survey lists the node's disk usage and images in one helper.
+// survey lists the node's images and its disk usage, at once: two independent reads. It runs
+// where swarm-utils talks to the node's daemon (here, or inside the one helper).
 func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Duration) (operation.Step, []parse.DiskUsage, []parse.ImageRow, bool) {
 	marker := helper.NewMarker()
-	// The listing first: a cut output loses its head, and the disk usage then survives.
-	args := []string{"sh", "-c", pruneScript, "sh", marker, "images:" + helper.Seconds(each), "df-before:" + helper.Seconds(each)}
+	read := func(step, part string) helper.Outcome {
+		return j.Helpers.Run(ctx, helper.Spec{
+			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: step,
+			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Socket: true, Direct: true, Timeout: timeout,
+			Args: []string{"sh", "-c", pruneScript, "sh", marker, part + ":" + helper.Seconds(each)},
+		})
+	}
 	started := time.Now()
-	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "survey",
-		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
-	})
+	var usageRead helper.Outcome
+	var wg sync.WaitGroup
+	wg.Go(func() { usageRead = read("survey-df", "df-before") })
+	h := read("survey", "images")
+	wg.Wait()
 	st := h.Step("survey", node.Hostname, started)
 	if h.Err != nil {
 		return st, nil, nil, false
 	}
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	byName := helper.WithCut(parts, []string{"images", "df-before"})
-	img, df := byName["images"], byName["df-before"]
+	img := helper.WithCut(parts, []string{"images"})["images"]
+	parts, _ = helper.ParseMarked(usageRead.Logs, marker)
+	df := helper.WithCut(parts, []string{"df-before"})["df-before"]
 	// Only the tail of a helper's output is kept (img.Cut): the rows seen are safe to act on
 	// (removal is by reference; an image's unseen kept reference keeps it), the others wait for
 	// the next clean. The half row at the cut does not start with "{" (the listing's only brace
