@@ -40,6 +40,9 @@ type Job struct {
 	Helpers *helper.Engine
 	Ops     *operation.Runner
 	Config  config.Config
+	// inHelper: this is the one helper on its node (RunNodeHelper), whose processes cost the
+	// manager nothing: independent steps run at once there, each its own script.
+	inHelper bool
 }
 
 // pruneStep is one prune command of clean-node.
@@ -306,31 +309,41 @@ func (j *Job) onNode(ctx context.Context, node parse.Node, settings Settings, ro
 	return append(out, diskUsageStep(node.Hostname, before, after))
 }
 
-// survey lists the node's images and its disk usage, at once: two independent reads. It runs
-// where swarm-utils talks to the node's daemon (here, or inside the one helper).
+// survey lists the node's images and its disk usage: in one script, or inside the one helper at
+// once (two independent reads). It runs where swarm-utils talks to the node's daemon (here, or
+// inside the one helper).
 func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Duration) (operation.Step, []parse.DiskUsage, []parse.ImageRow, bool) {
 	marker := helper.NewMarker()
-	read := func(step, part string) helper.Outcome {
+	read := func(step string, parts ...string) helper.Outcome {
+		args := []string{"sh", "-c", pruneScript, "sh", marker}
+		for _, p := range parts {
+			args = append(args, p+":"+helper.Seconds(each))
+		}
 		return j.Helpers.Run(ctx, helper.Spec{
 			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: step,
-			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Socket: true, Direct: true, Timeout: timeout,
-			Args: []string{"sh", "-c", pruneScript, "sh", marker, part + ":" + helper.Seconds(each)},
+			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Socket: true, Direct: true, Timeout: timeout, Args: args,
 		})
 	}
 	started := time.Now()
-	var usageRead helper.Outcome
-	var wg sync.WaitGroup
-	wg.Go(func() { usageRead = read("survey-df", "df-before") })
-	h := read("survey", "images")
-	wg.Wait()
+	var h, usageRead helper.Outcome
+	if j.inHelper {
+		var wg sync.WaitGroup
+		wg.Go(func() { usageRead = read("survey-df", "df-before") })
+		h = read("survey", "images")
+		wg.Wait()
+	} else {
+		// The listing first: a cut output loses its head, and the disk usage then survives.
+		h = read("survey", "images", "df-before")
+		usageRead = h
+	}
 	st := h.Step("survey", node.Hostname, started)
 	if h.Err != nil {
 		return st, nil, nil, false
 	}
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	img := helper.WithCut(parts, []string{"images"})["images"]
+	img := helper.WithCut(parts, []string{"images", "df-before"})["images"]
 	parts, _ = helper.ParseMarked(usageRead.Logs, marker)
-	df := helper.WithCut(parts, []string{"df-before"})["df-before"]
+	df := helper.WithCut(parts, []string{"images", "df-before"})["df-before"]
 	// Only the tail of a helper's output is kept (img.Cut): the rows seen are safe to act on
 	// (removal is by reference; an image's unseen kept reference keeps it), the others wait for
 	// the next clean. The half row at the cut does not start with "{" (the listing's only brace
@@ -389,38 +402,87 @@ func pruneArgs(steps []pruneStep, reapHelpers bool, remove []string) []string {
 	return append(append(args, "--"), remove...)
 }
 
+// phases splits the prune steps for a local run: the disk usage before, the container and
+// image steps beside the builder step, then the disk usage after; ok only when the builder step
+// has company to run beside.
+func phases(steps []pruneStep) (before, mid, builder, after []pruneStep, ok bool) {
+	for _, s := range steps {
+		switch s.Name {
+		case "df-before":
+			before = append(before, s)
+		case "df-after":
+			after = append(after, s)
+		case "builder":
+			builder = append(builder, s)
+		default:
+			mid = append(mid, s)
+		}
+	}
+	return before, mid, builder, after, len(builder) > 0 && len(mid) > 0
+}
+
 var reclaimedRe = regexp.MustCompile(`Total reclaimed space:\s*(\S+)`)
 
 // prune runs the prune steps in one helper on the node and reports each step. reapHelpers: the
-// node's engine keeps exited helper containers (pruneScript's ":reap").
+// node's engine keeps exited helper containers (pruneScript's ":reap"). Inside the one helper
+// the build cache, which no container or image holds, is pruned beside the containers and
+// images, after the disk usage before and before the disk usage after.
 func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, choice *imageChoice, timeout time.Duration, reapHelpers bool) []operation.Step {
-	marker := helper.NewMarker()
-	args := []string{"sh", "-c", pruneScript, "sh", marker}
 	var remove []string
 	if choice != nil {
 		remove = choice.Remove
 	}
-	args = append(args, pruneArgs(steps, reapHelpers, remove)...)
 	started := time.Now()
-	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
-		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
-		RemoveLate: true,
-	})
-	parts, _ := helper.ParseMarked(h.Logs, marker)
-	names := make([]string, len(steps))
-	for i, s := range steps {
-		names[i] = s.Name
+	type ranStep struct {
+		h    helper.Outcome
+		part helper.ScriptPart
+		ran  bool
 	}
-	byName := helper.WithCut(parts, names)
+	byName := map[string]ranStep{}
+	var mu sync.Mutex
+	runGroup := func(group []pruneStep) {
+		if len(group) == 0 {
+			return
+		}
+		marker := helper.NewMarker()
+		args := append([]string{"sh", "-c", pruneScript, "sh", marker}, pruneArgs(group, reapHelpers, remove)...)
+		h := j.Helpers.Run(ctx, helper.Spec{
+			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
+			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
+			RemoveLate: true,
+		})
+		parts, _ := helper.ParseMarked(h.Logs, marker)
+		names := make([]string, len(group))
+		for i, s := range group {
+			names[i] = s.Name
+		}
+		got := helper.WithCut(parts, names)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range group {
+			p, ran := got[s.Name]
+			byName[s.Name] = ranStep{h: h, part: p, ran: ran}
+		}
+	}
+	if before, mid, builder, after, ok := phases(steps); ok && j.inHelper {
+		runGroup(before)
+		var wg sync.WaitGroup
+		wg.Go(func() { runGroup(builder) })
+		runGroup(mid)
+		wg.Wait()
+		runGroup(after)
+	} else {
+		runGroup(steps)
+	}
 	out := make([]operation.Step, 0, len(steps))
 	for _, s := range steps {
 		name := s.Name + "-prune"
 		if strings.HasPrefix(s.Name, "df-") {
 			name = s.Name
 		}
+		rs := byName[s.Name]
+		h, p, ran := rs.h, rs.part, rs.ran
 		st := operation.Step{Name: name, Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
-		p, ran := byName[s.Name]
 		task := operation.TaskResult{TaskID: h.Task.TaskID, Node: node.Hostname, State: h.Task.State, ExitCode: p.ExitCode, Logs: j.Helpers.Secrets.Mask(p.Output)}
 		switch {
 		case ran && p.Ended && p.ExitCode == 0:

@@ -453,7 +453,8 @@ func TestCleanNodeChoosesImages(t *testing.T) {
 			f.OnJob = d.asSelf(t)
 			cfg := testConfig()
 			cfg.CleanNodeImage = tc.env
-			wantHelpers := []string{"self prune", "local", "local", "local"} // images and disk usage at once, then the prune
+			// Images and disk usage at once; containers and images beside the build cache; the disk usage after.
+			wantHelpers := []string{"self prune", "local", "local", "local", "local", "local"}
 			w := swarmtest.Wire(f, cfg)
 			r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
 			if !r.OK {

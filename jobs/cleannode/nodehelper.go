@@ -120,7 +120,7 @@ func RunNodeHelper(ctx context.Context, arg string, runner bashexec.Runner, log 
 		}
 		rollback = append(rollback, rollbackTarget{Service: r.Service, Ref: ref})
 	}
-	j := &Job{Helpers: &helper.Engine{Swarm: &swarm.CLI{Runner: runner}, Secrets: bashexec.NewGlobalSecrets(), Log: log, LocalNode: t.NodeID}}
+	j := &Job{Helpers: &helper.Engine{Swarm: &swarm.CLI{Runner: runner}, Secrets: bashexec.NewGlobalSecrets(), Log: log, LocalNode: t.NodeID}, inHelper: true}
 	steps := j.onNode(ctx, parse.Node{ID: t.NodeID, Hostname: t.Hostname}, t.Settings, rollback, t.Steps, t.Survey, t.Run, t.Reap)
 	for _, st := range steps {
 		for k := range st.Tasks {
