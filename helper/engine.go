@@ -276,11 +276,22 @@ func alreadyExists(err error) bool {
 	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
-// firstPoll is how many poll intervals after its create a helper's task is first read: a task
-// is scheduled, its container created, started and ended, and that reported back to the
-// manager, which never took less than ~0.4 s on the test bed; polls before that only cost a
-// docker process each.
+// firstPoll is how many poll intervals after its create a helper's task is first read, at the
+// latest: a task is scheduled, its container created, started and ended, and that reported back
+// to the manager, which never took less than ~0.4 s on the test bed; polls before that only cost
+// a docker process each. The first poll falls on the process's grid of poll intervals, so that
+// helpers that run at once, created a few ms apart, poll in the same rounds (pollBatch).
 const firstPoll = 3
+
+// firstPollIn is how long a helper created now waits for its first poll: at least firstPoll-1
+// intervals, to the next point of the grid.
+func firstPollIn(interval time.Duration, now time.Time) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	at := now.Add((firstPoll - 1) * interval)
+	return at.Truncate(interval).Add(interval).Sub(now)
+}
 
 // maxFailedPolls is how many reads of a helper's state in a row may fail before the helper
 // does.
@@ -294,7 +305,7 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.Ta
 	var last parse.TaskRow
 	state := "new"
 	failed := 0
-	first := time.NewTimer(firstPoll * e.PollInterval)
+	first := time.NewTimer(firstPollIn(e.PollInterval, created))
 	select {
 	case <-first.C:
 	case <-ctx.Done():
