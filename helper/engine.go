@@ -108,6 +108,10 @@ type Spec struct {
 	// the node swarm-utils itself talks to it runs directly, without a helper (SPEC §1: what the
 	// manager can do itself, it does itself). Saves a helper lifecycle and a container start.
 	Direct bool
+	// RemoveLate: nothing later in the operation waits for this helper to be gone (no secret it
+	// uses, no helper of the same name), so once its task ended and its logs were read its
+	// removal runs beside the end of the operation (operation.Tidy).
+	RemoveLate bool
 }
 
 // Outcome is what a helper did.
@@ -215,6 +219,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	// cancel) is waited for until its task stopped, and its container removed on its node where
 	// the engine leaves a removed job's task running (docker before 24, moby/moby#44312).
 	var orphan *parse.TaskRow
+	late := false
 	defer func() {
 		if orphan == nil {
 			return
@@ -225,7 +230,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 			e.Log.Error("stop the task of a removed helper", "helper", out.Name, "err", err)
 		}
 	}()
-	defer e.Remove(ctx, id)
+	defer func() {
+		if !late || !operation.Tidy(ctx, func() { e.Remove(ctx, id) }) {
+			e.Remove(ctx, id)
+		}
+	}()
 
 	row, err := e.wait(ctx, id, out.Name, spec)
 	if row.ID != "" {
@@ -235,6 +244,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	}
 	if row.ID != "" && swarm.Terminal(out.Task.State) {
 		e.collect(ctx, id, &out)
+		late = spec.RemoveLate
 	} else if row.ID != "" {
 		// Timed out or cancelled while running: whatever it logged so far helps.
 		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)
@@ -266,6 +276,23 @@ func alreadyExists(err error) bool {
 	return strings.Contains(msg, "already exists") || strings.Contains(msg, "alreadyexists") || strings.Contains(msg, "name conflicts with an existing object")
 }
 
+// firstPoll is how many poll intervals after its create a helper's task is first read, at the
+// latest: a task is scheduled, its container created, started and ended, and that reported back
+// to the manager, which never took less than ~0.4 s on the test bed; polls before that only cost
+// a docker process each. The first poll falls on the process's grid of poll intervals, so that
+// helpers that run at once, created a few ms apart, poll in the same rounds (pollBatch).
+const firstPoll = 3
+
+// firstPollIn is how long a helper created now waits for its first poll: at least firstPoll-1
+// intervals, to the next point of the grid.
+func firstPollIn(interval time.Duration, now time.Time) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	at := now.Add((firstPoll - 1) * interval)
+	return at.Truncate(interval).Add(interval).Sub(now)
+}
+
 // maxFailedPolls is how many reads of a helper's state in a row may fail before the helper
 // does.
 const maxFailedPolls = 3
@@ -278,6 +305,12 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.Ta
 	var last parse.TaskRow
 	state := "new"
 	failed := 0
+	first := time.NewTimer(firstPollIn(e.PollInterval, created))
+	select {
+	case <-first.C:
+	case <-ctx.Done():
+		first.Stop()
+	}
 	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
 		rows, err := e.helperTasks(ctx, id, name)
 		if err != nil {
@@ -406,6 +439,9 @@ func (e *Engine) Claim(ctx context.Context, lockKey string) error {
 	}
 	for _, svc := range rows {
 		tasks, err := e.Swarm.Tasks(ctx, svc.ID, false)
+		if err != nil && swarm.IsNoSuch(err) {
+			continue // removed since the list: its run was tidying up after itself
+		}
 		if err != nil {
 			return fmt.Errorf("read earlier helper %s: %w", svc.Name, err)
 		}
@@ -435,6 +471,22 @@ func (e *Engine) localNodeID(ctx context.Context) string {
 		e.localNode = id
 	})
 	return e.localNode
+}
+
+// KnowLocalNode records the local node's ID read along with another answer (`docker node
+// inspect -- NAME self`), so that no `docker info` reads it again; a first answer stays.
+func (e *Engine) KnowLocalNode(id string) {
+	if id != "" {
+		e.localOnce.Do(func() { e.localNode = id })
+	}
+}
+
+// ReadLocalNode reads the local node's ID in the background, off the critical path of a step
+// that will need it; a later use waits for that read.
+func (e *Engine) ReadLocalNode(ctx context.Context) {
+	if e.LocalNode == "" {
+		go e.localNodeID(context.WithoutCancel(ctx))
+	}
 }
 
 // IsLocal tells whether nodeID is the node swarm-utils talks to, where Direct steps need no

@@ -19,6 +19,8 @@ type Exec struct {
 	Action, LockKey, Target, Step string
 	Shell, Command                string
 	Timeout                       time.Duration // per task
+	// RemoveLate: nothing later in the operation waits for the helpers to be gone (Spec).
+	RemoveLate bool
 }
 
 // ExecInTasks runs SHELL -c CMD inside every given task container: one helper per node, the
@@ -66,6 +68,7 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	h := e.Run(ctx, Spec{
 		Action: x.Action, LockKey: x.LockKey, Target: x.Target, Step: x.Step, NodeID: tasks[0].NodeID, NodeName: node,
 		Image: e.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout*time.Duration(len(tasks)) + Slack,
+		RemoveLate: x.RemoveLate,
 	})
 	st := operation.Step{Name: x.Step, Node: node, Helper: h.Name, OK: true, Duration: operation.Since(started)}
 	parts, _ := ParseMarked(h.Logs, marker)

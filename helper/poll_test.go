@@ -77,3 +77,27 @@ func TestHelperStateReadsAreRetried(t *testing.T) {
 		})
 	}
 }
+
+// Helpers created a few ms apart (more than a round's gathering) still share their polls: each
+// first poll falls on the grid of poll intervals.
+func TestHelpersCreatedApartShareTheirPolls(t *testing.T) {
+	f := swarmtest.New(swarmtest.Node("n1", "worker-1"), swarmtest.Node("n2", "worker-2"))
+	f.Engine = "29.1.3"
+	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running"} }
+	w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+	w.Helpers.PollInterval = 20 * time.Millisecond
+	var wg sync.WaitGroup
+	for i, n := range []string{"n1", "n2"} {
+		s := spec(300 * time.Millisecond)
+		s.NodeID, s.NodeName = n, n
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 8 * time.Millisecond) // 4 times a round's gathering
+			w.Helpers.Run(context.Background(), s)
+		})
+	}
+	wg.Wait()
+	shared, alone := f.Calls("job-tasks"), f.Calls("tasks")
+	if len(shared) < 5 || len(alone) > len(shared)/2 {
+		t.Fatalf("%d shared polls, %d alone: want the polls mostly shared", len(shared), len(alone))
+	}
+}

@@ -150,6 +150,26 @@ func (c *CLI) Node(ctx context.Context, id string) (parse.Node, error) {
 	return nodes[0], nil
 }
 
+func (c *CLI) NodeAndSelf(ctx context.Context, name string) (parse.Node, string, error) {
+	if err := ValidName("node", name); err != nil {
+		return parse.Node{}, "", err
+	}
+	// docker prints the nodes it found, in order, and fails naming the one it did not.
+	out, err := c.read(ctx, "node", "inspect", "--", name, "self")
+	nodes, perr := parse.NodeInspect(out)
+	switch {
+	case err == nil && perr == nil && len(nodes) == 2:
+		return nodes[0], nodes[1].ID, nil
+	case err != nil && IsNoSuch(err) && perr == nil && len(nodes) == 1:
+		return parse.Node{}, nodes[0].ID, operation.Errorf(operation.KindNotFound, "node %q not found", name)
+	case err != nil:
+		return parse.Node{}, "", fmt.Errorf("inspect node %s: %w", name, err)
+	case perr != nil:
+		return parse.Node{}, "", fmt.Errorf("inspect node %s: %w", name, perr)
+	}
+	return parse.Node{}, "", fmt.Errorf("inspect node %s and self: %d nodes", name, len(nodes))
+}
+
 func (c *CLI) Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error) {
 	args := []string{"service", "ps", "--no-trunc"}
 	if desiredRunning {

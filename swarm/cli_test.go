@@ -35,6 +35,8 @@ func TestCLIArgv(t *testing.T) {
 		}, []string{"service", "ls", "--filter", "label=swarm-utils.helper=true", "--filter", "label=swarm-utils.helper.lock=node:w", "--format", "json"}, true, "", nil, readTimeout},
 		{"nodes", func(c *CLI) error { _, err := c.Nodes(context.Background()); return err },
 			[]string{"node", "ls", "-q"}, true, "", nil, readTimeout},
+		{"node and self", func(c *CLI) error { _, _, err := c.NodeAndSelf(context.Background(), "worker-1"); return err },
+			[]string{"node", "inspect", "--", "worker-1", "self"}, true, "", nil, readTimeout},
 		{"tasks", func(c *CLI) error { _, err := c.Tasks(context.Background(), "id1", false); return err },
 			[]string{"service", "ps", "--no-trunc", "--format", "json", "--", "id1"}, true, "", nil, readTimeout},
 		{"running tasks", func(c *CLI) error { _, err := c.Tasks(context.Background(), "id1", true); return err },

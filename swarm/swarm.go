@@ -31,6 +31,11 @@ type Swarm interface {
 	Nodes(ctx context.Context) ([]parse.Node, error)
 	// Node returns the node with this ID.
 	Node(ctx context.Context, id string) (parse.Node, error)
+	// NodeAndSelf returns the node docker resolves name to (its full ID, else its hostname,
+	// else an ID prefix: check which it matched) and the ID of the node swarm-utils talks to,
+	// in one `docker node inspect -- NAME self`: KindNotFound (with self) when docker knows no
+	// such node; an ambiguous name is an error of docker's.
+	NodeAndSelf(ctx context.Context, name string) (node parse.Node, self string, err error)
 	// Tasks lists a service's tasks, only those desired running when desiredRunning.
 	Tasks(ctx context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error)
 	// InspectTasks inspects tasks by ID.

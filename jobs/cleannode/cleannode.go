@@ -1,7 +1,7 @@
 // Package cleannode is the clean-node job (SPEC §3): on one node, or on every node in
 // parallel, prune stopped containers, unused images and build cache. Images are chosen in Go
-// (keep-list, age, rollback targets) from the node's own listing, so a node with the image
-// step gets two helpers one after the other: survey (disk usage, images), then prune.
+// (keep-list, age, rollback targets) from the node's own listing: a survey (disk usage, images),
+// then the prune, both in one helper of swarm-utils' own image on a remote node.
 package cleannode
 
 import (
@@ -29,6 +29,7 @@ const Op = "clean-node"
 // targets); the helper engine does the rest.
 type Swarm interface {
 	Nodes(ctx context.Context) ([]parse.Node, error)
+	NodeAndSelf(ctx context.Context, name string) (parse.Node, string, error)
 	ServiceIDs(ctx context.Context) ([]string, error)
 	InspectServices(ctx context.Context, ids []string) ([]parse.Service, error)
 }
@@ -39,6 +40,9 @@ type Job struct {
 	Helpers *helper.Engine
 	Ops     *operation.Runner
 	Config  config.Config
+	// inHelper: this is the one helper on its node (RunNodeHelper), whose processes cost the
+	// manager nothing: independent steps run at once there, each its own script.
+	inHelper bool
 }
 
 // pruneStep is one prune command of clean-node.
@@ -53,19 +57,33 @@ func (j *Job) Node(ctx context.Context, name string) operation.Result {
 	if err := swarm.ValidName("node", name); err != nil {
 		return operation.Failed(Op, name, err)
 	}
-	nodes, err := j.Swarm.Nodes(ctx)
-	if err != nil {
-		return operation.Failed(Op, name, err)
-	}
-	n, err := swarm.FindNode(nodes, name, j.Config.Instance)
-	if err != nil {
-		return operation.Failed(Op, name, err)
-	}
-	rollback, err := j.rollbackTargets(ctx)
+	// The rollback targets do not depend on the node: read beside it and the lock.
+	rollback := j.readRollbackTargets(ctx)
+	n, err := j.findNode(ctx, name)
 	if err != nil {
 		return operation.Failed(Op, name, err)
 	}
 	return j.clean(ctx, n, rollback, false)
+}
+
+// findNode is the node named exactly name: docker's answer to one `docker node inspect -- NAME
+// self` (which also tells the local node) when it is that node, else the one FindNode picks from
+// the whole listing (a hostname several nodes share, a node of another instance, an ID prefix).
+func (j *Job) findNode(ctx context.Context, name string) (parse.Node, error) {
+	n, self, err := j.Swarm.NodeAndSelf(ctx, name)
+	j.Helpers.KnowLocalNode(self)
+	switch {
+	case err == nil && (n.ID == name || n.Hostname == name) && mine(n, j.Config.Instance):
+		// docker matches a full ID first, then a hostname only when one node has it.
+		return n, nil
+	case operation.KindOf(err) == operation.KindNotFound:
+		return parse.Node{}, err
+	}
+	nodes, err := j.Swarm.Nodes(ctx)
+	if err != nil {
+		return parse.Node{}, err
+	}
+	return swarm.FindNode(nodes, name, j.Config.Instance)
 }
 
 // All cleans every node in parallel; a node that is down, drained or disabled by its labels
@@ -73,6 +91,8 @@ func (j *Job) Node(ctx context.Context, name string) operation.Result {
 func (j *Job) All(ctx context.Context) operation.Report {
 	started := time.Now()
 	rep := operation.Report{Operation: Op, OK: true, Results: []operation.Result{}}
+	rollback := j.readRollbackTargets(ctx)
+	j.Helpers.ReadLocalNode(ctx)
 	nodes, err := j.Swarm.Nodes(ctx)
 	if err != nil {
 		rep.OK = false
@@ -80,12 +100,6 @@ func (j *Job) All(ctx context.Context) operation.Report {
 		return rep
 	}
 	nodes = slices.DeleteFunc(nodes, func(n parse.Node) bool { return !mine(n, j.Config.Instance) })
-	rollback, err := j.rollbackTargets(ctx)
-	if err != nil {
-		rep.OK = false
-		rep.Results = append(rep.Results, operation.Failed(Op, "*", err))
-		return rep
-	}
 	rep.Results = make([]operation.Result, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -109,8 +123,33 @@ func (j *Job) All(ctx context.Context) operation.Report {
 	return rep
 }
 
-// rollbackTargets reads every service's previous spec once per run; without it no image could
-// safely be removed, so a failure fails the run.
+// readRollbackTargets starts the read of every service's previous spec, once per run, and
+// returns its answer, which waits for it; without it no image could safely be removed, so a
+// failure fails the run.
+func (j *Job) readRollbackTargets(ctx context.Context) func() ([]rollbackTarget, error) {
+	type answer struct {
+		targets []rollbackTarget
+		err     error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		var a answer
+		defer func() {
+			// A panic here would crash serve with every operation in flight.
+			if p := recover(); p != nil {
+				a = answer{err: fmt.Errorf("internal error: %v", p)}
+			}
+			done <- a
+		}()
+		a.targets, a.err = j.rollbackTargets(ctx)
+	}()
+	return sync.OnceValues(func() ([]rollbackTarget, error) {
+		a := <-done
+		return a.targets, a.err
+	})
+}
+
+// rollbackTargets reads every service's previous spec.
 func (j *Job) rollbackTargets(ctx context.Context) ([]rollbackTarget, error) {
 	ids, err := j.Swarm.ServiceIDs(ctx)
 	if err != nil {
@@ -127,8 +166,10 @@ func (j *Job) rollbackTargets(ctx context.Context) ([]rollbackTarget, error) {
 }
 
 // clean is the job on one node: 1. read the node's labels; 2. refuse a node that is not ready
-// and active; 3. survey the node and run the enabled prunes there.
-func (j *Job) clean(ctx context.Context, node parse.Node, rollback []rollbackTarget, all bool) operation.Result {
+// and active; 3. survey the node and run the enabled prunes there. The rollback targets
+// (readRollbackTargets' answer) and whether the node's engine keeps removed helpers' tasks
+// are read beside the lock.
+func (j *Job) clean(ctx context.Context, node parse.Node, readRollback func() ([]rollbackTarget, error), all bool) operation.Result {
 	settings, err := SettingsFromLabels(node.Labels, j.Config)
 	if err != nil {
 		return operation.Failed(Op, node.Hostname, operation.Errorf(operation.KindInvalid, "node %s labels: %w", node.Hostname, err))
@@ -163,18 +204,31 @@ func (j *Job) clean(ctx context.Context, node parse.Node, rollback []rollbackTar
 	}
 	run += settings.ImageTimeout + helper.Slack // disk usage after
 	survey := settings.ImageTimeout*2 + helper.Slack
-	budget := run + j.Config.Timeouts.Pending
-	if needsSurvey(settings, rollback) {
-		budget += survey + j.Config.Timeouts.Pending
-	}
-	return j.Ops.Run(ctx, Op, node.Hostname, operation.LockKeyNode(node.ID), func(context.Context) (operation.Plan, error) {
-		return operation.Plan{
-			Budget: budget,
-			Do: func(ctx context.Context, r *operation.Result) error {
-				r.Steps = j.run(ctx, node, settings, rollback, steps, survey, run)
-				return nil
-			},
-		}, nil
+	var rollback []rollbackTarget
+	var reap bool
+	return j.Ops.RunOp(ctx, operation.Op{Name: Op, Target: node.Hostname, LockKey: operation.LockKeyNode(node.ID),
+		Read: func(ctx context.Context) error {
+			reaped := make(chan bool, 1)
+			go func() { reaped <- j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion) }()
+			var err error
+			rollback, err = readRollback()
+			reap = <-reaped
+			return err
+		},
+		Prepare: func(context.Context) (operation.Plan, error) {
+			budget := run + j.Config.Timeouts.Pending
+			if needsSurvey(settings, rollback) {
+				budget += survey + j.Config.Timeouts.Pending
+			}
+			return operation.Plan{
+				Budget: budget,
+				Do: func(ctx context.Context, r *operation.Result) error {
+					r.Steps = j.run(ctx, node, settings, rollback, steps, survey, run, reap)
+					return nil
+				},
+			}, nil
+		},
+		PrepareOnlyReads: true,
 	})
 }
 
@@ -185,24 +239,23 @@ func needsSurvey(s Settings, rollback []rollbackTarget) bool {
 	return s.Image && (len(s.Keep) > 0 || len(rollback) > 0)
 }
 
-// run is the helpers on the node. When the images must be chosen in Go, a survey helper first
-// lists the disk usage and the images, and the prune helper gets the chosen references as
-// arguments; otherwise the disk usage before is the prune helper's first step.
+// run is the helpers on the node. When the images must be chosen in Go, the survey lists the
+// disk usage and the images, and the prune gets the chosen references as arguments; otherwise
+// the disk usage before is the prune's first step.
 //
 // On a node other than the one swarm-utils talks to, the survey and the prune would be two
-// helpers one after the other; with SWARM_UTILS_IMAGE they are one instead: swarm-utils' own
-// image surveys, chooses and prunes there in one go (nodehelper.go).
-func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration) []operation.Step {
-	reap := j.Helpers.KeepsRemovedJobTasks(ctx, node.EngineVersion)
-	if needsSurvey(settings, rollback) && j.Config.SelfImage != "" && !j.Helpers.IsLocal(ctx, node.ID) {
+// helpers one after the other; they are one instead: swarm-utils' own image
+// (SWARM_UTILS_IMAGE) surveys, chooses and prunes there in one go (nodehelper.go).
+func (j *Job) run(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration, reap bool) []operation.Step {
+	if needsSurvey(settings, rollback) && !j.Helpers.IsLocal(ctx, node.ID) {
 		return j.inOneHelper(ctx, node, settings, rollback, steps, survey+run, reap)
 	}
 	return j.onNode(ctx, node, settings, rollback, steps, survey, run, reap)
 }
 
 // onNode runs the survey (when needed) and the prune as Direct steps: here when node is the
-// local one, else each in a helper of the docker CLI image; inside the one helper of
-// inOneHelper, everything is local.
+// local one, else (the prune alone) in a helper of the docker CLI image; inside the one helper
+// of inOneHelper, everything is local.
 func (j *Job) onNode(ctx context.Context, node parse.Node, settings Settings, rollback []rollbackTarget, steps []pruneStep, survey, run time.Duration, reap bool) []operation.Step {
 	var before []parse.DiskUsage
 	var choice *imageChoice
@@ -256,23 +309,41 @@ func (j *Job) onNode(ctx context.Context, node parse.Node, settings Settings, ro
 	return append(out, diskUsageStep(node.Hostname, before, after))
 }
 
-// survey lists the node's disk usage and images in one helper.
+// survey lists the node's images and its disk usage: in one script, or inside the one helper at
+// once (two independent reads). It runs where swarm-utils talks to the node's daemon (here, or
+// inside the one helper).
 func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Duration) (operation.Step, []parse.DiskUsage, []parse.ImageRow, bool) {
 	marker := helper.NewMarker()
-	// The listing first: a cut output loses its head, and the disk usage then survives.
-	args := []string{"sh", "-c", pruneScript, "sh", marker, "images:" + helper.Seconds(each), "df-before:" + helper.Seconds(each)}
+	read := func(step string, parts ...string) helper.Outcome {
+		args := []string{"sh", "-c", pruneScript, "sh", marker}
+		for _, p := range parts {
+			args = append(args, p+":"+helper.Seconds(each))
+		}
+		return j.Helpers.Run(ctx, helper.Spec{
+			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: step,
+			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Socket: true, Direct: true, Timeout: timeout, Args: args,
+		})
+	}
 	started := time.Now()
-	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "survey",
-		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
-	})
+	var h, usageRead helper.Outcome
+	if j.inHelper {
+		var wg sync.WaitGroup
+		wg.Go(func() { usageRead = read("survey-df", "df-before") })
+		h = read("survey", "images")
+		wg.Wait()
+	} else {
+		// The listing first: a cut output loses its head, and the disk usage then survives.
+		h = read("survey", "images", "df-before")
+		usageRead = h
+	}
 	st := h.Step("survey", node.Hostname, started)
 	if h.Err != nil {
 		return st, nil, nil, false
 	}
 	parts, _ := helper.ParseMarked(h.Logs, marker)
-	byName := helper.WithCut(parts, []string{"images", "df-before"})
-	img, df := byName["images"], byName["df-before"]
+	img := helper.WithCut(parts, []string{"images", "df-before"})["images"]
+	parts, _ = helper.ParseMarked(usageRead.Logs, marker)
+	df := helper.WithCut(parts, []string{"images", "df-before"})["df-before"]
 	// Only the tail of a helper's output is kept (img.Cut): the rows seen are safe to act on
 	// (removal is by reference; an image's unseen kept reference keeps it), the others wait for
 	// the next clean. The half row at the cut does not start with "{" (the listing's only brace
@@ -331,37 +402,87 @@ func pruneArgs(steps []pruneStep, reapHelpers bool, remove []string) []string {
 	return append(append(args, "--"), remove...)
 }
 
+// phases splits the prune steps for a local run: the disk usage before, the container and
+// image steps beside the builder step, then the disk usage after; ok only when the builder step
+// has company to run beside.
+func phases(steps []pruneStep) (before, mid, builder, after []pruneStep, ok bool) {
+	for _, s := range steps {
+		switch s.Name {
+		case "df-before":
+			before = append(before, s)
+		case "df-after":
+			after = append(after, s)
+		case "builder":
+			builder = append(builder, s)
+		default:
+			mid = append(mid, s)
+		}
+	}
+	return before, mid, builder, after, len(builder) > 0 && len(mid) > 0
+}
+
 var reclaimedRe = regexp.MustCompile(`Total reclaimed space:\s*(\S+)`)
 
 // prune runs the prune steps in one helper on the node and reports each step. reapHelpers: the
-// node's engine keeps exited helper containers (pruneScript's ":reap").
+// node's engine keeps exited helper containers (pruneScript's ":reap"). Inside the one helper
+// the build cache, which no container or image holds, is pruned beside the containers and
+// images, after the disk usage before and before the disk usage after.
 func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, choice *imageChoice, timeout time.Duration, reapHelpers bool) []operation.Step {
-	marker := helper.NewMarker()
-	args := []string{"sh", "-c", pruneScript, "sh", marker}
 	var remove []string
 	if choice != nil {
 		remove = choice.Remove
 	}
-	args = append(args, pruneArgs(steps, reapHelpers, remove)...)
 	started := time.Now()
-	h := j.Helpers.Run(ctx, helper.Spec{
-		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
-		NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
-	})
-	parts, _ := helper.ParseMarked(h.Logs, marker)
-	names := make([]string, len(steps))
-	for i, s := range steps {
-		names[i] = s.Name
+	type ranStep struct {
+		h    helper.Outcome
+		part helper.ScriptPart
+		ran  bool
 	}
-	byName := helper.WithCut(parts, names)
+	byName := map[string]ranStep{}
+	var mu sync.Mutex
+	runGroup := func(group []pruneStep) {
+		if len(group) == 0 {
+			return
+		}
+		marker := helper.NewMarker()
+		args := append([]string{"sh", "-c", pruneScript, "sh", marker}, pruneArgs(group, reapHelpers, remove)...)
+		h := j.Helpers.Run(ctx, helper.Spec{
+			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
+			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
+			RemoveLate: true,
+		})
+		parts, _ := helper.ParseMarked(h.Logs, marker)
+		names := make([]string, len(group))
+		for i, s := range group {
+			names[i] = s.Name
+		}
+		got := helper.WithCut(parts, names)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range group {
+			p, ran := got[s.Name]
+			byName[s.Name] = ranStep{h: h, part: p, ran: ran}
+		}
+	}
+	if before, mid, builder, after, ok := phases(steps); ok && j.inHelper {
+		runGroup(before)
+		var wg sync.WaitGroup
+		wg.Go(func() { runGroup(builder) })
+		runGroup(mid)
+		wg.Wait()
+		runGroup(after)
+	} else {
+		runGroup(steps)
+	}
 	out := make([]operation.Step, 0, len(steps))
 	for _, s := range steps {
 		name := s.Name + "-prune"
 		if strings.HasPrefix(s.Name, "df-") {
 			name = s.Name
 		}
+		rs := byName[s.Name]
+		h, p, ran := rs.h, rs.part, rs.ran
 		st := operation.Step{Name: name, Node: node.Hostname, Helper: h.Name, Duration: operation.Since(started)}
-		p, ran := byName[s.Name]
 		task := operation.TaskResult{TaskID: h.Task.TaskID, Node: node.Hostname, State: h.Task.State, ExitCode: p.ExitCode, Logs: j.Helpers.Secrets.Mask(p.Output)}
 		switch {
 		case ran && p.Ended && p.ExitCode == 0:

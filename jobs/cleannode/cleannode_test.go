@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 )
 
 func testConfig() config.Config {
-	return config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{
+	return config.Config{DockerCLIImage: "docker:cli", SelfImage: selfImage, Timeouts: config.Timeouts{
 		CleanNodeContainer: 30 * time.Second, CleanNodeImage: 60 * time.Second, CleanNodeBuilder: 90 * time.Second,
 		Pending: time.Second, Lock: time.Second, Extra: time.Second}}
 }
@@ -33,7 +34,8 @@ type dockerNode struct {
 	images, df string
 	exit       map[string]int
 	removed    []string
-	helpers    []string // the step label of each helper, in order
+	helpers    []string   // the step label of each helper, in order
+	mu         sync.Mutex // the one helper's survey reads run at once
 }
 
 func (d *dockerNode) answer(j swarm.Job) swarmtest.JobRun {
@@ -70,9 +72,15 @@ const selfImage = "registry:5000/swarm-utils:test"
 // asSelf answers the one helper of swarm-utils' own image as it would run: RunNodeHelper, whose
 // local scripts the node answers ("local" in helpers); other helpers as answer does.
 func (d *dockerNode) asSelf(t *testing.T) func(j swarm.Job) swarmtest.JobRun {
+	return d.selfWith(t, d.answer)
+}
+
+// selfWith is asSelf with answer for the other helpers and the one helper's local scripts,
+// which carry the step label of the helper they stand for (survey: the listing; else prune).
+func (d *dockerNode) selfWith(t *testing.T, answer func(j swarm.Job) swarmtest.JobRun) func(j swarm.Job) swarmtest.JobRun {
 	return func(j swarm.Job) swarmtest.JobRun {
 		if j.Image != selfImage {
-			return d.answer(j)
+			return answer(j)
 		}
 		d.helpers = append(d.helpers, "self "+swarmtest.Step(j))
 		if j.Entrypoint != "swarm-utils" || j.User != "0:0" || len(j.Args) != 2 || j.Args[0] != NodeHelperCommand ||
@@ -81,7 +89,13 @@ func (d *dockerNode) asSelf(t *testing.T) func(j swarm.Job) swarmtest.JobRun {
 		}
 		var out strings.Builder
 		run := runnerFunc(func(c bashexec.Command) bashexec.Result {
-			r := d.answer(swarm.Job{Args: c.Args})
+			step := "prune"
+			if _, args, _ := swarmtest.Script(c.Args); len(args) == 1 || len(args) > 0 && strings.HasPrefix(args[0], "images:") {
+				step = "survey" // the listing, or the disk usage before beside it
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			r := answer(swarm.Job{Args: c.Args, Labels: []swarm.Label{{Key: helper.LabelStep, Value: step}}})
 			d.helpers[len(d.helpers)-1] = "local"
 			return bashexec.Result{Stdout: r.Logs}
 		})
@@ -384,7 +398,8 @@ const dfBefore = `{"Type":"Images","TotalCount":"5","Active":"1","Size":"10MB","
 
 // clean-node decides in Go which images go: a keep glob (environment or node label), a
 // rollback target of any service and an age limit keep an image; the rest is removed by
-// reference with `docker image rm` in the prune helper, after a survey helper listed them.
+// reference with `docker image rm` in the one helper of swarm-utils' image, after its survey
+// listed them.
 func TestCleanNodeChoosesImages(t *testing.T) {
 	old := time.Now().Add(-72 * time.Hour)
 	young := time.Now().Add(-time.Hour)
@@ -425,59 +440,49 @@ func TestCleanNodeChoosesImages(t *testing.T) {
 			without("nginx:1.27", "nginx:stable", "fresh:1"),
 			map[string]string{"nginx:1.27": "keep nginx", "nginx:stable": "keep nginx", "fresh:1": "younger than 24h0m0s"}, nil},
 	} {
-		for _, self := range []bool{false, true} {
-			name := tc.name + ", survey and prune helpers"
-			if self {
-				name = tc.name + ", one helper of swarm-utils' image"
+		t.Run(tc.name, func(t *testing.T) {
+			n := swarmtest.Node("n1", "worker-1")
+			n.Labels = tc.labels
+			f := swarmtest.New(n)
+			// The current image of a service is no rollback target, whatever the previous spec.
+			f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
+			if tc.previous != "" {
+				f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
 			}
-			t.Run(name, func(t *testing.T) {
-				n := swarmtest.Node("n1", "worker-1")
-				n.Labels = tc.labels
-				f := swarmtest.New(n)
-				// The current image of a service is no rollback target, whatever the previous spec.
-				f.AddService(parse.Service{Name: "same", Mode: parse.ModeReplicated, Image: "fresh:1", PreviousImage: "fresh:1"})
-				if tc.previous != "" {
-					f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "registry:5000/shop/web:3.0", PreviousImage: tc.previous})
+			d := &dockerNode{images: images, df: dfBefore}
+			f.OnJob = d.asSelf(t)
+			cfg := testConfig()
+			cfg.CleanNodeImage = tc.env
+			// Images and disk usage at once; containers and images beside the build cache; the disk usage after.
+			wantHelpers := []string{"self prune", "local", "local", "local", "local", "local"}
+			w := swarmtest.Wire(f, cfg)
+			r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
+			if !r.OK {
+				t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
+			}
+			if !slices.Equal(d.helpers, wantHelpers) {
+				t.Errorf("helpers %q, want %q", d.helpers, wantHelpers)
+			}
+			if !slices.Equal(d.removed, tc.wantRm) {
+				t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
+			}
+			img := stepByName(r, "image-prune")
+			kept := map[string]string{}
+			for k, v := range img.Details {
+				if ref, ok := strings.CutPrefix(k, "kept "); ok {
+					kept[ref] = v
 				}
-				d := &dockerNode{images: images, df: dfBefore}
-				f.OnJob = d.answer
-				cfg := testConfig()
-				cfg.CleanNodeImage = tc.env
-				wantHelpers := []string{"survey", "prune"}
-				if self {
-					cfg.SelfImage = selfImage
-					f.OnJob = d.asSelf(t)
-					wantHelpers = []string{"self prune", "local", "local"}
-				}
-				w := swarmtest.Wire(f, cfg)
-				r := (&Job{Swarm: f, Helpers: w.Helpers, Ops: w.Ops, Config: cfg}).Node(context.Background(), "worker-1")
-				if !r.OK {
-					t.Fatalf("clean-node: %s\n%+v", r.Error, r.Steps)
-				}
-				if !slices.Equal(d.helpers, wantHelpers) {
-					t.Errorf("helpers %q, want %q", d.helpers, wantHelpers)
-				}
-				if !slices.Equal(d.removed, tc.wantRm) {
-					t.Errorf("docker image rm\n  %q\nwant\n  %q", d.removed, tc.wantRm)
-				}
-				img := stepByName(r, "image-prune")
-				kept := map[string]string{}
-				for k, v := range img.Details {
-					if ref, ok := strings.CutPrefix(k, "kept "); ok {
-						kept[ref] = v
-					}
-				}
-				if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
-					t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
-				}
-				if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
-					t.Errorf("steps %q", got)
-				}
-				if self && (img.Helper != helper.Name(Op, "n1", "prune", "n1") || img.Tasks[0].TaskID == "") {
-					t.Errorf("image step helper %q task %+v, want the one helper's", img.Helper, img.Tasks)
-				}
-			})
-		}
+			}
+			if !maps.Equal(kept, tc.wantKept) || img.Details["removed"] != strconv.Itoa(len(tc.wantRm)) {
+				t.Errorf("image step details %v, want kept %v", img.Details, tc.wantKept)
+			}
+			if got := stepNames(r); !slices.Equal(got, []string{"survey", "container-prune", "image-prune", "builder-prune", "disk-usage"}) {
+				t.Errorf("steps %q", got)
+			}
+			if img.Helper != helper.Name(Op, "n1", "prune", "n1") || img.Tasks[0].TaskID == "" {
+				t.Errorf("image step helper %q task %+v, want the one helper's", img.Helper, img.Tasks)
+			}
+		})
 	}
 }
 
@@ -488,12 +493,12 @@ func TestCleanNodeReportsDiskUsage(t *testing.T) {
 	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
 	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)), df: dfBefore}
 	after := strings.NewReplacer(`"Size":"10MB"`, `"Size":"7.5MB"`, `"Size":"1.5MB"`, `"Size":"0B"`).Replace(dfBefore)
-	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+	f.OnJob = d.selfWith(t, func(j swarm.Job) swarmtest.JobRun {
 		if swarmtest.Step(j) == "prune" {
 			d.df = after
 		}
 		return d.answer(j)
-	}
+	})
 	r := newJob(f).Node(context.Background(), "worker-1")
 	if !r.OK {
 		t.Fatalf("clean-node: %s", r.Error)
@@ -515,13 +520,13 @@ func TestCleanNodeImageInUseMeanwhile(t *testing.T) {
 	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
 	d := &dockerNode{images: imageLine("sha256:aaa", "old", "1", "<none>", time.Now().Add(-time.Hour)) +
 		imageLine("sha256:bbb", "busy", "1", "<none>", time.Now().Add(-time.Hour))}
-	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+	f.OnJob = d.selfWith(t, func(j swarm.Job) swarmtest.JobRun {
 		run := d.answer(j)
 		marker, _, _ := swarmtest.Script(j.Args)
 		run.Logs = strings.Replace(run.Logs, marker+" begin image\n",
 			marker+" begin image\nUntagged: old:1\nError response from daemon: conflict: unable to remove repository reference \"busy:1\" (must force) - container 0a1b is using its referenced image bbb\n", 1)
 		return run
-	}
+	})
 	r := newJob(f).Node(context.Background(), "worker-1")
 	img := stepByName(r, "image-prune")
 	if !r.OK || !img.OK || img.Details["kept busy:1"] != "in use" || img.Details["removed"] != "1" {
@@ -534,13 +539,13 @@ func TestCleanNodeSurveyFails(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
 	d := &dockerNode{exit: map[string]int{"images": 1}}
-	f.OnJob = d.answer
+	f.OnJob = d.asSelf(t)
 	r := newJob(f).Node(context.Background(), "worker-1")
 	if r.OK || len(r.Steps) != 1 || r.Steps[0].Name != "survey" || !strings.Contains(r.Steps[0].Error, "list the images on worker-1") {
 		t.Fatalf("result %+v", r)
 	}
-	if !slices.Equal(d.helpers, []string{"survey"}) {
-		t.Errorf("helpers %q, want the survey only", d.helpers)
+	if !slices.Equal(d.helpers, []string{"self prune", "local", "local"}) {
+		t.Errorf("helpers %q, want the survey's two reads only", d.helpers)
 	}
 
 	// The services cannot be read: no rollback target is known, nothing runs.
@@ -561,7 +566,7 @@ func TestCleanNodeKeepsTheImageAnUpdateReplaced(t *testing.T) {
 	}
 	old := time.Now().Add(-time.Hour)
 	d := &dockerNode{images: imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "web", "2", "<none>", old)}
-	f.OnJob = d.answer
+	f.OnJob = d.asSelf(t)
 	r := newJob(f).Node(context.Background(), "worker-1")
 	if img := stepByName(r, "image-prune"); !r.OK || img.Details["kept web:1"] != "rollback target of shop" || !slices.Equal(d.removed, []string{"web:2"}) {
 		t.Errorf("ok=%v removed %q details %v", r.OK, d.removed, img.Details)
@@ -574,19 +579,18 @@ func TestCleanNodeCutListing(t *testing.T) {
 	f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
 	f.AddService(parse.Service{Name: "shop", Mode: parse.ModeReplicated, Image: "web:2", PreviousImage: "web:1"})
 	old := time.Now().Add(-time.Hour)
-	f.OnJob = func(j swarm.Job) swarmtest.JobRun {
+	d := &dockerNode{df: dfBefore}
+	f.OnJob = d.selfWith(t, func(j swarm.Job) swarmtest.JobRun {
 		marker, args, _ := swarmtest.Script(j.Args)
-		if swarmtest.Step(j) != "survey" {
-			return (&dockerNode{}).answer(j)
-		}
-		if !slices.Equal(args, []string{"images:60", "df-before:60"}) {
-			t.Errorf("survey args %q", args)
+		if swarmtest.Step(j) != "survey" || !slices.Equal(args, []string{"images:60"}) {
+			return d.answer(j)
 		}
 		half := imageLine("sha256:0", "lost", "1", "<none>", old)
 		logs := "[… 2 MB cut …]\n" + half[20:] + imageLine("sha256:1", "web", "1", "<none>", old) + imageLine("sha256:2", "old", "1", "<none>", old) +
-			marker + " end images 0\n" + marker + " begin df-before\n" + dfBefore + marker + " end df-before 0\n" + marker + " done\n"
+			marker + " end images 0\n" + marker + " done\n"
+		d.helpers = append(d.helpers, "survey") // selfWith marks it local
 		return swarmtest.JobRun{State: "complete", Logs: logs}
-	}
+	})
 	r := newJob(f).Node(context.Background(), "worker-1")
 	sv, img := stepByName(r, "survey"), stepByName(r, "image-prune")
 	if !r.OK || !strings.HasPrefix(sv.Details["images"], "2 (the listing was cut") || img.Details["kept web:1"] == "" || img.Details["removed"] != "1" {

@@ -61,7 +61,7 @@ func (j *Job) inOneHelper(ctx context.Context, node parse.Node, settings Setting
 		Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune", NodeID: node.ID, NodeName: node.Hostname,
 		// Root: the node's docker.sock is root's (the image's own user is for serve).
 		Image: j.Config.SelfImage, Entrypoint: "swarm-utils", User: "0:0", Args: []string{NodeHelperCommand, string(arg)},
-		Env: []string{"SWARM_UTILS_LOG_LEVEL=warn", "SWARM_UTILS_LOG_FORMAT=json"}, Socket: true, Timeout: timeout,
+		Env: []string{"SWARM_UTILS_LOG_LEVEL=warn", "SWARM_UTILS_LOG_FORMAT=json"}, Socket: true, Timeout: timeout, RemoveLate: true,
 	})
 	out, done := parseHelperSteps(h.Logs, t.Marker)
 	if done {
@@ -120,7 +120,7 @@ func RunNodeHelper(ctx context.Context, arg string, runner bashexec.Runner, log 
 		}
 		rollback = append(rollback, rollbackTarget{Service: r.Service, Ref: ref})
 	}
-	j := &Job{Helpers: &helper.Engine{Swarm: &swarm.CLI{Runner: runner}, Secrets: bashexec.NewGlobalSecrets(), Log: log, LocalNode: t.NodeID}}
+	j := &Job{Helpers: &helper.Engine{Swarm: &swarm.CLI{Runner: runner}, Secrets: bashexec.NewGlobalSecrets(), Log: log, LocalNode: t.NodeID}, inHelper: true}
 	steps := j.onNode(ctx, parse.Node{ID: t.NodeID, Hostname: t.Hostname}, t.Settings, rollback, t.Steps, t.Survey, t.Run, t.Reap)
 	for _, st := range steps {
 		for k := range st.Tasks {

@@ -201,7 +201,8 @@ func (m *move) run(ctx context.Context, r *operation.Result, l *backup.Locked, l
 	if key == "" && !dry {
 		return fail("the backup on " + m.from + " reported no archive (are the volumes on that node?)")
 	}
-	rs := m.j.onNode(ctx, m.name, lockKey, m.settings, vols, restoreNode{ID: m.to.ID, Name: m.to.Hostname, Archive: Archive{Key: key, Node: m.from}})
+	target := restoreNode{ID: m.to.ID, Name: m.to.Hostname, Archive: Archive{Key: key, Node: m.from}}
+	rs := m.j.onNode(ctx, m.name, lockKey, m.settings, vols, target, m.j.createKeys(ctx, lockKey, m.settings, []restoreNode{target})()[0])
 	r.Steps = append(r.Steps, rs)
 	if !rs.OK {
 		return fail("restore on " + m.to.Hostname + ": " + rs.Error)

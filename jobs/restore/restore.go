@@ -109,8 +109,13 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Failed(Op, name, err)
 	}
 	lockKey := operation.LockKeyService(name)
-	return j.Ops.Run(ctx, Op, name, lockKey, func(ctx context.Context) (operation.Plan, error) {
-		return j.prepare(ctx, name, lockKey, o, settings, vols, picked)
+	return j.Ops.RunOp(ctx, operation.Op{Name: Op, Target: name, LockKey: lockKey,
+		Prepare: func(ctx context.Context) (operation.Plan, error) {
+			return j.prepare(ctx, name, lockKey, o, settings, vols, picked)
+		},
+		// Without the safety backup the preparation only reads the nodes (a safety backup's
+		// may repair a stop an earlier backup left).
+		PrepareOnlyReads: o.NoSafetyBackup,
 	})
 }
 
@@ -167,6 +172,21 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, sett
 			// Registered before the scale-down: from then on the start always runs. One
 			// stop covers the safety backup and the restore.
 			defer func() { r.Steps = append(r.Steps, bj.Start(ctx, name, prev, settings.StartTimeout)) }()
+		}
+		// The helpers' S3 key secrets do not depend on the stop: made while it runs; removed
+		// here when no helper got to use them.
+		keys := j.createKeys(ctx, lockKey, settings, targets)
+		handed := false
+		defer func() {
+			if !handed {
+				for _, k := range keys() {
+					if k.err == nil {
+						bj.RemoveS3Secrets(ctx, k.secrets)
+					}
+				}
+			}
+		}()
+		if prev > 0 {
 			st := bj.Stop(ctx, name, prev, settings.StopTimeout)
 			r.Steps = append(r.Steps, st)
 			if !st.OK {
@@ -186,7 +206,8 @@ func (j *Job) prepare(ctx context.Context, name, lockKey string, o Options, sett
 				return err
 			}
 		}
-		r.Steps = append(r.Steps, j.restoreOnNodes(ctx, name, lockKey, settings, vols, targets)...)
+		handed = true
+		r.Steps = append(r.Steps, j.restoreOnNodes(ctx, name, lockKey, settings, vols, targets, keys())...)
 		return operation.CtxErr(ctx)
 	}
 	return operation.Plan{Budget: budget, Do: do}, nil
@@ -217,7 +238,29 @@ func (j *Job) targetNodes(ctx context.Context, picked []Archive) ([]restoreNode,
 	return targets, nil
 }
 
-func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, targets []restoreNode) []operation.Step {
+// nodeKeys are the S3 key secrets of one node's helper, or why they could not be made.
+type nodeKeys struct {
+	secrets backup.S3Secrets
+	err     error
+}
+
+// createKeys starts making each target's key secrets; its answer waits for them.
+func (j *Job) createKeys(ctx context.Context, lockKey string, settings backup.Settings, targets []restoreNode) func() []nodeKeys {
+	bj := j.backupJob()
+	out := make([]nodeKeys, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			out[i].secrets, out[i].err = bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey, j.ageSecretFiles(t.Archive)...)
+		})
+	}
+	return sync.OnceValue(func() []nodeKeys {
+		wg.Wait()
+		return out
+	})
+}
+
+func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, targets []restoreNode, keys []nodeKeys) []operation.Step {
 	steps := make([]operation.Step, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -229,25 +272,30 @@ func (j *Job) restoreOnNodes(ctx context.Context, name, lockKey string, settings
 					steps[i] = operation.Step{Name: "restore", Node: t.Name, Error: fmt.Sprintf("internal error: %v", p)}
 				}
 			}()
-			steps[i] = j.onNode(ctx, name, lockKey, settings, vols, t)
+			steps[i] = j.onNode(ctx, name, lockKey, settings, vols, t, keys[i])
 		})
 	}
 	wg.Wait()
 	return steps
 }
 
-func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, t restoreNode) operation.Step {
+func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.Settings, vols []backup.Volume, t restoreNode, nk nodeKeys) operation.Step {
 	started := time.Now()
 	st := operation.Step{Name: "restore", Node: t.Name, OK: true}
 	bj := j.backupJob()
-	keys, err := bj.CreateS3Secrets(ctx, lockKey, settings.S3.AccessKey, settings.S3.SecretKey, j.ageSecretFiles(t.Archive)...)
-	if err != nil {
-		st.OK, st.Error = false, j.Secrets.For(ctx).Mask(fmt.Sprintf("restore on %s: %v", t.Name, err))
+	keys := nk.secrets
+	if nk.err != nil {
+		st.OK, st.Error = false, j.Secrets.For(ctx).Mask(fmt.Sprintf("restore on %s: %v", t.Name, nk.err))
 		st.Duration = operation.Since(started)
 		return st
 	}
-	// Run has removed the helper when it returns: only then does docker let the secrets go.
-	defer bj.RemoveS3Secrets(ctx, keys)
+	// Run has removed the helper when it returns: only then does docker let the secrets go,
+	// beside the start and the end of the operation (nothing waits for them).
+	defer func() {
+		if !operation.Tidy(ctx, func() { bj.RemoveS3Secrets(ctx, keys) }) {
+			bj.RemoveS3Secrets(ctx, keys)
+		}
+	}()
 	marker := helper.NewMarker()
 	args := HelperArgs{S3: config.S3{URL: settings.S3.URL, HTTPS: settings.S3.HTTPS, Bucket: settings.S3.Bucket}, Key: t.Archive.Key, Marker: marker}
 	var mounts, entries []string

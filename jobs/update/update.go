@@ -102,7 +102,8 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		}
 	}
 	lockKey := operation.LockKeyService(o.Service)
-	return j.Ops.Run(ctx, Op, o.Service, lockKey, func(ctx context.Context) (operation.Plan, error) {
+	// The preparation only reads: beside the claim.
+	return j.Ops.RunOp(ctx, operation.Op{Name: Op, Target: o.Service, LockKey: lockKey, PrepareOnlyReads: true, Prepare: func(ctx context.Context) (operation.Plan, error) {
 		// Read again under the lock: the previous image and version are what this update replaces.
 		svc, err := j.Swarm.Service(ctx, o.Service)
 		if err != nil {
@@ -117,7 +118,7 @@ func (j *Job) Run(ctx context.Context, o Options) operation.Result {
 		return operation.Plan{Budget: j.budget(svc, settings, len(tasks)), Do: func(ctx context.Context, r *operation.Result) error {
 			return operation.MaskErr(j.Secrets, j.pipeline(ctx, r, svc, settings, o, tasks))
 		}}, nil
-	})
+	}})
 }
 
 // budget is the update's, the rollback's and each exec's timeout; an exec per task, the new

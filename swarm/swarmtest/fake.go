@@ -6,6 +6,7 @@
 package swarmtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -443,6 +444,41 @@ func (f *Fake) Node(_ context.Context, id string) (parse.Node, error) {
 		out.EngineVersion = "20.10.24+dfsg1"
 	}
 	return out, nil
+}
+
+// NodeAndSelf resolves name as docker does (full ID, else hostname, else ID prefix), failing
+// on a hostname or prefix several nodes share; self is Local.
+func (f *Fake) NodeAndSelf(_ context.Context, name string) (parse.Node, string, error) {
+	if err := f.record(Call{Verb: "node-and-self", Target: name}); err != nil {
+		return parse.Node{}, "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var found []parse.Node
+	for _, match := range []func(n parse.Node) bool{
+		func(n parse.Node) bool { return n.ID == name },
+		func(n parse.Node) bool { return n.Hostname == name },
+		func(n parse.Node) bool { return strings.HasPrefix(n.ID, name) },
+	} {
+		for _, n := range f.nodes {
+			if match(n) {
+				found = append(found, n)
+			}
+		}
+		if len(found) > 0 {
+			break
+		}
+	}
+	switch len(found) {
+	case 0:
+		return parse.Node{}, f.Local, operation.Errorf(operation.KindNotFound, "node %q not found", name)
+	case 1:
+		if found[0].EngineVersion == "" {
+			found[0].EngineVersion = cmp.Or(f.Engine, "20.10.24+dfsg1")
+		}
+		return found[0], f.Local, nil
+	}
+	return parse.Node{}, "", fmt.Errorf("exit status 1: Error response from daemon: node %s is ambiguous (%d matches found)", name, len(found))
 }
 
 func (f *Fake) Tasks(_ context.Context, service string, desiredRunning bool) ([]parse.TaskRow, error) {
