@@ -171,11 +171,31 @@ func Name(action, target, step, node string) string {
 }
 
 // Run creates the helper, waits for its task to end, collects state, exit code, error and
-// logs, and always removes it — on success, failure, timeout and cancel alike.
+// logs, and always removes it — on success, failure, timeout and cancel alike. A helper whose
+// node rejected its task is run once more (see rejectedRetries).
 func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	if spec.Direct && spec.NodeID != "" && spec.NodeID == e.localNodeID(ctx) {
 		return e.runDirect(ctx, spec)
 	}
+	for try := 0; ; try++ {
+		out = e.runOnce(ctx, spec)
+		if out.Task.State != "rejected" || try == rejectedRetries || ctx.Err() != nil {
+			return out
+		}
+		e.Log.Warn("the node rejected the helper's task before it ran; creating it once more",
+			"helper", out.Name, "node", spec.NodeName, "err", out.Task.Error)
+	}
+}
+
+// rejectedRetries is how many more times a helper is created when its node rejected the task:
+// "rejected" means the node could not start a container at all (an image pull or a layer
+// extraction that failed — current engines fail concurrent pulls of one image on a node now
+// and then — or a mount it could not make), so nothing of the helper ran and another try is
+// safe for every kind of helper.
+const rejectedRetries = 1
+
+// runOnce is one helper's lifecycle, from create to removal.
+func (e *Engine) runOnce(ctx context.Context, spec Spec) (out Outcome) {
 	// Keyed by node ID: hostnames are not unique (cloned VMs).
 	out.Name = Name(spec.Action, spec.Target, spec.Step, cmp.Or(spec.NodeID, spec.NodeName))
 	out.Task = operation.TaskResult{Node: spec.NodeName, State: "not created", ExitCode: -1}
@@ -244,7 +264,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (out Outcome) {
 	}
 	if row.ID != "" && swarm.Terminal(out.Task.State) {
 		e.collect(ctx, id, &out)
-		late = spec.RemoveLate
+		// A rejected helper is tried again under the same name: it must be gone first.
+		late = spec.RemoveLate && out.Task.State != "rejected"
 	} else if row.ID != "" {
 		// Timed out or cancelled while running: whatever it logged so far helps.
 		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)

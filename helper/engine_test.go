@@ -281,3 +281,42 @@ func TestRunHelperOnANodeThatWentDown(t *testing.T) {
 		}
 	}
 }
+
+// A node that rejects a helper's task (a failed image pull or layer extraction: no container
+// ran) gets the helper once more under the same name; a second rejection is the step's error.
+func TestRunHelperRejectedIsTriedOnceMore(t *testing.T) {
+	const rejected = "failed to extract layer … lchown /usr/bin/backup: no such file or directory"
+	for _, tc := range []struct {
+		name     string
+		runs     []swarmtest.JobRun // what each created helper does, in order
+		state    string
+		wantErr  string
+		creates  int
+		removeLt bool
+	}{
+		{name: "rejected, then complete", runs: []swarmtest.JobRun{{State: "rejected", Err: rejected}, {State: "complete"}}, state: "complete", creates: 2},
+		{name: "rejected, then complete, removed late", runs: []swarmtest.JobRun{{State: "rejected", Err: rejected}, {State: "complete"}}, state: "complete", creates: 2, removeLt: true},
+		{name: "rejected twice", runs: []swarmtest.JobRun{{State: "rejected", Err: rejected}, {State: "rejected", Err: rejected}}, state: "rejected",
+			wantErr: "ended rejected with exit code", creates: 2},
+		{name: "failed is not tried again", runs: []swarmtest.JobRun{{State: "failed", Exit: 3}}, state: "failed", wantErr: "ended failed with exit code 3", creates: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := swarmtest.New(swarmtest.Node("n1", "worker-1"))
+			n := 0
+			f.OnJob = func(swarm.Job) swarmtest.JobRun { n++; return tc.runs[min(n, len(tc.runs))-1] }
+			w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+			s := spec(time.Second)
+			s.RemoveLate = tc.removeLt
+			out := w.Helpers.Run(context.Background(), s)
+			if tc.wantErr == "" && out.Err != nil || tc.wantErr != "" && (out.Err == nil || !strings.Contains(out.Err.Error(), tc.wantErr)) {
+				t.Fatalf("err %v, want %q", out.Err, tc.wantErr)
+			}
+			if out.Task.State != tc.state || len(f.Calls("create-job")) != tc.creates {
+				t.Errorf("state %s after %d creates, want %s after %d", out.Task.State, len(f.Calls("create-job")), tc.state, tc.creates)
+			}
+			if len(f.Helpers()) != 0 {
+				t.Errorf("helpers left: %+v", f.Helpers())
+			}
+		})
+	}
+}
