@@ -141,7 +141,7 @@ func variables() []variable {
 		{envCleanNodeImageTimeout, kindMillis, "60_000", "for the image prune on one node (`DURATION`)", catTimeouts},
 		{envCleanNodeBuilderTimeout, kindMillis, "60_000", "for the builder prune on one node (`DURATION`)", catTimeouts},
 		{envCleanNodeContainerTimeout, kindMillis, "60_000", "for the container prune on one node (`DURATION`)", catTimeouts},
-		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint) before it is failed (`DURATION`)", catTimeouts},
+		{envPendingTimeout, kindMillis, "20_000", "a helper may stay unscheduled (e.g. impossible constraint), or preparing with an error (its image cannot be pulled), before it is failed (`DURATION`)", catTimeouts},
 		{envLockTimeout, kindMillis, "10_000", "a request waits for the per-target lock (`DURATION`)", catTimeouts},
 		{envExtraTimeout, kindMillis, "10_000", "of slack added to an operation's total budget (`DURATION`)", catTimeouts},
 		{envLockLease, kindMillis, "30_000", "the lease of the cluster-wide per-target lock (`DURATION`), renewed every third of it while the operation runs: a holder killed with -9 keeps its target at most this long; at least 3_000", catTimeouts},

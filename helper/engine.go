@@ -271,7 +271,9 @@ func (e *Engine) runOnce(ctx context.Context, spec Spec) (out Outcome) {
 		out.Logs, _ = e.Swarm.Logs(context.WithoutCancel(ctx), id, LogTailLines)
 		out.Logs = noteTailLines(out.Logs)
 		out.Task.Logs = e.Secrets.For(ctx).Mask(out.Logs)
-		if !swarm.Unscheduled(out.Task.State) {
+		// A task still preparing with an error (its image cannot be pulled) has no container
+		// to stop.
+		if !swarm.Unscheduled(out.Task.State) && (out.Task.State != "preparing" || row.Error == "") {
 			orphan = &row
 		}
 	}
@@ -364,6 +366,13 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.Ta
 		default:
 			if scheduled.IsZero() {
 				scheduled = now
+			}
+			// A node that cannot pull the helper's image keeps its task preparing with the
+			// pull's error and tries again for as long as it is left: that is failed like a
+			// helper no node takes, not after the step's whole timeout.
+			if state == "preparing" && last.Error != "" && now.Sub(scheduled) > min(e.Pending, spec.Timeout) {
+				return false, operation.Errorf(operation.KindDocker, "still preparing on %s after %s (is its image %s reachable from there?): %s",
+					spec.NodeName, min(e.Pending, spec.Timeout), spec.Image, last.Error)
 			}
 			if now.Sub(scheduled) > spec.Timeout {
 				return false, operation.Errorf(operation.KindTimeout, "still %s after its timeout %s", state, spec.Timeout)

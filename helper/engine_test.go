@@ -40,6 +40,10 @@ func TestRunHelper(t *testing.T) {
 			wantErr: "still running after its timeout 30ms", state: "running", stopper: true},
 		{name: "past its timeout on a current engine: the engine stops it", engine: "29.1.3", run: swarmtest.JobRun{State: "running"},
 			kind: operation.KindTimeout, wantErr: "still running after its timeout 30ms", state: "running"},
+		{name: "its image cannot be pulled", run: swarmtest.JobRun{State: "preparing", Err: `failed to resolve reference "docker.io/library/docker:cli": dial tcp: network is unreachable`},
+			kind: operation.KindDocker, wantErr: "still preparing on worker-1 after 30ms (is its image docker:cli reachable from there?): failed to resolve reference", state: "preparing"},
+		{name: "preparing without an error waits for its timeout", run: swarmtest.JobRun{State: "preparing"}, kind: operation.KindTimeout,
+			wantErr: "still preparing after its timeout 30ms", state: "preparing", stopper: true},
 		{name: "dry run", dry: true, state: "dry-run"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -227,6 +227,55 @@ func TestHelperUnschedulableFailsAfterPendingTimeout(t *testing.T) {
 	}
 }
 
+// A helper whose image its node cannot pull fails in bounded time, whatever its step's timeout,
+// with the pull's error, and is removed: a registry that refuses the connection makes the node
+// reject the task (tried once more: nothing ran), a registry name that does not resolve keeps it
+// preparing, which is failed after the pending timeout. No packet leaves the bed: the port is
+// closed on the bed's own host, and the nodes have no route to any name server.
+func TestHelperWhoseImageCannotBePulledFailsInBoundedTime(t *testing.T) {
+	tb := testbed.Get(t)
+	cfg := tb.Config()
+	cfg.Timeouts.Pending = 3 * time.Second
+	registryHost, _, _ := strings.Cut(tb.HelperImage, "/")
+	bedHost, _, _ := strings.Cut(registryHost, ":")
+	for _, tc := range []struct {
+		name, image string
+		want        []string // one of these in the error
+	}{
+		{name: "connection refused", image: bedHost + ":5999/su/none:1", want: []string{"ended rejected", "still preparing"}},
+		{name: "name does not resolve", image: "registry.invalid/su/none:1", want: []string{"still preparing on", "ended rejected"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, logs := testDepsRecorded(t, cfg)
+			nodes, err := d.Swarm.Nodes(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			worker := nodes[len(nodes)-1]
+			h := d.Helpers().Run(context.Background(), helper.Spec{
+				Action: "it", LockKey: "it:pull", Target: "pull-" + suffix(), Step: "never",
+				NodeID: worker.ID, NodeName: worker.Hostname, Image: tc.image, Args: []string{"true"}, Timeout: 10 * time.Minute,
+			})
+			if h.Err == nil || !strings.Contains(h.Err.Error(), tc.image) && !strings.Contains(h.Err.Error(), strings.Split(tc.image, "/")[0]) {
+				t.Fatalf("want the pull's error naming %s, got %v", tc.image, h.Err)
+			}
+			matched := false
+			for _, w := range tc.want {
+				matched = matched || strings.Contains(h.Err.Error(), w)
+			}
+			if !matched {
+				t.Errorf("error %q, want one of %q", h.Err, tc.want)
+			}
+			if rejected := strings.Contains(h.Err.Error(), "ended rejected"); rejected && !strings.Contains(logs.String(), "creating it once more") {
+				t.Errorf("a rejected helper was not tried once more:\n%s", logs.String())
+			}
+			if exists(tb, "manager", "service", "inspect", h.Name) {
+				t.Errorf("helper %s left behind", h.Name)
+			}
+		})
+	}
+}
+
 // A helper past its step timeout is failed and removed.
 func TestHelperPastItsTimeoutIsFailedAndRemoved(t *testing.T) {
 	tb := testbed.Get(t)
