@@ -112,21 +112,28 @@ func newBkService(t *testing.T, tb testbed.Bed, extraLabels ...string) bkService
 	return s
 }
 
+// bkSweep is the one sweep of earlier runs' volumes.
+var bkSweep sync.Once
+
 // bkVolumeCleanup removes the test's volumes after its service (register it before the
 // service: cleanups run last-in first-out). Swarm removes the containers of a removed helper
 // lazily (about two minutes on the test bed), and the uploader's container holds the volumes
-// until then; so each test first sweeps the it-bk-* volumes earlier runs had to leave, and
-// waits only briefly for its own.
+// until then; so the first call sweeps the it-bk-* volumes earlier runs had to leave, and each
+// test waits only briefly for its own. Once per process, before any caller made a volume: the
+// tests run in parallel, and a sweep during another test's stop would remove that test's
+// volumes while no container holds them (a failed move found its volume empty).
 func bkVolumeCleanup(t *testing.T, tb testbed.Bed, vols ...string) {
 	t.Helper()
-	for _, node := range []string{"worker-1", "worker-2"} {
-		out, _ := tb.TryDockerOn(node, "volume", "ls", "-q", "--filter", "name=it-bk-")
-		for _, v := range strings.Fields(out) {
-			if strings.HasPrefix(v, "it-bk-") {
-				_, _ = tb.TryDockerOn(node, "volume", "rm", v) // fails while in use: left for later
+	bkSweep.Do(func() {
+		for _, node := range []string{"worker-1", "worker-2"} {
+			out, _ := tb.TryDockerOn(node, "volume", "ls", "-q", "--filter", "name=it-bk-")
+			for _, v := range strings.Fields(out) {
+				if strings.HasPrefix(v, "it-bk-") {
+					_, _ = tb.TryDockerOn(node, "volume", "rm", v) // fails while in use: left for later
+				}
 			}
 		}
-	}
+	})
 	t.Cleanup(func() {
 		deadline := time.Now().Add(10 * time.Second)
 		for _, node := range []string{"worker-1", "worker-2"} {
