@@ -21,7 +21,7 @@ func TestRunnerHoldsTheClusterLock(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct {
 		name      string
-		other     bool          // another process holds the target
+		other     bool   // another process holds the target
 		renewals  int    // thirds of the lease the steps take on the test clock, each renewed
 		failRenew bool   // renewals fail from the first step on and the clock moves past two thirds of the lease
 		wantErr   string // "": OK
