@@ -43,6 +43,11 @@ type Command struct {
 	// an error. For task and helper output: KeepTail: bashexec.TaskOutputTail.
 	// 0: stdout as MaxOutput says, stderr's last DefaultStderrTail (64 KiB) bytes.
 	KeepTail int
+
+	// EndAtLine, when set, ends the command as soon as its stdout held a whole line equal to
+	// it: the process tree is stopped, Result.EndedAtLine is set and Run returns no error
+	// (a `docker service logs --follow` read until a helper's last line).
+	EndAtLine string
 }
 
 // Result is what a command produced.
@@ -60,6 +65,8 @@ type Result struct {
 	ExitCode  int   // -1 when the process did not exit by itself (signal, timeout, not started)
 	Duration  time.Duration
 	DryRun    bool // true when the command was only logged
+	// EndedAtLine: stdout held Command.EndAtLine and the command was stopped there (ExitCode -1).
+	EndedAtLine bool
 }
 
 // Runner runs commands; *Exec for real, *Fake in other packages' unit tests.
@@ -257,9 +264,15 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Du
 	}
 	stdout := newCapture(c.KeepTail > 0, keepOut, e.secrets)
 	stderr := newCapture(true, keepErr, e.secrets)
+	var out io.Writer = stdout
+	var atLine <-chan struct{}
+	if c.EndAtLine != "" {
+		w := newLineWatch(stdout, c.EndAtLine)
+		out, atLine = w, w.seen
+	}
 	gc := gocmd.NewCmdOptions(gocmd.Options{
 		BeforeExec: []func(*exec.Cmd){func(x *exec.Cmd) {
-			x.Stdout, x.Stderr = stdout, stderr
+			x.Stdout, x.Stderr = out, stderr
 			x.WaitDelay = e.grace
 		}},
 	}, c.Args[0], c.Args[1:]...)
@@ -279,8 +292,12 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Du
 		timeout = t.C
 	}
 	var stopErr error
+	endedAtLine := false
 	select {
 	case <-gc.Done():
+	case <-atLine:
+		endedAtLine = true
+		e.stop(gc, line)
 	case <-ctx.Done():
 		stopErr = fmt.Errorf("%s: %w", line, ctxErr(ctx))
 	case <-timeout:
@@ -297,6 +314,9 @@ func (e *Exec) run(ctx context.Context, c Command, line string) (Result, time.Du
 	res.Stdout, res.StdoutCut = stdout.result(e.secrets)
 	res.Stderr, res.StderrCut = stderr.result(e.secrets)
 	switch {
+	case endedAtLine:
+		res.ExitCode, res.EndedAtLine = -1, true
+		return res, queued, nil
 	case stopErr != nil:
 		res.ExitCode = -1
 		return res, queued, stopErr

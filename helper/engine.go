@@ -50,6 +50,7 @@ type Swarm interface {
 	swarm.TaskReader
 	ListServices(ctx context.Context, labels ...string) ([]parse.ServiceRow, error)
 	Logs(ctx context.Context, id string, tail int) (string, error)
+	FollowLogs(ctx context.Context, id string, tail int, until string) (string, bool, error)
 	JobTasks(ctx context.Context, ids []string) ([]parse.TaskRow, error)
 	CreateJob(ctx context.Context, j swarm.Job) (string, error)
 	Remove(ctx context.Context, id string) error
@@ -108,6 +109,10 @@ type Spec struct {
 	// the node swarm-utils itself talks to it runs directly, without a helper (SPEC §1: what the
 	// manager can do itself, it does itself). Saves a helper lifecycle and a container start.
 	Direct bool
+	// DoneLine is the line the command prints as its very last action when it ran to its end
+	// (a marker script's "MARKER done"), so that its exit code is 0: its logs are then
+	// followed while it runs (follow.go). "" for a command that prints none (the uploader).
+	DoneLine string
 	// RemoveLate: nothing later in the operation waits for this helper to be gone (no secret it
 	// uses, no helper of the same name), so once its task ended and its logs were read its
 	// removal runs beside the end of the operation (operation.Tidy).
@@ -256,14 +261,33 @@ func (e *Engine) runOnce(ctx context.Context, spec Spec) (out Outcome) {
 		}
 	}()
 
-	row, err := e.wait(ctx, id, out.Name, spec)
+	var f *follower
+	var startFollow func() *follower
+	if spec.DoneLine != "" {
+		startFollow = func() *follower {
+			f = e.follow(ctx, id, out.Name, spec)
+			return f
+		}
+		defer func() {
+			if f != nil {
+				f.stop()
+				<-f.ended // no docker process outlives its helper
+			}
+		}()
+	}
+	row, ranToEnd, err := e.wait(ctx, id, out.Name, spec, startFollow)
 	if row.ID != "" {
 		out.Task.TaskID = row.ID
 		out.Task.State = swarm.TaskState(row)
 		out.Task.Error = row.Error
 	}
-	if row.ID != "" && swarm.Terminal(out.Task.State) {
-		e.collect(ctx, id, &out)
+	if ranToEnd && !swarm.Terminal(out.Task.State) {
+		// Its done line came: the command ran to its end, and the manager records the task
+		// complete a moment later.
+		out.Task.State, out.Task.Error = "complete", ""
+	}
+	if (row.ID != "" || ranToEnd) && swarm.Terminal(out.Task.State) {
+		e.collect(ctx, id, &out, f)
 		// A rejected helper is tried again under the same name: it must be gone first.
 		late = spec.RemoveLate && out.Task.State != "rejected"
 	} else if row.ID != "" {
@@ -316,25 +340,30 @@ func firstPollIn(interval time.Duration, now time.Time) time.Duration {
 	return at.Truncate(interval).Add(interval).Sub(now)
 }
 
+// untilGrid is how long until the next multiple of d (absolute time), at least a tenth of d.
+func untilGrid(d time.Duration, now time.Time) time.Duration {
+	wait := now.Truncate(d).Add(d).Sub(now)
+	if wait < d/10 {
+		wait += d
+	}
+	return wait
+}
+
 // maxFailedPolls is how many reads of a helper's state in a row may fail before the helper
 // does.
 const maxFailedPolls = 3
 
 // wait polls the helper's task until it ends, failing it when it stays unscheduled past the
-// pending timeout or runs past its step timeout.
-func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.TaskRow, error) {
+// pending timeout or runs past its step timeout. With startFollow (a helper with a done line)
+// its logs are followed once a poll saw its task on its node (a follow started before that
+// never sees the task), and it is polled every slowPoll from then on until the done line came:
+// ranToEnd, also when the manager does not record its task ended yet.
+func (e *Engine) wait(ctx context.Context, id, name string, spec Spec, startFollow func() *follower) (last parse.TaskRow, ranToEnd bool, err error) {
 	created := time.Now()
 	var scheduled time.Time
-	var last parse.TaskRow
 	state := "new"
 	failed := 0
-	first := time.NewTimer(firstPollIn(e.PollInterval, created))
-	select {
-	case <-first.C:
-	case <-ctx.Done():
-		first.Stop()
-	}
-	err := swarm.Poll(ctx, e.PollInterval, func(ctx context.Context) (bool, error) {
+	check := func(ctx context.Context) (bool, error) {
 		rows, err := e.helperTasks(ctx, id, name)
 		if err != nil {
 			// One read that failed (a docker CLI that timed out on a loaded manager) is
@@ -379,32 +408,77 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec) (parse.Ta
 			}
 		}
 		return false, nil
-	})
+	}
+	interval := e.PollInterval
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	var f *follower
+	var seen, ended <-chan struct{}
+	timer := time.NewTimer(firstPollIn(interval, created))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-seen:
+			ranToEnd = true
+		case <-ended:
+			if f.done {
+				ranToEnd = true
+				break
+			}
+			// The follow returned without the done line (the helper failed, or its logs could
+			// not be followed): polled as any other helper from now on.
+			seen, ended = nil, nil
+			if f.err != nil && ctx.Err() == nil {
+				e.Log.Debug("follow helper logs", "helper", name, "err", f.err)
+			}
+			timer.Reset(untilGrid(interval, time.Now()))
+			continue
+		case <-timer.C:
+		}
+		if err != nil || ranToEnd && last.ID != "" {
+			break // a done line after a poll that told the task: nothing more to read
+		}
+		var done bool
+		if done, err = check(ctx); done || err != nil || ranToEnd {
+			break
+		}
+		if startFollow != nil && f == nil && !swarm.Unscheduled(state) {
+			f = startFollow()
+			seen, ended = f.seen, f.ended
+		}
+		// The next poll falls on the grid, whatever this one took: helpers polling at once stay
+		// in the same rounds.
+		next := interval
+		if seen != nil {
+			next = slowPoll
+		}
+		timer.Reset(untilGrid(next, time.Now()))
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		aborted := operation.Aborted(ctx)
 		err = &operation.Error{Kind: operation.KindOf(aborted), Err: fmt.Errorf("stopped while %s: %w", state, aborted)}
 	}
-	return last, err
+	if err != nil {
+		ranToEnd = false
+	}
+	return last, ranToEnd, err
 }
 
 // collect reads the ended task's exit code and error (a failed one's only), and the helper's
-// logs (both at once: they are independent reads and each costs a docker round trip).
-func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
-	var logs string
+// logs (both at once: they are independent reads and each costs a docker round trip) unless
+// its follow (f) has them whole.
+func (e *Engine) collect(ctx context.Context, id string, out *Outcome, f *follower) {
+	logs, followed := f.followed()
 	var logsErr error
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			// A panic in this goroutine would crash serve; the logs are then only missing.
-			if p := recover(); p != nil {
-				logsErr = fmt.Errorf("internal error: %v", p)
-				e.Log.Error("read helper logs panicked", "helper", id, "panic", e.Secrets.For(ctx).Mask(fmt.Sprint(p)), "stack", string(debug.Stack()))
-			}
-		}()
-		logs, logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
-		logs = noteTailLines(logs)
-	}()
+	if followed {
+		close(done)
+	} else {
+		go e.readLogs(ctx, id, &logs, &logsErr, done)
+	}
 	if out.Task.State == "complete" {
 		// A job's task completes only when its container exited 0: the inspect, one docker
 		// process per helper, would tell nothing more.
@@ -427,6 +501,20 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome) {
 	out.Logs = logs
 	out.Task.Logs = e.Secrets.For(ctx).Mask(logs)
 	out.Task.Error = e.Secrets.For(ctx).Mask(out.Task.Error)
+}
+
+// readLogs reads the helper's logs into logs and logsErr, then closes done.
+func (e *Engine) readLogs(ctx context.Context, id string, logs *string, logsErr *error, done chan<- struct{}) {
+	defer close(done)
+	defer func() {
+		// A panic in this goroutine would crash serve; the logs are then only missing.
+		if p := recover(); p != nil {
+			*logsErr = fmt.Errorf("internal error: %v", p)
+			e.Log.Error("read helper logs panicked", "helper", id, "panic", e.Secrets.For(ctx).Mask(fmt.Sprint(p)), "stack", string(debug.Stack()))
+		}
+	}()
+	*logs, *logsErr = e.Swarm.Logs(ctx, id, LogTailLines)
+	*logs = noteTailLines(*logs)
 }
 
 // LogTailLines is how many of a helper's last log lines the daemon sends (`service logs --tail`),

@@ -68,7 +68,7 @@ func (e *Engine) execOnNode(ctx context.Context, x Exec, tasks []swarm.RunningTa
 	h := e.Run(ctx, Spec{
 		Action: x.Action, LockKey: x.LockKey, Target: x.Target, Step: x.Step, NodeID: tasks[0].NodeID, NodeName: node,
 		Image: e.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout*time.Duration(len(tasks)) + Slack,
-		RemoveLate: x.RemoveLate,
+		RemoveLate: x.RemoveLate, DoneLine: marker + " done",
 	})
 	st := operation.Step{Name: x.Step, Node: node, Helper: h.Name, OK: true, Duration: operation.Since(started)}
 	parts, _ := ParseMarked(h.Logs, marker)

@@ -208,6 +208,15 @@ func (c *CLI) Logs(ctx context.Context, id string, tail int) (string, error) {
 	return res.Stdout + res.Stderr, err
 }
 
+// FollowLogs reads a helper's logs as it prints them (`docker service logs --follow`) until a
+// line equal to until arrived (ended: the process is stopped there) or ctx ended; only the
+// tail is kept, as by Logs.
+func (c *CLI) FollowLogs(ctx context.Context, id string, tail int, until string) (logs string, ended bool, err error) {
+	args := []string{"service", "logs", "--follow", "--raw", "--no-trunc", "--tail", strconv.Itoa(tail), "--", id}
+	res, err := c.run(ctx, bashexec.Command{ReadOnly: true, KeepTail: bashexec.TaskOutputTail, EndAtLine: until, Args: args})
+	return res.Stdout + res.Stderr, res.EndedAtLine, err
+}
+
 func (c *CLI) CreateJob(ctx context.Context, j Job) (string, error) {
 	args := []string{"service", "create", "--detach", "--quiet", "--name", j.Name,
 		"--mode", "replicated-job", "--restart-condition", "none", "--log-driver", "json-file",

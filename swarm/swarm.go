@@ -47,6 +47,9 @@ type Swarm interface {
 	// of each stream at most its last bashexec.TaskOutputTail bytes, then starting with a note of
 	// how much was cut.
 	Logs(ctx context.Context, id string, tail int) (string, error)
+	// FollowLogs is Logs read as they are printed, until a line equal to until (ended) or
+	// until ctx ends.
+	FollowLogs(ctx context.Context, id string, tail int, until string) (logs string, ended bool, err error)
 	// CreateJob creates a one-shot replicated-job service and returns its ID ("" in dry-run).
 	CreateJob(ctx context.Context, j Job) (string, error)
 	// Remove removes a service; one that is gone already is not an error.

@@ -92,10 +92,10 @@ func (j *Job) onNode(ctx context.Context, service, lockKey string, settings Sett
 	started := time.Now()
 	h := j.Helpers.Run(ctx, helper.Spec{
 		Action: Op, LockKey: lockKey, Target: service, Step: "upload", NodeID: node.ID, NodeName: node.Name,
-		// offen's image entrypoint is its scheduler (-foreground); uploadScript ends in
-		// `exec backup`, offen's documented one-shot mode.
+		// offen's image entrypoint is its scheduler (-foreground); uploadScript runs
+		// `backup`, offen's documented one-shot mode.
 		Image: j.Config.BackupImage, Entrypoint: "sh", Args: args, Env: append(env, keys.env...), Mounts: mounts, Secrets: keys.refs,
-		Timeout: settings.UploadTimeout,
+		Timeout: settings.UploadTimeout, DoneLine: marker + " done",
 	})
 	up := h.Step("upload", node.Name, started)
 	up.Details = map[string]string{"volumes": strings.Join(entries, ",")}

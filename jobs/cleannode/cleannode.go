@@ -322,6 +322,7 @@ func (j *Job) survey(ctx context.Context, node parse.Node, each, timeout time.Du
 		return j.Helpers.Run(ctx, helper.Spec{
 			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: step,
 			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Socket: true, Direct: true, Timeout: timeout, Args: args,
+			DoneLine: marker + " done",
 		})
 	}
 	started := time.Now()
@@ -449,7 +450,7 @@ func (j *Job) prune(ctx context.Context, node parse.Node, steps []pruneStep, cho
 		h := j.Helpers.Run(ctx, helper.Spec{
 			Action: Op, LockKey: operation.LockKeyNode(node.ID), Target: node.ID, Step: "prune",
 			NodeID: node.ID, NodeName: node.Hostname, Image: j.Config.DockerCLIImage, Args: args, Socket: true, Direct: true, Timeout: timeout,
-			RemoveLate: true,
+			RemoveLate: true, DoneLine: marker + " done",
 		})
 		parts, _ := helper.ParseMarked(h.Logs, marker)
 		names := make([]string, len(group))

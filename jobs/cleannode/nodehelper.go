@@ -62,6 +62,7 @@ func (j *Job) inOneHelper(ctx context.Context, node parse.Node, settings Setting
 		// Root: the node's docker.sock is root's (the image's own user is for serve).
 		Image: j.Config.SelfImage, Entrypoint: "swarm-utils", User: "0:0", Args: []string{NodeHelperCommand, string(arg)},
 		Env: []string{"SWARM_UTILS_LOG_LEVEL=warn", "SWARM_UTILS_LOG_FORMAT=json"}, Socket: true, Timeout: timeout, RemoveLate: true,
+		DoneLine: t.Marker + " done",
 	})
 	out, done := parseHelperSteps(h.Logs, t.Marker)
 	if done {

@@ -48,35 +48,56 @@ func (a HelperArgs) Argv() []string {
 // RunHelper is the helper's body: read the keys, download the archive whole (a wrong key or
 // a missing archive fails here, before any volume is touched), decrypt it whole when its
 // name ends in .age (a wrong passphrase or identity fails here too), replace the volumes' content,
-// and print the per-volume result as one marked JSON line.
+// and print the per-volume result as one marked JSON line, then the done line (DoneLine) once
+// the downloaded archive is gone.
 func RunHelper(ctx context.Context, a HelperArgs, getenv func(string) string, out io.Writer) error {
+	res, err := restoreVolumes(ctx, a, getenv)
+	if err != nil {
+		return err
+	}
+	js, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode the result: %w", err)
+	}
+	if _, err = fmt.Fprintf(out, "%s %s %s\n", a.Marker, resultVerb, js); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, DoneLine(a.Marker))
+	return err
+}
+
+// DoneLine is the restore helper's last line, printed only when it restored.
+func DoneLine(marker string) string { return marker + " done" }
+
+// restoreVolumes is RunHelper's work, the archive's folder removed when it returns.
+func restoreVolumes(ctx context.Context, a HelperArgs, getenv func(string) string) ([]VolumeResult, error) {
 	for _, k := range []struct {
 		env string
 		dst *string
 	}{{envAccessFile, &a.S3.AccessKey}, {envSecretFile, &a.S3.SecretKey}} {
 		p := getenv(k.env)
 		if p == "" {
-			return fmt.Errorf("%s is not set", k.env)
+			return nil, fmt.Errorf("%s is not set", k.env)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("read the S3 key file named by %s: %w", k.env, err)
+			return nil, fmt.Errorf("read the S3 key file named by %s: %w", k.env, err)
 		}
 		*k.dst = strings.TrimSpace(string(b))
 	}
 	if len(a.Volumes) == 0 {
-		return fmt.Errorf("no --volume to restore")
+		return nil, fmt.Errorf("no --volume to restore")
 	}
 	dirs := map[string]string{}
 	for _, v := range a.Volumes {
 		if v == "" || v == "." || v == ".." || strings.ContainsAny(v, `/\`) {
-			return fmt.Errorf("volume entry %q is not a plain name", v)
+			return nil, fmt.Errorf("volume entry %q is not a plain name", v)
 		}
 		dirs[v] = filepath.Join(HelperMountDir, v)
 	}
 	tmp, err := os.MkdirTemp("", "restore-")
 	if err != nil {
-		return fmt.Errorf("make a folder for the archive: %w", err)
+		return nil, fmt.Errorf("make a folder for the archive: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	archive := filepath.Join(tmp, "archive.tar.gz")
@@ -86,29 +107,24 @@ func RunHelper(ctx context.Context, a HelperArgs, getenv func(string) string, ou
 	if encrypted {
 		// Read first: a missing identity fails before the download.
 		if ids, err = helperIdentities(getenv); err != nil {
-			return err
+			return nil, err
 		}
 		download = archive + ageExt
 	}
 	if err := Fetch(ctx, a.S3, a.Key, download); err != nil {
-		return err
+		return nil, err
 	}
 	if encrypted {
 		if err := DecryptFile(download, archive, ids...); err != nil {
-			return fmt.Errorf("restore %s: %w", a.Key, err)
+			return nil, fmt.Errorf("restore %s: %w", a.Key, err)
 		}
 		if err := os.Remove(download); err != nil {
-			return fmt.Errorf("remove the encrypted download: %w", err)
+			return nil, fmt.Errorf("remove the encrypted download: %w", err)
 		}
 	}
 	res, err := ExtractArchive(archive, dirs)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", a.Key, err)
+		return nil, fmt.Errorf("restore %s: %w", a.Key, err)
 	}
-	js, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encode the result: %w", err)
-	}
-	_, err = fmt.Fprintf(out, "%s %s %s\n", a.Marker, resultVerb, js)
-	return err
+	return res, nil
 }

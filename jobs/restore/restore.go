@@ -309,6 +309,7 @@ func (j *Job) onNode(ctx context.Context, name, lockKey string, settings backup.
 		Action: Op, LockKey: lockKey, Target: name, Step: "restore", NodeID: t.ID, NodeName: t.Name,
 		Image: j.Config.SelfImage, Entrypoint: "swarm-utils", User: helperUser, Args: args.Argv(),
 		Env: keys.Env(), Mounts: mounts, Secrets: keys.Refs(), Timeout: settings.UploadTimeout,
+		DoneLine: DoneLine(marker),
 	})
 	st = h.Step("restore", t.Name, started)
 	st.Details = map[string]string{"archive": t.Archive.Key, "volumes": strings.Join(entries, ",")}

@@ -220,6 +220,18 @@ func (f *Fake) Running(name string) int {
 	return n
 }
 
+// runs tells whether the service with this ID has a task still running.
+func (f *Fake) runs(serviceID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.tasks {
+		if t.ServiceID == serviceID && t.State == "running" {
+			return true
+		}
+	}
+	return false
+}
+
 // TaskState is the state of the task with this ID ("" when there is none).
 func (f *Fake) TaskState(id string) string {
 	f.mu.Lock()
@@ -561,6 +573,10 @@ func (f *Fake) Logs(_ context.Context, id string, tail int) (string, error) {
 	if err := f.record(Call{Verb: "logs", Target: id, Tail: tail}); err != nil {
 		return "", err
 	}
+	return f.logsOf(id, tail)
+}
+
+func (f *Fake) logsOf(id string, tail int) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	logs, ok := f.logs[id]
@@ -583,6 +599,33 @@ func (f *Fake) Logs(_ context.Context, id string, tail int) (string, error) {
 		}
 	}
 	return logs, nil
+}
+
+// FollowLogs is Logs read until a line equal to until ("follow-logs"): a helper still running
+// without it (KeepRunning) is followed until ctx ends, as docker does.
+func (f *Fake) FollowLogs(ctx context.Context, id string, tail int, until string) (string, bool, error) {
+	if err := f.record(Call{Verb: "follow-logs", Target: id, Tail: tail}); err != nil {
+		return "", false, err
+	}
+	for {
+		logs, err := f.logsOf(id, tail)
+		if err != nil {
+			return "", false, err
+		}
+		for line := range strings.Lines(logs) {
+			if strings.TrimRight(line, "\r\n") == until {
+				return logs, true, nil
+			}
+		}
+		if !f.runs(id) {
+			return logs, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return logs, false, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func (f *Fake) CreateJob(_ context.Context, j swarm.Job) (string, error) {
