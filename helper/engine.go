@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/bashexec"
@@ -80,7 +81,8 @@ type Engine struct {
 	// (inside a helper, from its arguments): no `docker info` to read it.
 	LocalNode string
 
-	polls pollBatch
+	polls   pollBatch
+	follows atomic.Int32 // follows running (follow.go)
 
 	localOnce sync.Once
 	localNode string
@@ -446,8 +448,11 @@ func (e *Engine) wait(ctx context.Context, id, name string, spec Spec, startFoll
 			break
 		}
 		if startFollow != nil && f == nil && !swarm.Unscheduled(state) {
-			f = startFollow()
-			seen, ended = f.seen, f.ended
+			if f = startFollow(); f != nil {
+				seen, ended = f.seen, f.ended
+			} else {
+				startFollow = nil // too many follows already: polled as any helper
+			}
 		}
 		// The next poll falls on the grid, whatever this one took: helpers polling at once stay
 		// in the same rounds.

@@ -18,6 +18,11 @@ import (
 // slowPoll is how often a followed helper's task is read while its done line has not come.
 const slowPoll = time.Second
 
+// maxFollows bounds the follows running at once per engine: each holds one of bashexec's
+// process slots (32 by default) for its helper's whole run, and the polls and every other
+// docker command need the rest. A helper beyond it is polled as before.
+const maxFollows = 12
+
 // follower is one helper's followed logs.
 type follower struct {
 	seen  chan struct{} // closed when the done line came
@@ -28,12 +33,18 @@ type follower struct {
 	done  bool
 }
 
-// follow starts following helper id's logs until its done line; stop ends it.
+// follow starts following helper id's logs until its done line (stop ends it); nil when
+// maxFollows run already.
 func (e *Engine) follow(ctx context.Context, id, name string, spec Spec) *follower {
+	if e.follows.Add(1) > maxFollows {
+		e.follows.Add(-1)
+		return nil
+	}
 	fctx, stop := context.WithCancel(ctx)
 	f := &follower{seen: make(chan struct{}), ended: make(chan struct{}), stop: stop}
 	go func() {
 		defer close(f.ended)
+		defer e.follows.Add(-1)
 		defer func() {
 			// A panic here would crash serve; the helper is then polled as any other.
 			if p := recover(); p != nil {

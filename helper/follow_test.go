@@ -2,12 +2,15 @@ package helper_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/swarm-utils/swarm-utils/config"
 	"github.com/swarm-utils/swarm-utils/operation"
+	"github.com/swarm-utils/swarm-utils/parse"
 	"github.com/swarm-utils/swarm-utils/swarm"
 	"github.com/swarm-utils/swarm-utils/swarm/swarmtest"
 )
@@ -66,5 +69,31 @@ func TestRunHelperFollowsItsLogs(t *testing.T) {
 				t.Errorf("helpers left: %+v", f.Helpers())
 			}
 		})
+	}
+}
+
+// At most a dozen helpers are followed at once: each follow holds a process slot for its
+// helper's whole run. The others are polled as before.
+func TestFollowsAtOnceAreBounded(t *testing.T) {
+	var nodes []parse.Node
+	for i := range 16 {
+		nodes = append(nodes, swarmtest.Node(fmt.Sprintf("n%d", i), fmt.Sprintf("worker-%d", i)))
+	}
+	f := swarmtest.New(nodes...)
+	f.Engine = "29.1.3"
+	f.OnJob = func(swarm.Job) swarmtest.JobRun { return swarmtest.JobRun{State: "running", Logs: "out\n"} }
+	w := swarmtest.Wire(f, config.Config{DockerCLIImage: "docker:cli", Timeouts: config.Timeouts{Pending: time.Second}})
+	var wg sync.WaitGroup
+	for i := range 16 {
+		s := spec(200 * time.Millisecond)
+		s.NodeID, s.NodeName, s.DoneLine = fmt.Sprintf("n%d", i), fmt.Sprintf("worker-%d", i), "@@m done"
+		wg.Go(func() { w.Helpers.Run(context.Background(), s) })
+	}
+	wg.Wait()
+	if n := len(f.Calls("follow-logs")); n == 0 || n > 12 {
+		t.Fatalf("%d helpers followed at once, want 1 to 12", n)
+	}
+	if len(f.Helpers()) != 0 {
+		t.Errorf("helpers left: %+v", f.Helpers())
 	}
 }
