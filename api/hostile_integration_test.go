@@ -212,11 +212,19 @@ func targetContainers(t *testing.T, tb testbed.Bed, service, node string) map[st
 // current engine it checks that the container went with the helper.
 func assertHelperFilesystemLacks(t *testing.T, tb testbed.Bed, node, helper, path string) {
 	t.Helper()
-	ids := strings.Fields(tb.DockerOn(t, node, "container", "ls", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+helper))
+	list := func() []string {
+		return strings.Fields(tb.DockerOn(t, node, "container", "ls", "-a", "-q", "--filter", "label=com.docker.swarm.service.name="+helper))
+	}
+	ids := list()
 	if !tb.KeepsRemovedJobTasks() {
-		// A current engine removes the container with the job (moby/moby#44312 is fixed).
+		// A current engine removes the container with the job (moby/moby#44312 is fixed), a
+		// moment later when the job was removed as its container was exiting (its done line
+		// came before the manager recorded the task complete).
+		for deadline := time.Now().Add(20 * time.Second); len(ids) != 0 && time.Now().Before(deadline); ids = list() {
+			time.Sleep(200 * time.Millisecond)
+		}
 		if len(ids) != 0 {
-			t.Errorf("%s engine: helper %s's container is still on %s after the helper was removed: %q", tb.Engine, helper, node, ids)
+			t.Errorf("%s engine: helper %s's container is still on %s 20 s after the helper was removed: %q", tb.Engine, helper, node, ids)
 		}
 		return
 	}
