@@ -16,7 +16,10 @@ package cleannode
 //     since it was listed is refused by docker and stays, which is no failure.
 //   - Docker runs one prune of a kind, and one disk usage, per node at a time ("a prune
 //     operation is already running", "a disk usage operation is already running"); a prune or
-//     disk usage that meets another one is retried a few times.
+//     disk usage that meets another one is retried a few times. So is one that met a container
+//     going away as it listed them (a current engine's "rw layer snapshot not found for
+//     container", "No such container": a removed helper's container, which the engine removes
+//     a moment after its job).
 //   - Only the tail of its output is kept: the summary ("ended" lines) before "done" gives every
 //     step's exit code even when a huge prune output cut the early steps' markers.
 const pruneScript = `exec 2>&1
@@ -26,7 +29,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do steps="$steps $1"; shift; done
 prune() {
   for try in 1 2 3 4 5; do
     out=$("$@" 2>&1); rc=$?
-    case $out in *"already running"*) sleep 1 ;; *) break ;; esac
+    case $out in *"already running"*|*"snapshot not found"*|*"No such container"*) sleep 1 ;; *) break ;; esac
   done
   printf '%s\n' "$out"
   return $rc

@@ -173,3 +173,39 @@ func TestPruneScriptImagePrune(t *testing.T) {
 		}
 	}
 }
+
+// A disk usage or prune that met another one, or a container going away as docker listed
+// them, is tried again; any other failure is the step's.
+func TestPruneScriptRetriesRaces(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		first string // the first docker call's error
+		calls int
+		rc    string
+	}{
+		{"another disk usage", "Error response from daemon: a disk usage operation is already running", 2, "0"},
+		{"a container going away", "Error response from daemon: failed to retrieve container list: rw layer snapshot not found for container 4354", 2, "0"},
+		{"no such container", "Error response from daemon: No such container: 4354", 2, "0"},
+		{"another failure", "Error response from daemon: permission denied", 1, "1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			calls := filepath.Join(dir, "calls")
+			body := `echo x >>"$CALLS"; [ "$(wc -l <"$CALLS")" -gt 1 ] && { echo '{"Type":"Images","Size":"1B"}'; exit 0; }; echo "$FIRST" >&2; exit 1`
+			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			marker := helper.NewMarker()
+			cmd := exec.Command("sh", "-c", pruneScript, "sh", marker, "df-before:10", "--")
+			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "CALLS="+calls, "FIRST="+c.first)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("pruneScript: %v\n%s", err, out)
+			}
+			b, _ := os.ReadFile(calls)
+			if n := strings.Count(string(b), "x"); n != c.calls || !strings.Contains(string(out), marker+" end df-before "+c.rc+"\n") {
+				t.Errorf("docker called %d times, want %d; output:\n%s", n, c.calls, out)
+			}
+		})
+	}
+}
