@@ -112,8 +112,9 @@ type Spec struct {
 	// manager can do itself, it does itself). Saves a helper lifecycle and a container start.
 	Direct bool
 	// DoneLine is the line the command prints as its very last action when it ran to its end
-	// (a marker script's "MARKER done"), so that its exit code is 0: its logs are then
-	// followed while it runs (follow.go). "" for a command that prints none (the uploader).
+	// (a marker script's "MARKER done", the uploader's script once `backup` exited 0), so that
+	// its exit code is 0: its logs are then followed while it runs (follow.go). "" for a
+	// command that prints none (a stopper's `docker rm`, the volume listing).
 	DoneLine string
 	// RemoveLate: nothing later in the operation waits for this helper to be gone (no secret it
 	// uses, no helper of the same name), so once its task ended and its logs were read its
@@ -480,6 +481,7 @@ func (e *Engine) collect(ctx context.Context, id string, out *Outcome, f *follow
 	var logsErr error
 	done := make(chan struct{})
 	if followed {
+		logs = noteTailLines(logs)
 		close(done)
 	} else {
 		go e.readLogs(ctx, id, &logs, &logsErr, done)
