@@ -13,7 +13,9 @@ import (
 // `docker service ps` every poll interval and a `docker service logs` after its end. The done
 // line tells the end as soon as the node's log stream delivers it, before the manager even
 // records the task complete; the polls go on, slowly (slowPoll), only to catch a helper that
-// never gets there (rejected, killed, not scheduled, past its timeout).
+// never gets there (rejected, killed, not scheduled, past its timeout). The follow starts once
+// a poll saw the task on its node: one started before the task was assigned never sees it
+// (both engines of the bed), one started later gets the task's log from its start.
 
 // slowPoll is how often a followed helper's task is read while its done line has not come.
 const slowPoll = time.Second
